@@ -1,0 +1,1 @@
+//! A local SGP-compatible span collector.
