@@ -1,1 +1,59 @@
-//! sgp-trace
+//! # sgp-trace
+//!
+//! Tracing for the [Scale GP](https://scale.com) platform: record what your AI agents and
+//! services did, span by span, and see it in SGP (or in the local collector).
+//!
+//! Spans are made on your threads in a few hundred nanoseconds and handed to one export
+//! thread through a bounded queue; that thread batches them and sends them to
+//! `PUT /v5/spans/batch` with retries. Your program never blocks on the network and never
+//! panics because of tracing, and every span that is lost is counted in [`stats`].
+//!
+//! ```no_run
+//! use sgp_trace::{create_span, create_trace, Config, SpanType};
+//!
+//! let _guard = sgp_trace::init(Config::from_env().expect("valid SGP_* variables"));
+//! let trace = create_trace("answer question").input(&"What is SGP?").start();
+//! {
+//!     let mut span = create_span("retrieve").span_type(SpanType::KbRetrieval).start();
+//!     span.set_output(&vec!["doc-1", "doc-2"]);
+//! }
+//! drop(trace);
+//! // Dropping the guard sends what is left.
+//! ```
+//!
+//! Configuration comes from the environment (`SGP_API_KEY`, `SGP_ACCOUNT_ID`,
+//! `SGP_CLIENT_BASE_URL`, `SGP_CLIENT_CUSTOM_HEADERS`, `DISABLE_SCALE_TRACING`) or from
+//! [`Config::builder`]. Without [`init`], the first span reads the environment; with no
+//! credentials, tracing warns once and every span is a no-op.
+
+#![warn(missing_docs)]
+
+mod config;
+mod context;
+mod diag;
+mod export;
+mod id;
+mod item;
+mod kind;
+mod runtime;
+mod span;
+mod stats;
+mod worker;
+
+#[doc(hidden)]
+pub mod macro_support;
+
+pub use config::{
+    Config, ConfigBuilder, ConfigError, API_MAX_BATCH_BYTES, API_MAX_BATCH_ITEMS, DEFAULT_BASE_URL,
+};
+pub use context::{current_span, current_trace, ContextGuard, SpanContext};
+pub use export::{Batch, ExportError, Exporter, HttpExporter};
+pub use id::{Id, InvalidId, MAX_ID_BYTES};
+pub use item::{JsonObject, SpanItem, Timestamp};
+pub use kind::{SpanStatus, SpanType, UnknownSpanType};
+pub use runtime::{
+    flush_queue, flush_queue_within, init, shutdown, stats, FlushError, ShutdownError,
+    TracingGuard, DEFAULT_FLUSH_TIMEOUT,
+};
+pub use span::{create_span, create_trace, Span, SpanBuilder, SpanGuard};
+pub use stats::Stats;

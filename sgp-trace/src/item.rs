@@ -1,0 +1,243 @@
+//! The wire item: one span as `PUT /v5/spans/batch` receives it.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::{Id, SpanStatus, SpanType};
+
+/// A span as it travels to SGP: the body of one entry of `{"items": [...]}`.
+///
+/// The export thread receives these and a custom [`Exporter`](crate::Exporter) sees them.
+/// A span is sent at most twice: once when it starts (no `end_timestamp`, no `status`, so live
+/// views show it running) and once when it ends; when both wait in the same batch only the
+/// final state is sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpanItem {
+    /// The span's name.
+    pub name: Cow<'static, str>,
+    /// The trace the span belongs to.
+    pub trace_id: Id,
+    /// The span's own id.
+    pub id: Id,
+    /// The parent span; absent on a trace's root span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Id>,
+    /// Links independent traces together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Id>,
+    /// When the span started.
+    pub start_timestamp: Timestamp,
+    /// When the span ended; absent while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_timestamp: Option<Timestamp>,
+    /// How the span ended; absent while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<SpanStatus>,
+    /// The kind of work.
+    #[serde(rename = "type")]
+    pub span_type: SpanType,
+    /// What the work received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<JsonObject>,
+    /// What the work produced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<JsonObject>,
+    /// Free-form facts about the span, among them the error fields of a failed span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Arc<Map<String, Value>>>,
+}
+
+impl SpanItem {
+    /// Whether this is the final state of the span (it has ended).
+    pub fn is_complete(&self) -> bool {
+        self.end_timestamp.is_some()
+    }
+}
+
+/// A JSON object already serialized, shared between the start and end events of a span.
+///
+/// The SGP API takes `input`, `output` and `metadata` as objects only, so a value that
+/// serializes to anything else (a string, a number, an array) is wrapped as
+/// `{"value": ...}`. A value that cannot be serialized at all (a map with non-string keys,
+/// a failing `Serialize` impl) becomes `{"serialization_error": "..."}`: the span is kept
+/// and the reason is visible where the data would have been.
+///
+/// ```
+/// use sgp_trace::JsonObject;
+/// assert_eq!(JsonObject::new(&"hi").as_str(), r#"{"value":"hi"}"#);
+/// assert_eq!(JsonObject::new(&serde_json::json!({"q": 1})).as_str(), r#"{"q":1}"#);
+/// ```
+#[derive(Clone)]
+pub struct JsonObject(Arc<RawValue>);
+
+impl JsonObject {
+    /// Serializes a value into an object, wrapping or replacing it as described above.
+    pub fn new<T: Serialize + ?Sized>(value: &T) -> JsonObject {
+        match serde_json::value::to_raw_value(value) {
+            Ok(raw) if raw.get().starts_with('{') => JsonObject(Arc::from(raw)),
+            Ok(raw) => JsonObject::wrap("value", &raw),
+            Err(error) => JsonObject::serialization_error(&error),
+        }
+    }
+
+    /// An object `{"serialization_error": message}` that stands for a value that could not be
+    /// turned into JSON.
+    pub fn serialization_error(error: &dyn fmt::Display) -> JsonObject {
+        JsonObject::wrap("serialization_error", &error.to_string())
+    }
+
+    fn wrap<T: Serialize + ?Sized>(key: &str, value: &T) -> JsonObject {
+        let mut object = serde_json::Map::new();
+        // Serializing a string or an already valid raw value into a map cannot fail.
+        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        object.insert(key.to_owned(), value);
+        let raw = serde_json::value::to_raw_value(&object)
+            .expect("a map of JSON values always serializes");
+        JsonObject(Arc::from(raw))
+    }
+
+    /// The object's JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The object parsed into a [`serde_json::Value`].
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl fmt::Debug for JsonObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for JsonObject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// A point in time, kept as nanoseconds since the Unix epoch and sent as RFC 3339 in UTC
+/// with microseconds (`2026-11-21T09:30:00.123456Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Timestamp {
+        Timestamp::from(SystemTime::now())
+    }
+
+    /// Nanoseconds since the Unix epoch.
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// The timestamp from nanoseconds since the Unix epoch.
+    pub fn from_nanos(nanos: u64) -> Timestamp {
+        Timestamp(nanos)
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    /// Times before 1970 (a badly set clock) are clamped to the epoch.
+    fn from(time: SystemTime) -> Timestamp {
+        let nanos = time
+            .duration_since(UNIX_EPOCH)
+            .map(|since| since.as_nanos() as u64)
+            .unwrap_or(0);
+        Timestamp(nanos)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.0 / 1_000_000_000;
+        let micros = (self.0 % 1_000_000_000) / 1_000;
+        let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
+        let second_of_day = seconds % 86_400;
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            second_of_day / 3600,
+            second_of_day / 60 % 60,
+            second_of_day % 60
+        )
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Year, month and day of a day count since 1970-01-01 in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`), so formatting needs no date library.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(
+            Timestamp::from_nanos(0).to_string(),
+            "1970-01-01T00:00:00.000000Z"
+        );
+        // 2000-02-29T12:34:56.789012Z, a leap day.
+        let nanos = 951_827_696_789_012_345;
+        assert_eq!(
+            Timestamp::from_nanos(nanos).to_string(),
+            "2000-02-29T12:34:56.789012Z"
+        );
+        // 2026-11-21T23:59:59Z
+        let nanos = 1_795_305_599_000_000_000;
+        assert_eq!(
+            Timestamp::from_nanos(nanos).to_string(),
+            "2026-11-21T23:59:59.000000Z"
+        );
+    }
+
+    #[test]
+    fn non_objects_are_wrapped() {
+        assert_eq!(JsonObject::new(&[1, 2]).as_str(), r#"{"value":[1,2]}"#);
+        assert_eq!(JsonObject::new(&f64::NAN).as_str(), r#"{"value":null}"#);
+    }
+
+    #[test]
+    fn unserializable_values_become_a_visible_error() {
+        let mut map = std::collections::HashMap::new();
+        map.insert((1, 2), "tuple keys are not JSON");
+        let object = JsonObject::new(&map);
+        assert!(
+            object.as_str().starts_with(r#"{"serialization_error":"#),
+            "{object:?}"
+        );
+    }
+}

@@ -1,0 +1,364 @@
+//! The process-wide runtime: whether spans are recorded, the queue they go onto, and the
+//! export thread's lifecycle (init, flush, shutdown).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use std::{fmt, thread};
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+
+use crate::diag;
+use crate::export::{Exporter, HttpExporter};
+use crate::stats::{Counters, Stats};
+use crate::worker::{Control, Settings, Worker};
+use crate::{Config, SpanItem};
+
+/// How long [`flush_queue`] waits at most.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+static RUNTIME: Runtime = Runtime {
+    configured: AtomicBool::new(false),
+    recording: AtomicBool::new(false),
+    pipeline: OnceLock::new(),
+    worker: Mutex::new(None),
+};
+
+pub(crate) static COUNTERS: Counters = Counters::new();
+
+struct Runtime {
+    /// Set once `init` ran or the environment was read; until then the first span reads it.
+    configured: AtomicBool,
+    /// The hot path's one check: record spans, or make no-ops.
+    recording: AtomicBool,
+    /// Made by the first configuration that can export, and kept for the life of the
+    /// process, so a span can hold a plain `&'static` to it.
+    pipeline: OnceLock<Pipeline>,
+    /// The export thread, when one runs.
+    worker: Mutex<Option<WorkerHandle>>,
+}
+
+/// The bounded queue between the program's threads and the export thread.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    sender: Sender<SpanItem>,
+    receiver: Receiver<SpanItem>,
+}
+
+impl Pipeline {
+    fn new(capacity: usize) -> Pipeline {
+        let (sender, receiver) = bounded(capacity);
+        Pipeline { sender, receiver }
+    }
+
+    /// Queues one span event without ever blocking; a full queue drops it and counts it.
+    pub(crate) fn send(&self, item: SpanItem) {
+        if !RUNTIME.recording.load(Ordering::Relaxed) {
+            Counters::add(&COUNTERS.dropped_while_stopped, 1);
+            return;
+        }
+        match self.sender.try_send(item) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => Counters::add(&COUNTERS.dropped_queue_full, 1),
+            // The pipeline owns a receiver for its whole life, so the channel never closes.
+            Err(TrySendError::Disconnected(_)) => Counters::add(&COUNTERS.dropped_while_stopped, 1),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.sender.capacity().unwrap_or(0)
+    }
+}
+
+struct WorkerHandle {
+    control: Sender<Control>,
+    thread: JoinHandle<()>,
+}
+
+/// Whether spans are recorded now; reads the environment on first use when `init` was not
+/// called.
+pub(crate) fn is_recording() -> bool {
+    if RUNTIME.recording.load(Ordering::Relaxed) {
+        return true;
+    }
+    if !RUNTIME.configured.load(Ordering::Acquire) {
+        configure_from_env();
+        return RUNTIME.recording.load(Ordering::Relaxed);
+    }
+    false
+}
+
+/// The queue to send to, when spans are recorded.
+pub(crate) fn recording_pipeline() -> Option<&'static Pipeline> {
+    if is_recording() {
+        RUNTIME.pipeline.get()
+    } else {
+        None
+    }
+}
+
+fn configure_from_env() {
+    let mut worker = lock_worker();
+    if RUNTIME.configured.load(Ordering::Acquire) {
+        return;
+    }
+    match Config::from_env() {
+        Ok(config) => apply(config, &mut worker),
+        Err(error) => {
+            diag::warn(format_args!(
+                "{error}; tracing is off until `sgp_trace::init` is called"
+            ));
+            RUNTIME.configured.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Starts tracing for this process and returns the guard that flushes and stops it.
+///
+/// The export thread starts once. A second call warns and updates what can change while it
+/// runs (exporter, credentials, batching, flush and retry settings, disabled); the queue
+/// capacity stays. With tracing disabled, or with neither credentials nor a custom exporter,
+/// it warns once and every span is a no-op.
+///
+/// ```
+/// let config = sgp_trace::Config::builder().disabled(true).build().unwrap();
+/// let _guard = sgp_trace::init(config);
+/// let trace = sgp_trace::create_trace("job").start();
+/// assert!(!trace.is_recording());
+/// ```
+pub fn init(config: Config) -> TracingGuard {
+    let shutdown_timeout = config.shutdown_timeout;
+    let mut worker = lock_worker();
+    apply(config, &mut worker);
+    TracingGuard { shutdown_timeout }
+}
+
+fn apply(config: Config, worker: &mut Option<WorkerHandle>) {
+    let was_configured = RUNTIME.configured.swap(true, Ordering::AcqRel);
+    if config.disabled {
+        RUNTIME.recording.store(false, Ordering::Release);
+        diag::info(format_args!("tracing is disabled; spans are not recorded"));
+        return;
+    }
+    if !config.can_export() {
+        RUNTIME.recording.store(false, Ordering::Release);
+        diag::warn(format_args!(
+            "no credentials ({} not set) and no custom exporter: spans are not recorded. \
+             Set them, or pass a config with credentials or an exporter to `sgp_trace::init`",
+            config.missing_credentials().join(", ")
+        ));
+        return;
+    }
+    let pipeline = RUNTIME
+        .pipeline
+        .get_or_init(|| Pipeline::new(config.queue_capacity));
+    let exporter: Arc<dyn Exporter> = match &config.exporter {
+        Some(exporter) => exporter.clone(),
+        None => Arc::new(HttpExporter::new(&config)),
+    };
+    let settings = Settings::from(&config);
+    match worker
+        .as_ref()
+        .filter(|handle| !handle.thread.is_finished())
+    {
+        Some(handle) => {
+            if was_configured {
+                diag::warn(format_args!(
+                    "`sgp_trace::init` called again: exporter, batching, flush and retry settings \
+                     updated; the queue capacity stays {}",
+                    pipeline.capacity()
+                ));
+            }
+            let _ = handle
+                .control
+                .send(Control::Reconfigure(settings, exporter));
+        }
+        None => match start_worker(pipeline, settings, exporter) {
+            Ok(handle) => *worker = Some(handle),
+            Err(error) => {
+                diag::error(format_args!(
+                    "could not start the export thread ({error}); spans are not recorded"
+                ));
+                return;
+            }
+        },
+    }
+    RUNTIME.recording.store(true, Ordering::Release);
+}
+
+fn start_worker(
+    pipeline: &'static Pipeline,
+    settings: Settings,
+    exporter: Arc<dyn Exporter>,
+) -> std::io::Result<WorkerHandle> {
+    // Control messages are rare and small; a few slots is plenty.
+    let (control, control_receiver) = bounded(64);
+    let worker = Worker::new(
+        pipeline.receiver.clone(),
+        control_receiver,
+        exporter,
+        settings,
+        pipeline.capacity(),
+    );
+    let thread = thread::Builder::new()
+        .name("sgp-trace-export".into())
+        .spawn(move || worker.run())?;
+    Ok(WorkerHandle { control, thread })
+}
+
+fn lock_worker() -> MutexGuard<'static, Option<WorkerHandle>> {
+    // A panic while holding this lock cannot leave the handle half-written; go on.
+    RUNTIME
+        .worker
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Flushes and stops tracing when dropped, waiting at most the configured
+/// [`shutdown_timeout`](crate::ConfigBuilder::shutdown_timeout); returned by [`init`].
+#[must_use = "dropping the guard right away stops tracing; keep it until the end of main"]
+#[derive(Debug)]
+pub struct TracingGuard {
+    shutdown_timeout: Duration,
+}
+
+impl TracingGuard {
+    /// Stops tracing now; see [`shutdown`].
+    pub fn shutdown(self) -> Result<(), ShutdownError> {
+        let timeout = self.shutdown_timeout;
+        std::mem::forget(self);
+        shutdown(timeout)
+    }
+}
+
+impl Drop for TracingGuard {
+    fn drop(&mut self) {
+        if let Err(error) = shutdown(self.shutdown_timeout) {
+            diag::warn(format_args!("{error}"));
+        }
+    }
+}
+
+/// Sends every span event queued before the call, waiting at most 30 s; see
+/// [`flush_queue_within`].
+pub fn flush_queue() -> Result<(), FlushError> {
+    flush_queue_within(DEFAULT_FLUSH_TIMEOUT)
+}
+
+/// Blocks until every span event queued before the call has been sent or has definitively
+/// failed (see [`stats`]), or until `timeout` passes. Returns at once when tracing is off.
+pub fn flush_queue_within(timeout: Duration) -> Result<(), FlushError> {
+    let Some(control) = control_sender() else {
+        return Ok(());
+    };
+    let (done, finished) = bounded(1);
+    if control.send(Control::Flush(done)).is_err() {
+        return Err(FlushError::Stopped);
+    }
+    finished
+        .recv_timeout(timeout)
+        .map_err(|_| FlushError::Timeout(timeout))
+}
+
+fn control_sender() -> Option<Sender<Control>> {
+    let worker = lock_worker();
+    worker
+        .as_ref()
+        .filter(|handle| !handle.thread.is_finished())
+        .map(|handle| handle.control.clone())
+}
+
+/// Stops recording, sends what is queued and stops the export thread, waiting at most
+/// `timeout`; the program's exit is never held longer.
+///
+/// Spans still open are sent as they are known, with status `CANCELED`, the shutdown time as
+/// their end and metadata `open_at_shutdown: true`. Events made after shutdown are counted in
+/// [`Stats::dropped_while_stopped`]. A later [`init`] starts tracing again.
+pub fn shutdown(timeout: Duration) -> Result<(), ShutdownError> {
+    let handle = {
+        let mut worker = lock_worker();
+        RUNTIME.recording.store(false, Ordering::Release);
+        worker.take()
+    };
+    let Some(handle) = handle else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + timeout;
+    let (done, finished) = bounded(1);
+    if handle
+        .control
+        .send(Control::Shutdown { deadline, done })
+        .is_err()
+    {
+        return Err(ShutdownError::Stopped);
+    }
+    match finished.recv_timeout(timeout) {
+        Ok(()) => {
+            let _ = handle.thread.join();
+            Ok(())
+        }
+        // The thread is left to finish on its own; the process may exit under it.
+        Err(_) => Err(ShutdownError::Timeout(timeout)),
+    }
+}
+
+/// What happened to this process's span events so far.
+pub fn stats() -> Stats {
+    let in_channel = RUNTIME
+        .pipeline
+        .get()
+        .map_or(0, |pipeline| pipeline.receiver.len());
+    COUNTERS.snapshot(in_channel)
+}
+
+/// Why [`flush_queue`] returned before everything was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlushError {
+    /// Spans were still waiting (for a slow or failing backend) when the time ran out.
+    Timeout(Duration),
+    /// The export thread stopped while the flush waited.
+    Stopped,
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlushError::Timeout(timeout) => {
+                write!(
+                    f,
+                    "sgp-trace: flush did not finish within {timeout:?}; spans are still queued"
+                )
+            }
+            FlushError::Stopped => {
+                write!(f, "sgp-trace: the export thread stopped during the flush")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+/// Why [`shutdown`] returned before everything was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShutdownError {
+    /// The export thread was still sending when the time ran out; what it had not sent is
+    /// lost with the process.
+    Timeout(Duration),
+    /// The export thread had already stopped.
+    Stopped,
+}
+
+impl fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShutdownError::Timeout(timeout) => write!(
+                f,
+                "sgp-trace: shutdown did not finish within {timeout:?}; unsent spans are lost"
+            ),
+            ShutdownError::Stopped => write!(f, "sgp-trace: the export thread had already stopped"),
+        }
+    }
+}
+
+impl std::error::Error for ShutdownError {}

@@ -1,0 +1,386 @@
+//! Creating spans: builders, the [`Span`] handle that ends on drop, and the [`SpanGuard`]
+//! that also makes the span current.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::context::{self, ContextGuard, Entry};
+use crate::runtime::{self, Pipeline};
+use crate::{Id, JsonObject, SpanContext, SpanItem, SpanStatus, SpanType, Timestamp};
+
+/// Starts a new trace: its root span, of type `TRACER` unless set otherwise.
+///
+/// ```
+/// let trace = sgp_trace::create_trace("handle request").start();
+/// let child = sgp_trace::create_span("look up user").input(&"user-7").start();
+/// # drop(child); drop(trace);
+/// ```
+pub fn create_trace(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
+    SpanBuilder::new(name.into(), true)
+}
+
+/// Starts a span under the current span (or the parent given with
+/// [`SpanBuilder::parent`]). With no span in scope and no parent or trace given, the span is
+/// a no-op, as in the Python SDK: no orphan is sent.
+pub fn create_span(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
+    SpanBuilder::new(name.into(), false)
+}
+
+/// Describes a span before it starts; made by [`create_trace`] and [`create_span`].
+#[must_use = "a span builder does nothing until `start` is called"]
+#[derive(Debug, Clone)]
+pub struct SpanBuilder {
+    name: Cow<'static, str>,
+    new_trace: bool,
+    span_type: Option<SpanType>,
+    span_id: Option<Id>,
+    trace_id: Option<Id>,
+    parent: Option<SpanContext>,
+    group_id: Option<Id>,
+    input: Option<JsonObject>,
+    output: Option<JsonObject>,
+    metadata: Option<Map<String, Value>>,
+}
+
+impl SpanBuilder {
+    fn new(name: Cow<'static, str>, new_trace: bool) -> SpanBuilder {
+        SpanBuilder {
+            name,
+            new_trace,
+            span_type: None,
+            span_id: None,
+            trace_id: None,
+            parent: None,
+            group_id: None,
+            input: None,
+            output: None,
+            metadata: None,
+        }
+    }
+
+    /// The span's type (default: `TRACER` for a trace, `STANDALONE` for a span).
+    pub fn span_type(mut self, span_type: SpanType) -> Self {
+        self.span_type = Some(span_type);
+        self
+    }
+
+    /// The span's input; see [`JsonObject`] for how values become JSON objects.
+    pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
+        self.input = record_payload(input);
+        self
+    }
+
+    /// The span's output, when known before it starts.
+    pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
+        self.output = record_payload(output);
+        self
+    }
+
+    /// Adds one metadata entry.
+    pub fn metadata<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
+        if runtime::is_recording() {
+            insert_metadata(
+                self.metadata.get_or_insert_with(Map::new),
+                key.into(),
+                value,
+            );
+        }
+        self
+    }
+
+    /// Uses this span id instead of a random UUID.
+    pub fn span_id(mut self, id: Id) -> Self {
+        self.span_id = Some(id);
+        self
+    }
+
+    /// For a trace: uses this trace id instead of a random UUID. For a span: places it at the
+    /// top of that trace, with no parent (prefer [`SpanBuilder::parent`] when the parent span
+    /// is known).
+    pub fn trace_id(mut self, id: Id) -> Self {
+        self.trace_id = Some(id);
+        self
+    }
+
+    /// Makes the span a child of `parent`, in the parent's trace, instead of the current
+    /// span. Ignored by [`create_trace`], which always starts a new trace.
+    pub fn parent(mut self, parent: SpanContext) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Links the trace to others of the same group. Spans inherit their parent's group.
+    pub fn group_id(mut self, id: Id) -> Self {
+        self.group_id = Some(id);
+        self
+    }
+
+    /// Starts the span and makes it current on this thread until the guard drops.
+    pub fn start(self) -> SpanGuard {
+        SpanGuard::enter(self.start_detached())
+    }
+
+    /// Starts the span without making it current: for a span that moves to another thread or
+    /// lives inside a future, entered where it runs with [`Span::enter`].
+    pub fn start_detached(self) -> Span {
+        let Some(pipeline) = runtime::recording_pipeline() else {
+            return Span::noop();
+        };
+        let Some((placement, root)) = self.placement() else {
+            return Span::noop();
+        };
+        let span_type = self.span_type.unwrap_or(if placement.parent_id.is_none() {
+            SpanType::Tracer
+        } else {
+            SpanType::Standalone
+        });
+        let span_id = self.span_id.unwrap_or_else(Id::random);
+        let item = SpanItem {
+            name: self.name,
+            trace_id: placement.trace_id,
+            id: span_id.clone(),
+            parent_id: placement.parent_id,
+            group_id: placement.group_id,
+            start_timestamp: Timestamp::now(),
+            end_timestamp: None,
+            status: None,
+            span_type,
+            input: self.input,
+            output: self.output,
+            metadata: self.metadata.map(Arc::new),
+        };
+        let root = root.unwrap_or(span_id);
+        pipeline.send(item.clone());
+        Span {
+            state: Some(Recording {
+                item,
+                root,
+                pipeline,
+            }),
+        }
+    }
+
+    /// Where the span goes: its trace, parent and group, and the outermost known span of its
+    /// trace (`None` when the span is that one). `None` overall means "no trace in scope".
+    fn placement(&self) -> Option<(Placement, Option<Id>)> {
+        if self.new_trace {
+            let placement = Placement {
+                trace_id: self.trace_id.clone().unwrap_or_else(Id::random),
+                parent_id: None,
+                group_id: self.group_id.clone(),
+            };
+            return Some((placement, None));
+        }
+        if let Some(parent) = &self.parent {
+            let placement = Placement {
+                trace_id: parent.trace_id.clone(),
+                parent_id: Some(parent.span_id.clone()),
+                group_id: self.group_id.clone().or_else(|| parent.group_id.clone()),
+            };
+            return Some((placement, Some(parent.span_id.clone())));
+        }
+        if let Some(trace_id) = &self.trace_id {
+            let placement = Placement {
+                trace_id: trace_id.clone(),
+                parent_id: None,
+                group_id: self.group_id.clone(),
+            };
+            return Some((placement, None));
+        }
+        context::with_current(|current| {
+            let current = current?;
+            let placement = Placement {
+                trace_id: current.context.trace_id.clone(),
+                parent_id: Some(current.context.span_id.clone()),
+                group_id: self
+                    .group_id
+                    .clone()
+                    .or_else(|| current.context.group_id.clone()),
+            };
+            Some((placement, Some(current.root.clone())))
+        })
+    }
+}
+
+struct Placement {
+    trace_id: Id,
+    parent_id: Option<Id>,
+    group_id: Option<Id>,
+}
+
+/// Serializes a payload only when spans are being recorded: disabled tracing pays nothing.
+fn record_payload<T: Serialize + ?Sized>(value: &T) -> Option<JsonObject> {
+    runtime::is_recording().then(|| JsonObject::new(value))
+}
+
+fn insert_metadata<T: Serialize + ?Sized>(map: &mut Map<String, Value>, key: String, value: &T) {
+    let value = serde_json::to_value(value)
+        .unwrap_or_else(|error| Value::String(format!("serialization error: {error}")));
+    map.insert(key, value);
+}
+
+/// A started span. It ends when dropped (or with [`Span::end`]), and its setters change what
+/// is sent when it ends. A no-op span (tracing off, or no trace in scope) ignores them all.
+///
+/// `Span` is `Send`: it may end on another thread than the one that started it.
+#[derive(Debug)]
+#[must_use = "a span ends as soon as it is dropped"]
+pub struct Span {
+    state: Option<Recording>,
+}
+
+#[derive(Debug)]
+struct Recording {
+    item: SpanItem,
+    root: Id,
+    pipeline: &'static Pipeline,
+}
+
+impl Span {
+    /// A span that records nothing.
+    pub fn noop() -> Span {
+        Span { state: None }
+    }
+
+    /// Whether this span will be sent; `false` for a no-op span. Check it before computing
+    /// an expensive value for a setter.
+    pub fn is_recording(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// The span's context, to pass to other threads, processes or queues; `None` for a
+    /// no-op span.
+    pub fn context(&self) -> Option<SpanContext> {
+        self.state.as_ref().map(|state| SpanContext {
+            trace_id: state.item.trace_id.clone(),
+            span_id: state.item.id.clone(),
+            group_id: state.item.group_id.clone(),
+        })
+    }
+
+    /// Makes the span current on this thread until the returned guard drops.
+    pub fn enter(&self) -> ContextGuard {
+        match &self.state {
+            Some(state) => ContextGuard::push(Entry {
+                context: SpanContext {
+                    trace_id: state.item.trace_id.clone(),
+                    span_id: state.item.id.clone(),
+                    group_id: state.item.group_id.clone(),
+                },
+                root: state.root.clone(),
+            }),
+            None => ContextGuard::inert(),
+        }
+    }
+
+    /// Replaces the input; sent when the span ends.
+    pub fn set_input<T: Serialize + ?Sized>(&mut self, input: &T) {
+        if let Some(state) = &mut self.state {
+            state.item.input = Some(JsonObject::new(input));
+        }
+    }
+
+    /// Sets the output; sent when the span ends.
+    pub fn set_output<T: Serialize + ?Sized>(&mut self, output: &T) {
+        if let Some(state) = &mut self.state {
+            state.item.output = Some(JsonObject::new(output));
+        }
+    }
+
+    /// Adds or replaces one metadata entry.
+    pub fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
+        if let Some(state) = &mut self.state {
+            let map = Arc::make_mut(state.item.metadata.get_or_insert_with(Default::default));
+            insert_metadata(map, key.into(), value);
+        }
+    }
+
+    /// Sets how the span ended; without it a span ends as `SUCCESS`.
+    pub fn set_status(&mut self, status: SpanStatus) {
+        if let Some(state) = &mut self.state {
+            state.item.status = Some(status);
+        }
+    }
+
+    /// Marks the span failed: status `ERROR` and the metadata the Python SDK records
+    /// (`error: true`, `error_type`, `error_message`, `error_category`).
+    ///
+    /// ```
+    /// # let mut span = sgp_trace::Span::noop();
+    /// let error = std::io::Error::other("disk full");
+    /// span.set_error("std::io::Error", &error.to_string(), "application");
+    /// ```
+    pub fn set_error(&mut self, error_type: &str, message: &str, category: &str) {
+        if let Some(state) = &mut self.state {
+            state.item.status = Some(SpanStatus::Error);
+            let map = Arc::make_mut(state.item.metadata.get_or_insert_with(Default::default));
+            map.insert("error".into(), Value::Bool(true));
+            map.insert("error_type".into(), Value::String(error_type.to_owned()));
+            map.insert("error_message".into(), Value::String(message.to_owned()));
+            map.insert("error_category".into(), Value::String(category.to_owned()));
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {}
+
+    fn finish(&mut self) {
+        if let Some(mut state) = self.state.take() {
+            state.item.end_timestamp = Some(Timestamp::now());
+            state.item.status.get_or_insert(SpanStatus::Success);
+            state.pipeline.send(state.item);
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A started span that is current on this thread until dropped; made by
+/// [`SpanBuilder::start`]. Derefs to [`Span`] for the setters.
+///
+/// It must drop on the thread that made it, so it is not `Send`; use
+/// [`SpanBuilder::start_detached`] for a span that moves.
+#[must_use = "a span ends as soon as its guard is dropped"]
+#[derive(Debug)]
+pub struct SpanGuard {
+    // Field order matters: the context is left before the span ends.
+    _entered: ContextGuard,
+    span: Span,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl SpanGuard {
+    fn enter(span: Span) -> SpanGuard {
+        SpanGuard {
+            _entered: span.enter(),
+            span,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {}
+}
+
+impl Deref for SpanGuard {
+    type Target = Span;
+
+    fn deref(&self) -> &Span {
+        &self.span
+    }
+}
+
+impl DerefMut for SpanGuard {
+    fn deref_mut(&mut self) -> &mut Span {
+        &mut self.span
+    }
+}

@@ -1,0 +1,112 @@
+//! Counters of what happened to span events, kept by the hot path and the export thread.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// What happened to the span events of this process so far; from [`stats`](crate::stats).
+///
+/// A span makes two events, its start and its end. Every event the queue accepted ends up in
+/// exactly one of `exported`, `coalesced`, `dropped_after_retries`, `rejected`,
+/// `dropped_unauthorized`, `failed` or `dropped_at_shutdown`, or is still
+/// [`waiting`](Stats::waiting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events accepted onto the queue.
+    pub enqueued: u64,
+    /// Events delivered to the backend.
+    pub exported: u64,
+    /// Start events replaced by their span's end event before sending; not a loss.
+    pub coalesced: u64,
+    /// Events dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Events dropped after every retry of their batch failed.
+    pub dropped_after_retries: u64,
+    /// Events the server refused as invalid (the poison spans of a 400, 409, 422 or 413).
+    pub rejected: u64,
+    /// Events dropped because the server refused the credentials (401, 403).
+    pub dropped_unauthorized: u64,
+    /// Events lost to other failures: an unexpected answer, a panicking exporter.
+    pub failed: u64,
+    /// Events still unsent when the shutdown bound ran out.
+    pub dropped_at_shutdown: u64,
+    /// Events made while no export thread ran (after shutdown or while tracing was turned
+    /// off), never enqueued.
+    pub dropped_while_stopped: u64,
+}
+
+impl Stats {
+    /// Events accepted but not yet delivered or dropped.
+    pub fn waiting(&self) -> u64 {
+        self.enqueued.saturating_sub(
+            self.exported
+                + self.coalesced
+                + self.dropped_after_retries
+                + self.rejected
+                + self.dropped_unauthorized
+                + self.failed
+                + self.dropped_at_shutdown,
+        )
+    }
+
+    /// Every event lost, whatever the reason.
+    pub fn lost(&self) -> u64 {
+        self.dropped_queue_full
+            + self.dropped_after_retries
+            + self.rejected
+            + self.dropped_unauthorized
+            + self.failed
+            + self.dropped_at_shutdown
+            + self.dropped_while_stopped
+    }
+}
+
+/// The live counters. `enqueued` is not among them: it is what the export thread received
+/// plus what waits in the channel, so the hot path touches no shared counter on success.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) received: AtomicU64,
+    pub(crate) exported: AtomicU64,
+    pub(crate) coalesced: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_after_retries: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) dropped_unauthorized: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) dropped_at_shutdown: AtomicU64,
+    pub(crate) dropped_while_stopped: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) const fn new() -> Counters {
+        Counters {
+            received: AtomicU64::new(0),
+            exported: AtomicU64::new(0),
+            coalesced: AtomicU64::new(0),
+            dropped_queue_full: AtomicU64::new(0),
+            dropped_after_retries: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            dropped_unauthorized: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            dropped_at_shutdown: AtomicU64::new(0),
+            dropped_while_stopped: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, events: usize) {
+        counter.fetch_add(events as u64, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, in_channel: usize) -> Stats {
+        Stats {
+            enqueued: self.received.load(Relaxed) + in_channel as u64,
+            exported: self.exported.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Relaxed),
+            dropped_after_retries: self.dropped_after_retries.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            dropped_unauthorized: self.dropped_unauthorized.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            dropped_at_shutdown: self.dropped_at_shutdown.load(Relaxed),
+            dropped_while_stopped: self.dropped_while_stopped.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! The export thread: receives span events, coalesces and batches them, and sends them with
+//! retries, splitting batches the server refuses to find the spans at fault.
+//!
+//! It owns all of its state, so nothing here is shared with the hot path but the channel
+//! and the counters.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use serde_json::Value;
+
+use crate::diag;
+use crate::export::{Batch, EncodedSpan, ExportError, Exporter};
+use crate::runtime::COUNTERS;
+use crate::stats::Counters;
+use crate::{Config, Id, SpanItem, SpanStatus, Timestamp};
+
+/// The wait when there is nothing to do, so the periodic drop report still runs.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// The least time between two reports of dropped spans.
+const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The bytes of `{"items":[` and `]}` around a batch's spans.
+const BODY_OVERHEAD: usize = 12;
+
+/// What the export thread is told besides span events.
+pub(crate) enum Control {
+    /// Send everything received so far, then answer.
+    Flush(Sender<()>),
+    /// Send everything, give up at the deadline, answer and stop.
+    Shutdown { deadline: Instant, done: Sender<()> },
+    /// New settings and exporter from a second `init`.
+    Reconfigure(Settings, Arc<dyn Exporter>),
+}
+
+/// The part of [`Config`] the export thread uses; it may change while the thread runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    max_batch_items: usize,
+    max_batch_bytes: usize,
+    flush_at: usize,
+    flush_interval: Duration,
+    max_attempts: u32,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+}
+
+impl From<&Config> for Settings {
+    fn from(config: &Config) -> Settings {
+        Settings {
+            max_batch_items: config.max_batch_items,
+            max_batch_bytes: config.max_batch_bytes,
+            flush_at: config.flush_at,
+            flush_interval: config.flush_interval,
+            max_attempts: config.max_attempts,
+            backoff_initial: config.backoff_initial,
+            backoff_max: config.backoff_max,
+        }
+    }
+}
+
+impl Settings {
+    /// The wait before attempt `attempt + 1`, after `attempt` failures.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(30);
+        self.backoff_initial
+            .saturating_mul(1 << doublings)
+            .min(self.backoff_max)
+    }
+}
+
+/// A span's identity on the server.
+type SpanKey = (Id, Id);
+
+fn key_of(item: &SpanItem) -> SpanKey {
+    (item.trace_id.clone(), item.id.clone())
+}
+
+/// Events waiting to be cut into batches. A span's end event replaces its start event
+/// while both wait here, so only the final state is sent.
+#[derive(Default)]
+struct Pending {
+    items: Vec<SpanItem>,
+    /// Where the start events that may still be replaced sit in `items`.
+    starts: HashMap<SpanKey, usize>,
+    /// When the oldest waiting event arrived.
+    since: Option<Instant>,
+}
+
+impl Pending {
+    /// Adds an event; returns whether it replaced its span's start event.
+    fn push(&mut self, item: SpanItem, now: Instant) -> bool {
+        self.since.get_or_insert(now);
+        if item.is_complete() {
+            if let Some(index) = self.starts.remove(&key_of(&item)) {
+                self.items[index] = item;
+                return true;
+            }
+        } else {
+            self.starts.insert(key_of(&item), self.items.len());
+        }
+        self.items.push(item);
+        false
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn take(&mut self) -> Vec<SpanItem> {
+        self.starts.clear();
+        self.since = None;
+        std::mem::take(&mut self.items)
+    }
+}
+
+/// A batch on its way out.
+struct Outgoing {
+    spans: Vec<EncodedSpan>,
+    /// Sequence number of the cut that made it, shared by the parts of a split batch; a
+    /// flush waits for every number up to the last one cut before it.
+    number: u64,
+    /// Failed attempts so far.
+    failures: u32,
+    not_before: Instant,
+}
+
+/// Spans started but not yet ended, with the state they started with, so shutdown can close
+/// them. At most this many are tracked (a leaked guard must not grow memory forever).
+const MAX_TRACKED_OPEN_SPANS: usize = 10_000;
+
+pub(crate) struct Worker {
+    events: Receiver<SpanItem>,
+    control: Receiver<Control>,
+    exporter: Arc<dyn Exporter>,
+    settings: Settings,
+    /// Above this many pending events, stop taking more from the channel, so that a stalled
+    /// backend makes the channel fill and the hot path drop (and count) instead of this
+    /// thread growing without bound.
+    pending_limit: usize,
+    pending: Pending,
+    outgoing: VecDeque<Outgoing>,
+    open: HashMap<SpanKey, SpanItem>,
+    cuts: u64,
+    flush_waiters: Vec<(u64, Sender<()>)>,
+    /// Set when the server refused the credentials: export has stopped.
+    unauthorized: bool,
+    reported: LossReport,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        events: Receiver<SpanItem>,
+        control: Receiver<Control>,
+        exporter: Arc<dyn Exporter>,
+        settings: Settings,
+        pending_limit: usize,
+    ) -> Worker {
+        Worker {
+            events,
+            control,
+            exporter,
+            settings,
+            pending_limit,
+            pending: Pending::default(),
+            outgoing: VecDeque::new(),
+            open: HashMap::new(),
+            cuts: 0,
+            flush_waiters: Vec::new(),
+            unauthorized: false,
+            reported: LossReport::new(),
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        loop {
+            let wait = self.next_wake(Instant::now());
+            let taking_events = self.pending.len() < self.pending_limit;
+            let never = crossbeam_channel::never();
+            let events = if taking_events { &self.events } else { &never };
+            select! {
+                recv(events) -> event => {
+                    if let Ok(item) = event {
+                        self.accept(item, Instant::now());
+                        self.take_ready_events();
+                    }
+                }
+                recv(self.control) -> message => match message {
+                    Ok(Control::Shutdown { deadline, done }) => {
+                        self.shut_down(deadline);
+                        let _ = done.send(());
+                        return;
+                    }
+                    Ok(message) => self.handle(message),
+                    // The runtime dropped its handle without a shutdown: stop quietly.
+                    Err(_) => return,
+                },
+                default(wait) => {}
+            }
+            self.step(Instant::now());
+            self.answer_flush_waiters();
+            self.reported.report_if_due(Instant::now());
+        }
+    }
+
+    /// Takes what already waits in the channel, without blocking, up to the pending limit.
+    fn take_ready_events(&mut self) {
+        let now = Instant::now();
+        while self.pending.len() < self.pending_limit {
+            match self.events.try_recv() {
+                Ok(item) => self.accept(item, now),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Takes everything in the channel, whatever the limit: a flush or shutdown must see
+    /// every event queued before it. Bounded by the channel's capacity.
+    fn take_all_events(&mut self) {
+        let now = Instant::now();
+        while let Ok(item) = self.events.try_recv() {
+            self.accept(item, now);
+        }
+    }
+
+    fn accept(&mut self, item: SpanItem, now: Instant) {
+        Counters::add(&COUNTERS.received, 1);
+        if item.is_complete() {
+            self.open.remove(&key_of(&item));
+        } else if self.open.len() < MAX_TRACKED_OPEN_SPANS {
+            self.open.insert(key_of(&item), item.clone());
+        }
+        if self.pending.push(item, now) {
+            Counters::add(&COUNTERS.coalesced, 1);
+        }
+    }
+
+    fn handle(&mut self, message: Control) {
+        match message {
+            Control::Flush(done) => {
+                self.take_all_events();
+                self.cut(Instant::now());
+                self.flush_waiters.push((self.cuts, done));
+            }
+            Control::Reconfigure(settings, exporter) => {
+                self.settings = settings;
+                self.exporter = exporter;
+                self.unauthorized = false;
+            }
+            Control::Shutdown { .. } => unreachable!("handled by the loop"),
+        }
+    }
+
+    /// How long the loop may sleep before something is due.
+    fn next_wake(&self, now: Instant) -> Duration {
+        if let Some(front) = self.outgoing.front() {
+            return front.not_before.saturating_duration_since(now);
+        }
+        match self.pending.since {
+            Some(_) if self.pending.len() >= self.settings.flush_at => Duration::ZERO,
+            Some(since) => (since + self.settings.flush_interval).saturating_duration_since(now),
+            None => IDLE_WAIT,
+        }
+    }
+
+    /// Cuts pending events into batches when a trigger fired, then sends one due batch.
+    fn step(&mut self, now: Instant) {
+        let due = match self.pending.since {
+            Some(since) => {
+                self.pending.len() >= self.settings.flush_at
+                    || now >= since + self.settings.flush_interval
+            }
+            None => false,
+        };
+        if due && self.outgoing.is_empty() {
+            self.cut(now);
+        }
+        if self
+            .outgoing
+            .front()
+            .is_some_and(|front| front.not_before <= now)
+        {
+            self.send_front(now, None);
+        }
+    }
+
+    /// Moves every pending event into batches of at most `max_batch_items` spans and
+    /// `max_batch_bytes` of JSON. A single span over the byte limit goes alone.
+    fn cut(&mut self, now: Instant) {
+        let items = self.pending.take();
+        if items.is_empty() {
+            return;
+        }
+        self.cuts += 1;
+        let mut batch = Vec::new();
+        let mut bytes = BODY_OVERHEAD;
+        for item in items {
+            let span = EncodedSpan::new(item);
+            let full = batch.len() >= self.settings.max_batch_items
+                || bytes + span.wire_len() > self.settings.max_batch_bytes;
+            if full && !batch.is_empty() {
+                self.queue_batch(std::mem::take(&mut batch), now);
+                bytes = BODY_OVERHEAD;
+            }
+            bytes += span.wire_len();
+            batch.push(span);
+        }
+        self.queue_batch(batch, now);
+    }
+
+    fn queue_batch(&mut self, spans: Vec<EncodedSpan>, now: Instant) {
+        self.outgoing.push_back(Outgoing {
+            spans,
+            number: self.cuts,
+            failures: 0,
+            not_before: now,
+        });
+    }
+
+    /// Sends the front batch once and decides what its answer means. With a `deadline`
+    /// (shutdown), a retry that would start after it is given up instead.
+    fn send_front(&mut self, now: Instant, deadline: Option<Instant>) {
+        let Some(mut batch) = self.outgoing.pop_front() else {
+            return;
+        };
+        let count = batch.spans.len();
+        if self.unauthorized {
+            Counters::add(&COUNTERS.dropped_unauthorized, count);
+            return;
+        }
+        let exporter = &self.exporter;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            exporter.export(&Batch::new(&batch.spans))
+        }))
+        .unwrap_or_else(|_| {
+            Err(ExportError::Failed {
+                reason: "the exporter panicked".into(),
+            })
+        });
+        match result {
+            Ok(()) => Counters::add(&COUNTERS.exported, count),
+            Err(ExportError::Transient {
+                reason,
+                retry_after,
+            }) => {
+                batch.failures += 1;
+                let wait = retry_after.unwrap_or_else(|| self.settings.backoff(batch.failures));
+                let retry_at = now + wait;
+                let too_late = deadline.is_some_and(|deadline| retry_at > deadline);
+                if batch.failures >= self.settings.max_attempts || too_late {
+                    Counters::add(&COUNTERS.dropped_after_retries, count);
+                    self.reported.note(format!(
+                        "dropped {count} span events after {} failed attempts; last: {reason}",
+                        batch.failures
+                    ));
+                } else {
+                    batch.not_before = retry_at;
+                    self.outgoing.push_front(batch);
+                }
+            }
+            Err(ExportError::Rejected { reason }) | Err(ExportError::TooLarge { reason }) => {
+                self.isolate_refused(batch, &reason, now);
+            }
+            Err(ExportError::Unauthorized { reason }) => {
+                self.unauthorized = true;
+                Counters::add(&COUNTERS.dropped_unauthorized, count);
+                diag::error(format_args!(
+                    "the SGP API refused the credentials ({reason}); export has stopped and spans \
+                     are dropped. Check SGP_API_KEY and SGP_ACCOUNT_ID, then call `sgp_trace::init` again"
+                ));
+            }
+            Err(ExportError::Failed { reason }) => {
+                Counters::add(&COUNTERS.failed, count);
+                self.reported
+                    .note(format!("dropped {count} span events: {reason}"));
+            }
+        }
+    }
+
+    /// A refused batch would be refused again: split it until the spans at fault stand
+    /// alone, deliver the rest, and drop only those.
+    fn isolate_refused(&mut self, mut batch: Outgoing, reason: &str, now: Instant) {
+        if batch.spans.len() == 1 {
+            let span = &batch.spans[0].item;
+            Counters::add(&COUNTERS.rejected, 1);
+            diag::warn(format_args!(
+                "the server refused span {} ({:?}) of trace {}; it is dropped: {reason}",
+                span.id, span.name, span.trace_id
+            ));
+            return;
+        }
+        let second = batch.spans.split_off(batch.spans.len() / 2);
+        let halves = [batch.spans, second];
+        for spans in halves.into_iter().rev() {
+            self.outgoing.push_front(Outgoing {
+                spans,
+                number: batch.number,
+                failures: 0,
+                not_before: now,
+            });
+        }
+    }
+
+    fn answer_flush_waiters(&mut self) {
+        if self.flush_waiters.is_empty() {
+            return;
+        }
+        let oldest_unsent = self.outgoing.iter().map(|batch| batch.number).min();
+        self.flush_waiters.retain(|(target, done)| {
+            let finished = oldest_unsent.is_none_or(|oldest| oldest > *target);
+            if finished {
+                let _ = done.send(());
+            }
+            !finished
+        });
+    }
+
+    /// Sends everything that waits, closing the spans still open, until the deadline.
+    fn shut_down(&mut self, deadline: Instant) {
+        self.take_all_events();
+        self.close_open_spans();
+        self.cut(Instant::now());
+        while let Some(front) = self.outgoing.front() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if front.not_before > now {
+                std::thread::sleep(front.not_before.min(deadline) - now);
+                continue;
+            }
+            self.send_front(now, Some(deadline));
+        }
+        let unsent: usize = self.outgoing.drain(..).map(|batch| batch.spans.len()).sum();
+        Counters::add(&COUNTERS.dropped_at_shutdown, unsent);
+        if unsent > 0 {
+            self.reported.note(format!(
+                "{unsent} span events were still unsent when the shutdown bound ran out"
+            ));
+        }
+        self.answer_flush_waiters();
+        self.reported.report_now();
+    }
+
+    /// Queues the final state of every span still open: its last known state, ended now
+    /// with status CANCELED and marked `open_at_shutdown`.
+    fn close_open_spans(&mut self) {
+        let now = Instant::now();
+        let ended = Timestamp::now();
+        for (_, mut item) in self.open.drain() {
+            item.end_timestamp = Some(ended.max(item.start_timestamp));
+            item.status = Some(SpanStatus::Canceled);
+            let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+            metadata.insert("open_at_shutdown".into(), Value::Bool(true));
+            // Not counted as received: it stands in for the end event the span never sent.
+            if self.pending.push(item, now) {
+                Counters::add(&COUNTERS.coalesced, 1);
+            }
+        }
+    }
+}
+
+/// Collects loss messages and the queue-full count, and writes them at most once per
+/// interval, so a failing backend produces a line every few seconds, not one per span.
+struct LossReport {
+    last: Instant,
+    messages: Vec<String>,
+    suppressed: usize,
+    queue_full_seen: u64,
+}
+
+impl LossReport {
+    fn new() -> LossReport {
+        LossReport {
+            // Allow a first report at once.
+            last: Instant::now()
+                .checked_sub(REPORT_INTERVAL)
+                .unwrap_or_else(Instant::now),
+            messages: Vec::new(),
+            suppressed: 0,
+            queue_full_seen: 0,
+        }
+    }
+
+    fn note(&mut self, message: String) {
+        if self.messages.len() < 3 {
+            self.messages.push(message);
+        } else {
+            self.suppressed += 1;
+        }
+        self.report_if_due(Instant::now());
+    }
+
+    fn report_if_due(&mut self, now: Instant) {
+        if now.duration_since(self.last) >= REPORT_INTERVAL {
+            self.report_now();
+        }
+    }
+
+    fn report_now(&mut self) {
+        let queue_full = COUNTERS
+            .dropped_queue_full
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let newly_full = queue_full - self.queue_full_seen;
+        if newly_full > 0 {
+            diag::warn(format_args!(
+                "the span queue was full: {newly_full} span events dropped ({queue_full} in all). \
+                 The backend is slow or down, or spans come faster than it takes them; raise \
+                 `queue_capacity` or `max_batch_items`"
+            ));
+            self.queue_full_seen = queue_full;
+        }
+        for message in self.messages.drain(..) {
+            diag::warn(format_args!("{message}"));
+        }
+        if self.suppressed > 0 {
+            diag::warn(format_args!(
+                "... and {} more export failures (see `sgp_trace::stats()`)",
+                self.suppressed
+            ));
+            self.suppressed = 0;
+        }
+        self.last = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            max_batch_items: 50,
+            max_batch_bytes: 512 * 1024,
+            flush_at: 200,
+            flush_interval: Duration::from_secs(4),
+            max_attempts: 4,
+            backoff_initial: Duration::from_millis(400),
+            backoff_max: Duration::from_secs(20),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let settings = settings();
+        let waits: Vec<_> = (1..=8)
+            .map(|attempt| settings.backoff(attempt).as_millis())
+            .collect();
+        assert_eq!(waits, [400, 800, 1600, 3200, 6400, 12800, 20000, 20000]);
+    }
+}
