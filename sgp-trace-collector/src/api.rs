@@ -1,0 +1,366 @@
+//! The `/v5/spans` handlers.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::model::{parse_item, MAX_BATCH_ITEMS};
+use crate::search::SearchQuery;
+use crate::server::{ItemCount, Shared};
+use crate::store::WriteMode;
+
+/// The router of the whole collector: the API, the traces page and its data.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v5/spans/batch", put(upsert_batch).post(insert_batch))
+        .route("/v5/spans", post(create_span))
+        .route("/v5/spans/search", post(search))
+        .route("/v5/spans/{span_id}", get(get_span))
+        .merge(crate::ui::routes())
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// Checks the credentials and returns the account id.
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if key.is_empty() {
+        return Err(ApiError::unauthorized("missing x-api-key header").field("x-api-key"));
+    }
+    if let Some(required) = &shared.api_key {
+        if key != required {
+            return Err(ApiError::unauthorized("invalid API key").field("x-api-key"));
+        }
+    }
+    let account = headers
+        .get("x-selected-account-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if account.is_empty() {
+        return Err(
+            ApiError::unauthorized("missing x-selected-account-id header")
+                .field("x-selected-account-id"),
+        );
+    }
+    Ok(account.to_owned())
+}
+
+/// Parses a request body as JSON; text that is not UTF-8 (or escapes lone
+/// surrogates) is a 400, other malformed JSON a 422.
+fn parse_json(body: &[u8]) -> Result<(Value, bool), ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => Ok((v, false)),
+        Err(e) => {
+            if std::str::from_utf8(body).is_err() {
+                // Parse the lossy text so the error can name the span and field.
+                let text = String::from_utf8_lossy(body);
+                if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                    return Ok((v, true));
+                }
+                return Err(
+                    ApiError::bad_request("the request body is not valid UTF-8").field("body")
+                );
+            }
+            let msg = e.to_string();
+            if msg.contains("surrogate") || msg.contains("escape") {
+                return Err(ApiError::bad_request(format!(
+                    "invalid text in the request body: {msg}"
+                ))
+                .field("body"));
+            }
+            Err(
+                ApiError::validation(format!("the request body is not valid JSON: {msg}"))
+                    .field("body"),
+            )
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn list_body(items: &[String]) -> String {
+    let mut out = String::with_capacity(items.iter().map(|s| s.len() + 1).sum::<usize>() + 32);
+    out.push_str("{\"items\":[");
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(s);
+    }
+    out.push_str("],\"object\":\"list\"}");
+    out
+}
+
+/// When the body had invalid UTF-8, an id holding a replacement character is
+/// where it was: reject naming it; elsewhere reject the whole body.
+fn reject_lossy(items: &[Value]) -> ApiError {
+    for (i, item) in items.iter().enumerate() {
+        for field in ["trace_id", "id", "parent_id", "group_id"] {
+            if let Some(s) = item.get(field).and_then(Value::as_str) {
+                if s.contains('\u{FFFD}') {
+                    let id = item.get("id").and_then(Value::as_str);
+                    let trace = item.get("trace_id").and_then(Value::as_str);
+                    return ApiError::bad_request(format!("{field} is not valid UTF-8 text"))
+                        .field(field)
+                        .span(Some(i), trace, id);
+                }
+            }
+        }
+    }
+    ApiError::bad_request("the request body is not valid UTF-8").field("body")
+}
+
+async fn write_batch(
+    shared: Arc<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+    mode: WriteMode,
+) -> Response {
+    let account = match authenticate(&shared, &headers) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let worker = shared.clone();
+    let result = tokio::task::spawn_blocking(
+        move || -> Result<(usize, String), (Option<usize>, ApiError)> {
+            let (value, lossy) = parse_json(&body).map_err(|e| (None, e))?;
+            let Value::Object(mut obj) = value else {
+                return Err((
+                    None,
+                    ApiError::validation("the body must be {\"items\": [...]}").field("items"),
+                ));
+            };
+            let items = match obj.remove("items") {
+                Some(Value::Array(items)) => items,
+                Some(_) => {
+                    return Err((
+                        None,
+                        ApiError::validation("items must be a list").field("items"),
+                    ))
+                }
+                None => {
+                    return Err((
+                        None,
+                        ApiError::validation("items is required").field("items"),
+                    ))
+                }
+            };
+            let n = items.len();
+            if lossy {
+                return Err((Some(n), reject_lossy(&items)));
+            }
+            if n > MAX_BATCH_ITEMS {
+                return Err((
+                    Some(n),
+                    ApiError::validation(format!(
+                        "at most {MAX_BATCH_ITEMS} items per request, got {n}"
+                    ))
+                    .field("items"),
+                ));
+            }
+            let spans = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| parse_item(Some(i), item, &account))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| (Some(n), e))?;
+            let stored = worker
+                .store
+                .write_batch(&account, spans, mode)
+                .map_err(|e| (Some(n), e))?;
+            Ok((n, list_body(&stored)))
+        },
+    )
+    .await;
+    let (mut resp, count) = match result {
+        Ok(Ok((n, body))) => (json_response(StatusCode::OK, body), Some(n)),
+        Ok(Err((n, e))) => (e.into_response(), n),
+        Err(e) => (
+            ApiError::internal(format!("the write task failed: {e}")).into_response(),
+            None,
+        ),
+    };
+    if let Some(n) = count {
+        resp.extensions_mut().insert(ItemCount(n));
+    }
+    resp
+}
+
+async fn upsert_batch(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    write_batch(shared, headers, body, WriteMode::Upsert).await
+}
+
+async fn insert_batch(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    write_batch(shared, headers, body, WriteMode::Insert).await
+}
+
+async fn create_span(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let account = match authenticate(&shared, &headers) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let worker = shared.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
+        let (value, lossy) = parse_json(&body)?;
+        if lossy {
+            return Err(reject_lossy(std::slice::from_ref(&value)));
+        }
+        let span = parse_item(None, &value, &account)?;
+        let mut stored = worker
+            .store
+            .write_batch(&account, vec![span], WriteMode::Insert)?;
+        Ok(stored.remove(0))
+    })
+    .await;
+    match result {
+        Ok(Ok(body)) => json_response(StatusCode::OK, body),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(format!("the write task failed: {e}")).into_response(),
+    }
+}
+
+async fn get_span(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(span_id): Path<String>,
+) -> Response {
+    let account = match authenticate(&shared, &headers) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let worker = shared.clone();
+    let id = span_id.clone();
+    match tokio::task::spawn_blocking(move || worker.store.get(&account, &id)).await {
+        Ok(Ok(Some(body))) => json_response(StatusCode::OK, body),
+        Ok(Ok(None)) => ApiError::not_found(format!("no span with id {span_id:?}"))
+            .field("span_id")
+            .span(None, None, Some(&span_id))
+            .into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(format!("the read task failed: {e}")).into_response(),
+    }
+}
+
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    let Some(raw) = raw else { return Vec::new() };
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn search(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let account = match authenticate(&shared, &headers) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let worker = shared.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
+        let value = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            parse_json(&body)?.0
+        };
+        let q = SearchQuery::parse(&value, &query_pairs(raw.as_deref()))?;
+        let page = worker.store.search(&account, &q)?;
+        let mut out = list_body(&page.items);
+        out.truncate(out.len() - 1);
+        out.push_str(&format!(
+            ",\"has_more\":{},\"limit\":{},\"next_cursor\":{},\"prev_cursor\":{}}}",
+            page.has_more,
+            page.limit,
+            serde_json::to_string(&page.next_cursor).expect("string"),
+            serde_json::to_string(&page.prev_cursor).expect("string"),
+        ));
+        Ok(out)
+    })
+    .await;
+    match result {
+        Ok(Ok(body)) => json_response(StatusCode::OK, body),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(format!("the search task failed: {e}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode() {
+        assert_eq!(
+            query_pairs(Some(
+                "limit=5&starting_after=a%2Fb&x=c+d&from_ts=2024-01-01T00%3A00%3A00"
+            )),
+            vec![
+                ("limit".to_owned(), "5".to_owned()),
+                ("starting_after".to_owned(), "a/b".to_owned()),
+                ("x".to_owned(), "c d".to_owned()),
+                ("from_ts".to_owned(), "2024-01-01T00:00:00".to_owned()),
+            ]
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

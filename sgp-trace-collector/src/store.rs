@@ -1,0 +1,387 @@
+//! SQLite storage of spans: one file, WAL, one transaction per batch.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::model::NewSpan;
+use crate::search::{SearchPage, SearchQuery};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS spans (
+    account_id TEXT NOT NULL,
+    trace_id   TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    parent_id  TEXT,
+    name       TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    status     TEXT,
+    group_id   TEXT,
+    start_us   INTEGER NOT NULL,
+    end_us     INTEGER,
+    body       TEXT NOT NULL,
+    PRIMARY KEY (account_id, trace_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS spans_by_start  ON spans (account_id, start_us);
+CREATE INDEX IF NOT EXISTS spans_by_id     ON spans (account_id, id);
+CREATE INDEX IF NOT EXISTS spans_by_parent ON spans (account_id, parent_id);
+CREATE INDEX IF NOT EXISTS spans_by_group  ON spans (account_id, group_id);
+";
+
+/// Whether a batch replaces existing spans or must only add new ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteMode {
+    /// `PUT /v5/spans/batch`: replace, keeping a completed span over an in-progress one.
+    Upsert,
+    /// `POST /v5/spans/batch` and `POST /v5/spans`: an existing span is a 409.
+    Insert,
+}
+
+/// The span store: one writer connection and a few reader connections to one
+/// SQLite file in WAL mode.
+pub(crate) struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    Ok(conn)
+}
+
+pub(crate) fn internal(e: rusqlite::Error) -> ApiError {
+    log::error!("sgp-trace-collector: storage error: {e}");
+    ApiError::internal(format!("storage error: {e}"))
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> rusqlite::Result<Store> {
+        let writer = open_conn(path)?;
+        writer.execute_batch(SCHEMA)?;
+        Ok(Store {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` with a reader connection from the pool (opening one if none is free).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, ApiError> {
+        let conn = self.readers.lock().expect("reader pool lock").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.path).map_err(internal)?,
+        };
+        let out = f(&conn).map_err(internal);
+        let mut pool = self.readers.lock().expect("reader pool lock");
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Writes one batch in one transaction and returns, for each input span in
+    /// order, the Span JSON now stored under its key.
+    pub fn write_batch(
+        &self,
+        account: &str,
+        spans: Vec<NewSpan>,
+        mode: WriteMode,
+    ) -> Result<Vec<String>, ApiError> {
+        let mut conn = self.writer.lock().expect("writer lock");
+        let tx = conn.transaction().map_err(internal)?;
+
+        // Merge duplicates of one key inside the batch by the upsert rule.
+        let mut slot_of: HashMap<(&str, &str), usize> = HashMap::with_capacity(spans.len());
+        let mut winners: Vec<usize> = Vec::with_capacity(spans.len());
+        let mut position: Vec<usize> = Vec::with_capacity(spans.len());
+        for (i, s) in spans.iter().enumerate() {
+            match slot_of.get(&(s.trace_id.as_str(), s.id.as_str())) {
+                Some(&slot) => {
+                    if mode == WriteMode::Insert {
+                        return Err(ApiError::conflict(
+                            "duplicate_span",
+                            "the batch holds the same span twice",
+                        )
+                        .field("id")
+                        .span(Some(i), Some(&s.trace_id), Some(&s.id)));
+                    }
+                    let prev = &spans[winners[slot]];
+                    if s.end_us.is_some() || prev.end_us.is_none() {
+                        winners[slot] = i;
+                    }
+                    position.push(slot);
+                }
+                None => {
+                    slot_of.insert((&s.trace_id, &s.id), winners.len());
+                    position.push(winners.len());
+                    winners.push(i);
+                }
+            }
+        }
+
+        check_relations(&tx, account, &spans, &winners, &slot_of)?;
+
+        let mut results: Vec<Option<String>> = vec![None; winners.len()];
+        {
+            let mut exists = tx
+                .prepare_cached(
+                    "SELECT 1 FROM spans WHERE account_id = ?1 AND trace_id = ?2 AND id = ?3",
+                )
+                .map_err(internal)?;
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO spans (account_id, trace_id, id, parent_id, name, type, status, group_id, start_us, end_us, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (account_id, trace_id, id) DO UPDATE SET
+                        parent_id = excluded.parent_id, name = excluded.name, type = excluded.type,
+                        status = excluded.status, group_id = excluded.group_id, start_us = excluded.start_us,
+                        end_us = excluded.end_us, body = excluded.body
+                     WHERE excluded.end_us IS NOT NULL OR spans.end_us IS NULL",
+                )
+                .map_err(internal)?;
+            let mut stored = tx
+                .prepare_cached(
+                    "SELECT body FROM spans WHERE account_id = ?1 AND trace_id = ?2 AND id = ?3",
+                )
+                .map_err(internal)?;
+            for (slot, &i) in winners.iter().enumerate() {
+                let s = &spans[i];
+                if mode == WriteMode::Insert
+                    && exists
+                        .exists(params![account, s.trace_id, s.id])
+                        .map_err(internal)?
+                {
+                    return Err(ApiError::conflict(
+                        "span_exists",
+                        "a span with this id already exists in this trace",
+                    )
+                    .field("id")
+                    .span(Some(i), Some(&s.trace_id), Some(&s.id)));
+                }
+                let changed = upsert
+                    .execute(params![
+                        account,
+                        s.trace_id,
+                        s.id,
+                        s.parent_id,
+                        s.name,
+                        s.span_type,
+                        s.status,
+                        s.group_id,
+                        s.start_us,
+                        s.end_us,
+                        s.body
+                    ])
+                    .map_err(internal)?;
+                if changed == 0 {
+                    let body: String = stored
+                        .query_row(params![account, s.trace_id, s.id], |r| r.get(0))
+                        .map_err(internal)?;
+                    results[slot] = Some(body);
+                }
+            }
+        }
+        tx.commit().map_err(internal)?;
+        Ok(position
+            .into_iter()
+            .map(|slot| {
+                results[slot]
+                    .clone()
+                    .unwrap_or_else(|| spans[winners[slot]].body.clone())
+            })
+            .collect())
+    }
+
+    /// The newest stored span with this id in the account.
+    pub fn get(&self, account: &str, id: &str) -> Result<Option<String>, ApiError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT body FROM spans WHERE account_id = ?1 AND id = ?2 ORDER BY start_us DESC LIMIT 1",
+            )?
+            .query_row(params![account, id], |r| r.get(0))
+            .optional()
+        })
+    }
+
+    /// All spans of an account ordered by start time (then trace id and id).
+    pub fn all_spans(&self, account: &str) -> Result<Vec<Value>, ApiError> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT body FROM spans WHERE account_id = ?1 ORDER BY start_us, trace_id, id",
+            )?;
+            let rows = st.query_map([account], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for body in rows {
+                out.push(serde_json::from_str(&body?).expect("stored bodies are JSON"));
+            }
+            Ok(out)
+        })
+    }
+
+    /// All spans of one trace ordered by start time.
+    pub fn trace_spans(&self, account: &str, trace_id: &str) -> Result<Vec<String>, ApiError> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT body FROM spans WHERE account_id = ?1 AND trace_id = ?2 ORDER BY start_us, id",
+            )?;
+            let rows = st.query_map([account, trace_id], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })
+    }
+
+    /// The accounts that have spans.
+    pub fn accounts(&self) -> Result<Vec<String>, ApiError> {
+        self.read(|c| {
+            let mut st =
+                c.prepare_cached("SELECT DISTINCT account_id FROM spans ORDER BY account_id")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Runs a search (see [`crate::search`]).
+    pub fn search(&self, account: &str, q: &SearchQuery) -> Result<SearchPage, ApiError> {
+        self.read(|c| Ok(crate::search::run(c, account, q)))?
+    }
+
+    /// Runs a read-only query built elsewhere, returning its first column as text.
+    pub fn query_strings(
+        &self,
+        sql: &str,
+        args: Vec<SqlValue>,
+    ) -> Result<Vec<Vec<SqlValue>>, ApiError> {
+        self.read(|c| {
+            let mut st = c.prepare(sql)?;
+            let n = st.column_count();
+            let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+                (0..n)
+                    .map(|i| r.get::<_, SqlValue>(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+/// Rejects a batch whose spans name a parent in another trace, or that forms a
+/// parent cycle, within the batch or together with stored spans (409).
+fn check_relations(
+    tx: &rusqlite::Transaction<'_>,
+    account: &str,
+    spans: &[NewSpan],
+    winners: &[usize],
+    slot_of: &HashMap<(&str, &str), usize>,
+) -> Result<(), ApiError> {
+    let mut traces_of_id: HashMap<&str, Vec<&str>> = HashMap::new();
+    for &i in winners {
+        traces_of_id
+            .entry(&spans[i].id)
+            .or_default()
+            .push(&spans[i].trace_id);
+    }
+    let mut stored_parent = tx
+        .prepare_cached(
+            "SELECT parent_id FROM spans WHERE account_id = ?1 AND trace_id = ?2 AND id = ?3",
+        )
+        .map_err(internal)?;
+    let mut other_trace = tx
+        .prepare_cached("SELECT trace_id FROM spans WHERE account_id = ?1 AND id = ?2 AND trace_id <> ?3 LIMIT 1")
+        .map_err(internal)?;
+
+    // 1. A parent id must not name a span of another trace.
+    for &i in winners {
+        let s = &spans[i];
+        let Some(p) = s.parent_id.as_deref() else {
+            continue;
+        };
+        if p == s.id {
+            return Err(
+                ApiError::conflict("parent_cycle", "the span is its own parent")
+                    .field("parent_id")
+                    .span(Some(i), Some(&s.trace_id), Some(&s.id)),
+            );
+        }
+        if slot_of.contains_key(&(s.trace_id.as_str(), p)) {
+            continue;
+        }
+        let here = stored_parent
+            .query_row(params![account, s.trace_id, p], |_| Ok(()))
+            .optional()
+            .map_err(internal)?
+            .is_some();
+        if here {
+            continue;
+        }
+        let elsewhere = match traces_of_id
+            .get(p)
+            .and_then(|ts| ts.iter().find(|t| **t != s.trace_id))
+        {
+            Some(t) => Some((*t).to_owned()),
+            None => other_trace
+                .query_row(params![account, p, s.trace_id], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(internal)?,
+        };
+        if let Some(t) = elsewhere {
+            return Err(ApiError::conflict(
+                "parent_in_other_trace",
+                format!("parent span {p:?} belongs to another trace ({t:?})"),
+            )
+            .field("parent_id")
+            .span(Some(i), Some(&s.trace_id), Some(&s.id)));
+        }
+    }
+
+    // 2. No cycles: walk up from each batch span through batch and stored parents.
+    let mut acyclic: HashSet<(String, String)> = HashSet::new();
+    for &i in winners {
+        let s = &spans[i];
+        let mut path: HashSet<(String, String)> = HashSet::new();
+        let mut cur_id = s.id.clone();
+        let mut cur_parent = s.parent_id.clone();
+        path.insert((s.trace_id.clone(), cur_id.clone()));
+        while let Some(p) = cur_parent {
+            let key = (s.trace_id.clone(), p.clone());
+            if acyclic.contains(&key) {
+                break;
+            }
+            if path.contains(&key) {
+                return Err(ApiError::conflict(
+                    "parent_cycle",
+                    format!("the parent chain of this span loops back through span {cur_id:?}"),
+                )
+                .field("parent_id")
+                .span(Some(i), Some(&s.trace_id), Some(&s.id)));
+            }
+            path.insert(key);
+            cur_parent = match slot_of.get(&(s.trace_id.as_str(), p.as_str())) {
+                Some(&slot) => spans[winners[slot]].parent_id.clone(),
+                None => stored_parent
+                    .query_row(params![account, s.trace_id, p], |r| {
+                        r.get::<_, Option<String>>(0)
+                    })
+                    .optional()
+                    .map_err(internal)?
+                    .flatten(),
+            };
+            cur_id = p;
+        }
+        acyclic.extend(path);
+    }
+    Ok(())
+}
