@@ -1,0 +1,271 @@
+//! The export thread against a real server: triggers, batch limits, retries, refusals.
+
+use std::time::Duration;
+
+use sgp_trace::{create_span, create_trace, SpanContext};
+use sgp_trace_collector::CollectorConfig;
+use sgp_trace_tests::{Harness, ACCOUNT};
+
+/// Makes a trace of `spans` spans in all (the root and its children), each ended at once.
+fn emit_trace(name: &str, spans: usize) {
+    let _trace = create_trace(format!("{name} root")).start();
+    for index in 1..spans {
+        let _span = create_span(format!("{name} {index}")).start();
+    }
+}
+
+fn item_counts(harness: &Harness) -> Vec<usize> {
+    harness
+        .collector
+        .requests()
+        .iter()
+        .filter_map(|request| request.item_count)
+        .collect()
+}
+
+#[test]
+fn reaching_flush_at_sends_batches_of_at_most_max_items() {
+    let harness = Harness::start(|config| config.flush_at(20).max_batch_items(10));
+    emit_trace("burst", 20);
+    let spans = harness
+        .collector
+        .wait_for_spans(ACCOUNT, 20, Duration::from_secs(10));
+    assert_eq!(spans.len(), 20, "the size trigger sent without a flush");
+    assert_eq!(item_counts(&harness), [10, 10]);
+}
+
+#[test]
+fn the_interval_sends_what_waits() {
+    let harness = Harness::start(|config| config.flush_interval(Duration::from_millis(200)));
+    emit_trace("trickle", 3);
+    let spans = harness
+        .collector
+        .wait_for_spans(ACCOUNT, 3, Duration::from_secs(10));
+    assert_eq!(spans.len(), 3, "the time trigger sent without a flush");
+}
+
+#[test]
+fn flush_queue_sends_everything_queued_before_it() {
+    let harness = Harness::start(|config| config);
+    emit_trace("flushed", 120);
+    sgp_trace::flush_queue().unwrap();
+    assert_eq!(
+        harness.collector.spans(ACCOUNT).len(),
+        120,
+        "all there when flush returns"
+    );
+    assert!(
+        item_counts(&harness).iter().all(|&count| count <= 50),
+        "default batch is 50"
+    );
+    assert_eq!(sgp_trace::stats().waiting(), 0);
+}
+
+#[test]
+fn batches_stay_under_the_byte_limit() {
+    let harness = Harness::start(|config| config.max_batch_bytes(4_000));
+    {
+        let _trace = create_trace("big inputs").start();
+        for index in 0..20 {
+            let _span = create_span(format!("payload {index}"))
+                .input(&"x".repeat(1_000))
+                .start();
+        }
+    }
+    sgp_trace::flush_queue().unwrap();
+    assert_eq!(harness.collector.spans(ACCOUNT).len(), 21);
+    for request in harness.collector.requests() {
+        assert!(
+            request.body_bytes <= 4_000,
+            "a {} byte request",
+            request.body_bytes
+        );
+    }
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_without_blocking() {
+    let harness = Harness::start(|config| config.queue_capacity(10).flush_at(5).max_batch_items(5));
+    // A slow backend: the export thread waits on each request while the program goes on.
+    harness.collector.faults().delay(Duration::from_millis(300));
+    emit_trace("flood", 1_000);
+    let stats = sgp_trace::stats();
+    assert!(stats.dropped_queue_full > 0, "{stats:?}");
+    assert_eq!(
+        stats.enqueued + stats.dropped_queue_full,
+        2_000,
+        "every event is accounted for: {stats:?}"
+    );
+    harness.collector.faults().delay(Duration::ZERO);
+    sgp_trace::flush_queue().unwrap();
+    let stats = sgp_trace::stats();
+    assert_eq!(stats.waiting(), 0, "{stats:?}");
+    assert_eq!(
+        stats.lost(),
+        stats.dropped_queue_full,
+        "only the queue dropped: {stats:?}"
+    );
+}
+
+#[test]
+fn a_503_with_retry_after_is_retried_and_delivered() {
+    let harness = Harness::start(|config| config);
+    harness
+        .collector
+        .faults()
+        .fail_next(2, 503, Some(Duration::from_secs(1)));
+    emit_trace("retried", 5);
+    sgp_trace::flush_queue().unwrap();
+    assert_eq!(harness.collector.spans(ACCOUNT).len(), 5);
+    let requests = harness.collector.requests();
+    let statuses: Vec<u16> = requests.iter().map(|request| request.status).collect();
+    assert_eq!(statuses, [503, 503, 200]);
+    // The server's Retry-After (1 s) replaced the 20 ms backoff.
+    let waited = requests[1].received_at - requests[0].received_at;
+    assert!(
+        waited >= Duration::from_millis(900),
+        "retried after {waited:?}"
+    );
+    let stats = sgp_trace::stats();
+    assert_eq!((stats.exported, stats.lost()), (5, 0), "{stats:?}");
+}
+
+#[test]
+fn dropped_connections_are_retried() {
+    let harness = Harness::start(|config| config);
+    harness.collector.faults().close_next(2);
+    emit_trace("reconnected", 4);
+    sgp_trace::flush_queue().unwrap();
+    assert_eq!(harness.collector.spans(ACCOUNT).len(), 4);
+    assert_eq!(sgp_trace::stats().lost(), 0);
+}
+
+#[test]
+fn retries_give_up_after_max_attempts_and_count_the_loss() {
+    let harness = Harness::start(|config| config.max_attempts(3));
+    harness.collector.faults().fail_next(3, 500, None);
+    emit_trace("doomed", 4);
+    sgp_trace::flush_queue().unwrap();
+    assert!(harness.collector.spans(ACCOUNT).is_empty());
+    let stats = sgp_trace::stats();
+    assert_eq!(stats.dropped_after_retries, 4, "{stats:?}");
+    assert_eq!(harness.collector.requests().len(), 3);
+    // The next batch goes through.
+    emit_trace("after", 2);
+    sgp_trace::flush_queue().unwrap();
+    assert_eq!(harness.collector.spans(ACCOUNT).len(), 2);
+}
+
+#[test]
+fn one_poison_span_is_isolated_and_the_rest_delivered() {
+    let harness = Harness::start(|config| config);
+    let elsewhere = {
+        let other = create_trace("other trace").start();
+        other.context().unwrap()
+    };
+    sgp_trace::flush_queue().unwrap();
+    {
+        let trace = create_trace("victim trace").start();
+        for index in 0..20 {
+            let _span = create_span(format!("good {index}")).start();
+        }
+        // A parent id from another trace, under this trace's id: the server answers 409.
+        let wrong = SpanContext {
+            trace_id: trace.context().unwrap().trace_id,
+            ..elsewhere
+        };
+        let _poison = create_span("poison").parent(wrong).start();
+        for index in 20..29 {
+            let _span = create_span(format!("good {index}")).start();
+        }
+    }
+    sgp_trace::flush_queue().unwrap();
+    let names: Vec<String> = harness
+        .collector
+        .spans(ACCOUNT)
+        .iter()
+        .map(|span| span["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 31, "everything but the poison: {names:?}");
+    assert!(!names.contains(&"poison".to_owned()));
+    let stats = sgp_trace::stats();
+    assert_eq!(stats.rejected, 1, "{stats:?}");
+    assert!(harness
+        .collector
+        .requests()
+        .iter()
+        .any(|request| request.status == 409));
+}
+
+#[test]
+fn a_413_splits_the_batch() {
+    let collector = CollectorConfig::default().max_body_bytes(6_000);
+    let harness = Harness::with_collector(collector, |config| config);
+    {
+        let _trace = create_trace("large").start();
+        for index in 0..10 {
+            let _span = create_span(format!("chunk {index}"))
+                .input(&"y".repeat(1_000))
+                .start();
+        }
+    }
+    sgp_trace::flush_queue().unwrap();
+    assert_eq!(harness.collector.spans(ACCOUNT).len(), 11);
+    assert!(harness
+        .collector
+        .requests()
+        .iter()
+        .any(|request| request.status == 413));
+    assert_eq!(sgp_trace::stats().lost(), 0);
+}
+
+#[test]
+fn refused_credentials_stop_export_with_the_loss_counted() {
+    let collector = CollectorConfig::default().api_key("the-right-key");
+    let harness = Harness::with_collector(collector, |config| config);
+    emit_trace("unauthorized", 3);
+    sgp_trace::flush_queue().unwrap();
+    emit_trace("still unauthorized", 2);
+    sgp_trace::flush_queue().unwrap();
+    let requests = harness.collector.requests();
+    assert_eq!(
+        requests
+            .iter()
+            .map(|request| request.status)
+            .collect::<Vec<_>>(),
+        [401],
+        "no retry, no more requests"
+    );
+    let stats = sgp_trace::stats();
+    assert_eq!(stats.dropped_unauthorized, 5, "{stats:?}");
+    assert_eq!(stats.waiting(), 0);
+}
+
+#[test]
+fn a_panicking_exporter_does_not_stop_the_export_thread() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let calls = AtomicUsize::new(0);
+    let counter = delivered.clone();
+    let exporter = move |batch: &sgp_trace::Batch<'_>| -> Result<(), sgp_trace::ExportError> {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("exporter bug");
+        }
+        counter.fetch_add(batch.len(), Ordering::SeqCst);
+        Ok(())
+    };
+    let _guard = sgp_trace::init(
+        sgp_trace::Config::builder()
+            .exporter(exporter)
+            .build()
+            .unwrap(),
+    );
+    emit_trace("first", 2);
+    sgp_trace::flush_queue().unwrap();
+    emit_trace("second", 3);
+    sgp_trace::flush_queue().unwrap();
+    assert_eq!(delivered.load(Ordering::SeqCst), 3);
+    let stats = sgp_trace::stats();
+    assert_eq!((stats.failed, stats.exported), (2, 3), "{stats:?}");
+}
