@@ -1,7 +1,7 @@
 //! The process-wide runtime: whether spans are recorded, the queue they go onto, and the
 //! export thread's lifecycle (init, flush, shutdown).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,6 +26,10 @@ static RUNTIME: Runtime = Runtime {
 };
 
 pub(crate) static COUNTERS: Counters = Counters::new();
+
+/// Live [`TracingGuard`]s: tracing stops when the last one drops, so the guard of a second
+/// `init` (in a library, say) does not stop the program's tracing early.
+static LIVE_GUARDS: AtomicUsize = AtomicUsize::new(0);
 
 struct Runtime {
     /// Set once `init` ran or the environment was read; until then the first span reads it.
@@ -131,6 +135,7 @@ pub fn init(config: Config) -> TracingGuard {
     let shutdown_timeout = config.shutdown_timeout;
     let mut worker = lock_worker();
     apply(config, &mut worker);
+    LIVE_GUARDS.fetch_add(1, Ordering::AcqRel);
     TracingGuard { shutdown_timeout }
 }
 
@@ -217,6 +222,8 @@ fn lock_worker() -> MutexGuard<'static, Option<WorkerHandle>> {
 
 /// Flushes and stops tracing when dropped, waiting at most the configured
 /// [`shutdown_timeout`](crate::ConfigBuilder::shutdown_timeout); returned by [`init`].
+///
+/// When `init` ran more than once, tracing stops with the last guard dropped.
 #[must_use = "dropping the guard right away stops tracing; keep it until the end of main"]
 #[derive(Debug)]
 pub struct TracingGuard {
@@ -224,16 +231,20 @@ pub struct TracingGuard {
 }
 
 impl TracingGuard {
-    /// Stops tracing now; see [`shutdown`].
+    /// Stops tracing now, whatever other guards live; see [`shutdown`].
     pub fn shutdown(self) -> Result<(), ShutdownError> {
         let timeout = self.shutdown_timeout;
         std::mem::forget(self);
+        LIVE_GUARDS.fetch_sub(1, Ordering::AcqRel);
         shutdown(timeout)
     }
 }
 
 impl Drop for TracingGuard {
     fn drop(&mut self) {
+        if LIVE_GUARDS.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
         if let Err(error) = shutdown(self.shutdown_timeout) {
             diag::warn(format_args!("{error}"));
         }

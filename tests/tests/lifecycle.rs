@@ -165,3 +165,26 @@ fn init_again_updates_settings_and_keeps_recording() {
         .wait_for_spans(ACCOUNT, 2, Duration::from_secs(10));
     assert_eq!(spans.len(), 2, "the new flush_at of 2 applies");
 }
+
+#[test]
+fn tracing_stops_with_the_last_guard() {
+    let harness = Harness::start(|config| config);
+    let second = Config::builder()
+        .base_url(harness.collector.base_url())
+        .credentials(API_KEY, ACCOUNT)
+        .flush_interval(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    drop(sgp_trace::init(second));
+    {
+        let trace = create_trace("still traced").start();
+        assert!(trace.is_recording(), "the first guard still lives");
+    }
+    drop(harness.guard);
+    assert_eq!(
+        harness.collector.spans(ACCOUNT).len(),
+        1,
+        "the last guard flushed"
+    );
+    assert!(!create_trace("after").start().is_recording());
+}
