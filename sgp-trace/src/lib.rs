@@ -31,6 +31,7 @@
 mod config;
 mod context;
 mod diag;
+mod error_category;
 mod export;
 mod id;
 mod item;
@@ -47,6 +48,7 @@ pub use config::{
     Config, ConfigBuilder, ConfigError, API_MAX_BATCH_BYTES, API_MAX_BATCH_ITEMS, DEFAULT_BASE_URL,
 };
 pub use context::{current_span, current_trace, ContextGuard, SpanContext};
+pub use error_category::{CategorizeError, ErrorCategory};
 pub use export::{Batch, ExportError, Exporter, HttpExporter};
 pub use id::{Id, InvalidId, MAX_ID_BYTES};
 pub use item::{JsonObject, SpanItem, Timestamp};
@@ -55,5 +57,6 @@ pub use runtime::{
     flush_queue, flush_queue_within, init, shutdown, stats, FlushError, ShutdownError,
     TracingGuard, DEFAULT_FLUSH_TIMEOUT,
 };
+pub use sgp_trace_macros::traced;
 pub use span::{create_span, create_trace, Span, SpanBuilder, SpanGuard};
 pub use stats::Stats;

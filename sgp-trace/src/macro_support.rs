@@ -1,9 +1,415 @@
 //! What the `#[traced]` macro's expansion calls. Not a public API: it may change in any
 //! release.
+//!
+//! The expansion records arguments, return values and errors through three-level autoref
+//! specialization: `(&&&Wrap(&value)).sgp_input()` uses `Serialize` when the type has it,
+//! else `Debug`, else a placeholder naming the type, all without a compile error.
+
+use std::any::Any;
+use std::fmt::{self, Debug, Display};
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use crate::{CategorizeError, ErrorCategory, Id, JsonObject, Span, SpanStatus};
 
 /// Whether a span started now would be recorded: tracing is on, and either it starts a new
 /// trace or a span is current on this thread. The macro checks this before serializing the
 /// arguments, so no-op spans cost no serialization.
 pub fn would_record(new_trace: bool) -> bool {
     crate::runtime::is_recording() && (new_trace || crate::context::has_current())
+}
+
+/// The suffix the expansion's marker function adds to the traced function's path.
+const MARKER: &str = "::__sgp_trace_fn";
+
+/// The path of the traced function from the type name of a marker function declared in its
+/// body: `crate::module::Type::method` (or `<crate::Type as crate::Trait>::method`).
+pub fn function_path<F>(_marker: F) -> &'static str {
+    let path = std::any::type_name::<F>();
+    path.strip_suffix(MARKER).unwrap_or(path)
+}
+
+/// Turns the `group_id` expression of `#[traced(root(group_id = ...))]` into an id; an
+/// invalid one is reported and left out.
+pub fn group_id(value: impl Display) -> Option<Id> {
+    match Id::new(value.to_string()) {
+        Ok(id) => Some(id),
+        Err(error) => {
+            crate::diag::warn(format_args!(
+                "#[traced]: the group id is not valid ({error}); the trace starts without a group"
+            ));
+            None
+        }
+    }
+}
+
+/// The input of a traced function: argument names and their JSON, serialized as one object.
+#[derive(Debug, Default)]
+pub struct Input {
+    fields: Vec<(&'static str, Box<RawValue>)>,
+}
+
+impl Input {
+    /// An empty input with room for `capacity` arguments.
+    pub fn with_capacity(capacity: usize) -> Input {
+        Input {
+            fields: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds one argument.
+    pub fn push(&mut self, name: &'static str, value: Box<RawValue>) {
+        self.fields.push((name, value));
+    }
+}
+
+impl Serialize for Input {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (name, value) in &self.fields {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// A borrowed value whose recording method is chosen by autoref specialization.
+pub struct Wrap<'a, T: ?Sized>(pub &'a T);
+
+fn raw<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|error| {
+        serde_json::value::to_raw_value(&format!("serialization error: {error}"))
+            .expect("a string serializes")
+    })
+}
+
+fn placeholder<T: ?Sized>() -> String {
+    format!("<{}>", std::any::type_name::<T>())
+}
+
+/// First choice: the value implements `Serialize`.
+pub trait ViaSerialize {
+    /// The value as an input field.
+    fn sgp_input(&self) -> Box<RawValue>;
+    /// The value as a span output.
+    fn sgp_output(&self) -> JsonObject;
+}
+
+impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
+    fn sgp_input(&self) -> Box<RawValue> {
+        raw(self.0)
+    }
+
+    fn sgp_output(&self) -> JsonObject {
+        JsonObject::new(self.0)
+    }
+}
+
+/// Second choice: the value implements `Debug`; recorded as its `{:?}` text.
+pub trait ViaDebug {
+    /// The value as an input field.
+    fn sgp_input(&self) -> Box<RawValue>;
+    /// The value as a span output.
+    fn sgp_output(&self) -> JsonObject;
+}
+
+impl<T: Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
+    fn sgp_input(&self) -> Box<RawValue> {
+        raw(&format!("{:?}", self.0))
+    }
+
+    fn sgp_output(&self) -> JsonObject {
+        JsonObject::new(&format!("{:?}", self.0))
+    }
+}
+
+/// Last choice: a placeholder naming the type, such as `"<my_crate::Connection>"`.
+pub trait ViaPlaceholder {
+    /// The value as an input field.
+    fn sgp_input(&self) -> Box<RawValue>;
+    /// The value as a span output.
+    fn sgp_output(&self) -> JsonObject;
+}
+
+impl<T: ?Sized> ViaPlaceholder for Wrap<'_, T> {
+    fn sgp_input(&self) -> Box<RawValue> {
+        raw(&placeholder::<T>())
+    }
+
+    fn sgp_output(&self) -> JsonObject {
+        JsonObject::new(&placeholder::<T>())
+    }
+}
+
+/// An error's message, first choice: `Display`.
+pub trait MessageViaDisplay {
+    /// The error message.
+    fn sgp_error_message(&self) -> String;
+}
+
+impl<T: Display + ?Sized> MessageViaDisplay for &&Wrap<'_, T> {
+    fn sgp_error_message(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// An error's message, second choice: `Debug`.
+pub trait MessageViaDebug {
+    /// The error message.
+    fn sgp_error_message(&self) -> String;
+}
+
+impl<T: Debug + ?Sized> MessageViaDebug for &Wrap<'_, T> {
+    fn sgp_error_message(&self) -> String {
+        format!("{:?}", self.0)
+    }
+}
+
+/// An error's message, last choice: the type's name.
+pub trait MessageViaTypeName {
+    /// The error message.
+    fn sgp_error_message(&self) -> String;
+}
+
+impl<T: ?Sized> MessageViaTypeName for Wrap<'_, T> {
+    fn sgp_error_message(&self) -> String {
+        placeholder::<T>()
+    }
+}
+
+/// An error's category, first choice: the error's own [`CategorizeError`] impl.
+pub trait CategoryViaTrait {
+    /// The error category.
+    fn sgp_error_category(&self) -> ErrorCategory;
+}
+
+impl<T: CategorizeError + ?Sized> CategoryViaTrait for &Wrap<'_, T> {
+    fn sgp_error_category(&self) -> ErrorCategory {
+        self.0.error_category()
+    }
+}
+
+/// An error's category, default: [`ErrorCategory::Application`].
+pub trait CategoryByDefault {
+    /// The error category.
+    fn sgp_error_category(&self) -> ErrorCategory;
+}
+
+impl<T: ?Sized> CategoryByDefault for Wrap<'_, T> {
+    fn sgp_error_category(&self) -> ErrorCategory {
+        ErrorCategory::Application
+    }
+}
+
+/// The type name of an error value, recorded as `error_type`.
+pub fn type_name_of<T: ?Sized>(_value: &T) -> &'static str {
+    std::any::type_name::<T>()
+}
+
+/// How a traced call ended, computed where the return value's type is known and applied to
+/// the span afterwards.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct Outcome {
+    output: Option<JsonObject>,
+    error: Option<(&'static str, String, ErrorCategory)>,
+}
+
+impl Outcome {
+    /// Nothing to record.
+    pub fn none() -> Outcome {
+        Outcome::default()
+    }
+
+    /// A return value to record as the output.
+    pub fn output(output: JsonObject) -> Outcome {
+        Outcome {
+            output: Some(output),
+            error: None,
+        }
+    }
+
+    /// A returned error.
+    pub fn error(error_type: &'static str, message: String, category: ErrorCategory) -> Outcome {
+        Outcome {
+            output: None,
+            error: Some((error_type, message, category)),
+        }
+    }
+
+    /// Records this outcome on the span.
+    pub fn apply(self, span: &mut Span) {
+        if let Some(output) = self.output {
+            span.set_output(&output);
+        }
+        if let Some((error_type, message, category)) = self.error {
+            span.set_error(error_type, &message, category.as_str());
+        }
+    }
+}
+
+/// The message of a panic payload: the `&str` or `String` given to `panic!`.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "Box<dyn Any>"
+    }
+}
+
+fn record_panic(span: &mut Span, payload: &(dyn Any + Send)) {
+    span.set_error(
+        "panic",
+        panic_message(payload),
+        ErrorCategory::Application.as_str(),
+    );
+}
+
+/// Runs a synchronous body with `span` current. A panic is recorded on the span (status
+/// `ERROR`, `error_type` "panic", the message) and then resumed unchanged.
+pub fn call_sync<R>(span: &mut Span, body: impl FnOnce() -> R) -> R {
+    let entered = span.enter();
+    let result = panic::catch_unwind(AssertUnwindSafe(body));
+    drop(entered);
+    match result {
+        Ok(value) => value,
+        Err(payload) => {
+            record_panic(span, &*payload);
+            panic::resume_unwind(payload)
+        }
+    }
+}
+
+/// A traced async function's future: the span is current during every poll of the body
+/// (on whichever thread polls it) and only then. The span ends when the body completes
+/// (with the body's outcome), panics (`ERROR`), or is dropped first (`CANCELED`).
+#[must_use = "futures do nothing unless polled"]
+pub struct Instrumented<F> {
+    /// `None` once the span ended.
+    span: Option<Span>,
+    /// `None` once the body completed; structurally pinned.
+    future: Option<F>,
+}
+
+impl<F> Instrumented<F> {
+    /// Wraps the body's future, whose output is the return value and its [`Outcome`].
+    pub fn new(span: Span, future: F) -> Instrumented<F> {
+        Instrumented {
+            span: Some(span),
+            future: Some(future),
+        }
+    }
+}
+
+impl<F> fmt::Debug for Instrumented<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("span", &self.span)
+            .field("completed", &self.future.is_none())
+            .finish()
+    }
+}
+
+impl<F, T> Future for Instrumented<F>
+where
+    F: Future<Output = (T, Outcome)>,
+{
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        // SAFETY: `future` is structurally pinned: it is never moved out, only polled in
+        // place and dropped in place (by assigning `None`); `span` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let entered = this.span.as_ref().map(Span::enter);
+        let future = this
+            .future
+            .as_mut()
+            .expect("a #[traced] future polled after it completed");
+        // SAFETY: see above.
+        let future = unsafe { Pin::new_unchecked(future) };
+        let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready((value, outcome))) => {
+                // Dropped in place while the span is still current.
+                this.future = None;
+                drop(entered);
+                if let Some(mut span) = this.span.take() {
+                    outcome.apply(&mut span);
+                }
+                Poll::Ready(value)
+            }
+            Err(payload) => {
+                drop(entered);
+                if let Some(mut span) = this.span.take() {
+                    record_panic(&mut span, &*payload);
+                }
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+}
+
+impl<F> Drop for Instrumented<F> {
+    fn drop(&mut self) {
+        let Some(mut span) = self.span.take() else {
+            return;
+        };
+        if self.future.is_some() {
+            span.set_status(SpanStatus::Canceled);
+            // The body's own drop code (and the spans it ends) runs inside the span.
+            let _entered = span.enter();
+            self.future = None;
+        }
+    }
+}
+
+/// Lets an `impl Future` return type name the lifetimes of a desugared `async fn`'s
+/// arguments, which an edition 2021 `impl Trait` would not capture otherwise.
+pub trait Captures<T: ?Sized> {}
+
+impl<T: ?Sized, U: ?Sized> Captures<T> for U {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct OnlyDebug(#[allow(dead_code)] u8);
+    struct Opaque;
+
+    #[test]
+    fn autoref_specialization_picks_serialize_then_debug_then_placeholder() {
+        assert_eq!((&&&Wrap(&5)).sgp_input().get(), "5");
+        assert_eq!(
+            (&&&Wrap(&OnlyDebug(1))).sgp_input().get(),
+            r#""OnlyDebug(1)""#
+        );
+        assert_eq!(
+            (&&&Wrap(&Opaque)).sgp_input().get(),
+            r#""<sgp_trace::macro_support::tests::Opaque>""#
+        );
+        assert_eq!((&&&Wrap(&"no")).sgp_error_message(), "no");
+        assert_eq!((&&&Wrap(&OnlyDebug(2))).sgp_error_message(), "OnlyDebug(2)");
+        assert_eq!(
+            (&&Wrap(&Opaque)).sgp_error_category(),
+            ErrorCategory::Application
+        );
+    }
+
+    #[test]
+    fn input_serializes_as_one_object() {
+        let mut input = Input::with_capacity(2);
+        input.push("a", (&&&Wrap(&1)).sgp_input());
+        input.push("b", (&&&Wrap(&"x")).sgp_input());
+        assert_eq!(JsonObject::new(&input).as_str(), r#"{"a":1,"b":"x"}"#);
+    }
 }
