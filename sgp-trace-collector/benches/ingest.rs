@@ -1,1 +1,120 @@
-fn main() {}
+//! Ingest throughput: `PUT /v5/spans/batch` with batches of 500 spans, over
+//! HTTP on loopback, into an in-process collector with a temporary SQLite file.
+//!
+//! Run: `cargo bench -p sgp-trace-collector --bench ingest`
+//! (`SGP_BENCH_SPANS` sets the total, default 200 000; `SGP_BENCH_CLIENTS` the
+//! number of sending threads, default 2).
+//!
+//! Each span looks like the SDK's: a trace of 500 spans (a root and 499
+//! children), a UUID trace id, timestamps, a status, a type, and small
+//! `input`/`output`/`metadata` objects (about 330 bytes of JSON per span).
+//! Bodies are serialized before the clock starts, so the figure is the
+//! server's: receive, parse, validate, check parents and cycles, write.
+//!
+//! Results (2-core machine of this project, release build, 200 000 spans, 2 clients):
+//!
+//! | what                         | figure          |
+//! |------------------------------|-----------------|
+//! | spans/s, fresh spans         | see below       |
+//! | spans/s, end events upserted over start events | see below |
+//!
+//! (filled from the latest run; see the README for the current figure)
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use sgp_trace_collector::{Collector, CollectorConfig};
+
+const BATCH: usize = 500;
+
+fn batch(trace_no: usize, completed: bool) -> Vec<u8> {
+    let trace_id = format!("{:08x}-0000-4000-8000-{:012x}", trace_no, trace_no);
+    let items: Vec<Value> = (0..BATCH)
+        .map(|i| {
+            let mut v = json!({
+                "trace_id": trace_id,
+                "id": format!("{trace_no:08x}{i:08x}"),
+                "name": if i == 0 { "agent run".to_owned() } else { format!("step {i}") },
+                "start_timestamp": format!("2024-05-01T10:00:{:02}.{:06}Z", i % 60, i),
+                "type": if i == 0 { "TRACER" } else { "COMPLETION" },
+                "input": {"prompt": "What is the capital of France?", "temperature": 0.2},
+                "metadata": {"model": "gpt-4o", "tokens": 123, "env": "bench"},
+            });
+            if i > 0 {
+                v["parent_id"] = json!(format!("{trace_no:08x}{:08x}", 0));
+            }
+            if completed {
+                v["end_timestamp"] = json!(format!("2024-05-01T10:01:{:02}.{:06}Z", i % 60, i));
+                v["status"] = json!("SUCCESS");
+                v["output"] = json!({"answer": "Paris"});
+            }
+            v
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "items": items })).expect("serializes")
+}
+
+fn send_all(base: &str, bodies: &[Vec<u8>], clients: usize) -> f64 {
+    let url = format!("{base}/v5/spans/batch");
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for c in 0..clients {
+            let url = url.clone();
+            s.spawn(move || {
+                let agent = ureq::Agent::new_with_defaults();
+                for body in bodies.iter().skip(c).step_by(clients) {
+                    let resp = agent
+                        .put(&url)
+                        .header("x-api-key", "bench")
+                        .header("x-selected-account-id", "bench")
+                        .header("content-type", "application/json")
+                        .send(&body[..])
+                        .expect("batch accepted");
+                    assert_eq!(resp.status(), 200);
+                }
+            });
+        }
+    });
+    start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let total: usize = std::env::var("SGP_BENCH_SPANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let clients: usize = std::env::var("SGP_BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let batches = total.div_ceil(BATCH);
+    let starts: Vec<Vec<u8>> = (0..batches).map(|t| batch(t, false)).collect();
+    let ends: Vec<Vec<u8>> = (0..batches).map(|t| batch(t, true)).collect();
+    let bytes: usize = ends.iter().map(Vec::len).sum();
+
+    let collector = Collector::start(CollectorConfig::default()).expect("collector starts");
+    let base = collector.base_url();
+    let warm = send_all(&base, &ends[..1], 1);
+    let _ = warm;
+    collector.clear_requests();
+
+    let fresh = send_all(&base, &starts, clients);
+    let upsert = send_all(&base, &ends, clients);
+    let n = batches * BATCH;
+    assert_eq!(collector.spans("bench").len(), n);
+
+    println!(
+        "ingest: {n} spans in batches of {BATCH}, {clients} client threads, {:.0} bytes/span",
+        bytes as f64 / n as f64
+    );
+    println!("| what | seconds | spans/s |");
+    println!("|---|---|---|");
+    println!(
+        "| fresh spans (start events) | {fresh:.2} | {:.0} |",
+        n as f64 / fresh
+    );
+    println!(
+        "| end events over start events | {upsert:.2} | {:.0} |",
+        n as f64 / upsert
+    );
+}

@@ -11,7 +11,7 @@ use axum::Router;
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::model::{parse_item, MAX_BATCH_ITEMS};
+use crate::model::{parse_batch, parse_single};
 use crate::search::SearchQuery;
 use crate::server::{ItemCount, Shared};
 use crate::store::WriteMode;
@@ -59,35 +59,15 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError
     Ok(account.to_owned())
 }
 
-/// Parses a request body as JSON; text that is not UTF-8 (or escapes lone
-/// surrogates) is a 400, other malformed JSON a 422.
-fn parse_json(body: &[u8]) -> Result<(Value, bool), ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) => Ok((v, false)),
-        Err(e) => {
-            if std::str::from_utf8(body).is_err() {
-                // Parse the lossy text so the error can name the span and field.
-                let text = String::from_utf8_lossy(body);
-                if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                    return Ok((v, true));
-                }
-                return Err(
-                    ApiError::bad_request("the request body is not valid UTF-8").field("body")
-                );
-            }
-            let msg = e.to_string();
-            if msg.contains("surrogate") || msg.contains("escape") {
-                return Err(ApiError::bad_request(format!(
-                    "invalid text in the request body: {msg}"
-                ))
-                .field("body"));
-            }
-            Err(
-                ApiError::validation(format!("the request body is not valid JSON: {msg}"))
-                    .field("body"),
-            )
-        }
+/// Parses a request body as JSON: a body that is not UTF-8 is a 400, other
+/// malformed JSON a 422.
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::bad_request("the request body is not valid UTF-8").field("body"));
     }
+    serde_json::from_slice::<Value>(body).map_err(|e| {
+        ApiError::validation(format!("the request body is not valid JSON: {e}")).field("body")
+    })
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {
@@ -107,25 +87,6 @@ fn list_body(items: &[String]) -> String {
     out
 }
 
-/// When the body had invalid UTF-8, an id holding a replacement character is
-/// where it was: reject naming it; elsewhere reject the whole body.
-fn reject_lossy(items: &[Value]) -> ApiError {
-    for (i, item) in items.iter().enumerate() {
-        for field in ["trace_id", "id", "parent_id", "group_id"] {
-            if let Some(s) = item.get(field).and_then(Value::as_str) {
-                if s.contains('\u{FFFD}') {
-                    let id = item.get("id").and_then(Value::as_str);
-                    let trace = item.get("trace_id").and_then(Value::as_str);
-                    return ApiError::bad_request(format!("{field} is not valid UTF-8 text"))
-                        .field(field)
-                        .span(Some(i), trace, id);
-                }
-            }
-        }
-    }
-    ApiError::bad_request("the request body is not valid UTF-8").field("body")
-}
-
 async fn write_batch(
     shared: Arc<Shared>,
     headers: HeaderMap,
@@ -139,47 +100,8 @@ async fn write_batch(
     let worker = shared.clone();
     let result = tokio::task::spawn_blocking(
         move || -> Result<(usize, String), (Option<usize>, ApiError)> {
-            let (value, lossy) = parse_json(&body).map_err(|e| (None, e))?;
-            let Value::Object(mut obj) = value else {
-                return Err((
-                    None,
-                    ApiError::validation("the body must be {\"items\": [...]}").field("items"),
-                ));
-            };
-            let items = match obj.remove("items") {
-                Some(Value::Array(items)) => items,
-                Some(_) => {
-                    return Err((
-                        None,
-                        ApiError::validation("items must be a list").field("items"),
-                    ))
-                }
-                None => {
-                    return Err((
-                        None,
-                        ApiError::validation("items is required").field("items"),
-                    ))
-                }
-            };
-            let n = items.len();
-            if lossy {
-                return Err((Some(n), reject_lossy(&items)));
-            }
-            if n > MAX_BATCH_ITEMS {
-                return Err((
-                    Some(n),
-                    ApiError::validation(format!(
-                        "at most {MAX_BATCH_ITEMS} items per request, got {n}"
-                    ))
-                    .field("items"),
-                ));
-            }
-            let spans = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| parse_item(Some(i), item, &account))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| (Some(n), e))?;
+            let spans = parse_batch(&body, &account)?;
+            let n = spans.len();
             let stored = worker
                 .store
                 .write_batch(&account, spans, mode)
@@ -229,11 +151,7 @@ async fn create_span(
     };
     let worker = shared.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
-        let (value, lossy) = parse_json(&body)?;
-        if lossy {
-            return Err(reject_lossy(std::slice::from_ref(&value)));
-        }
-        let span = parse_item(None, &value, &account)?;
+        let span = parse_single(&body, &account)?;
         let mut stored = worker
             .store
             .write_batch(&account, vec![span], WriteMode::Insert)?;
@@ -320,7 +238,7 @@ async fn search(
         let value = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
-            parse_json(&body)?.0
+            parse_json(&body)?
         };
         let q = SearchQuery::parse(&value, &query_pairs(raw.as_deref()))?;
         let page = worker.store.search(&account, &q)?;

@@ -1,7 +1,8 @@
 //! SpanItem validation and the stored Span JSON.
 
 use chrono::{DateTime, NaiveDateTime};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 
@@ -90,8 +91,18 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
 
 /// Formats microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub(crate) fn format_timestamp(us: i64) -> String {
+    use chrono::{Datelike, Timelike};
     match DateTime::from_timestamp_micros(us) {
-        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        Some(dt) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            dt.timestamp_subsec_micros() % 1_000_000
+        ),
         None => us.to_string(),
     }
 }
@@ -146,69 +157,160 @@ fn check_id(ctx: &Ctx<'_>, field: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// One span item as raw JSON fields, parsed lazily so that only what is
+/// needed is allocated and `input`/`output`/`metadata`/`expected` are kept as
+/// their JSON text.
+#[derive(Deserialize)]
+struct RawItem<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    trace_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    parent_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    group_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    start_timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    end_timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    status: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    span_type: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    output: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    expected: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    obs_trace_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    obs_span_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    application_interaction_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    application_variant_id: Option<&'a RawValue>,
+}
+
+fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|r| r.get() != "null")
+}
+
+/// Decodes a raw JSON string; `Err(None)` when it is not a string, `Err(Some)`
+/// when its escapes do not make text (a lone surrogate).
+fn decode_str(raw: &RawValue) -> Result<String, Option<String>> {
+    let t = raw.get();
+    if !t.starts_with('"') {
+        return Err(None);
+    }
+    if !t.contains('\\') {
+        return Ok(t[1..t.len() - 1].to_owned());
+    }
+    serde_json::from_str::<String>(t).map_err(|e| Some(e.to_string()))
+}
+
+/// Reads the id fields leniently, only to name the span in an error.
+fn lenient(raw: Option<&RawValue>) -> Option<String> {
+    present(raw).and_then(|r| decode_str(r).ok())
+}
+
 fn opt_string(
     ctx: &Ctx<'_>,
-    obj: &Map<String, Value>,
     field: &str,
+    raw: Option<&RawValue>,
 ) -> Result<Option<String>, ApiError> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ctx.err(
+    let Some(r) = present(raw) else {
+        return Ok(None);
+    };
+    match decode_str(r) {
+        Ok(s) => Ok(Some(s)),
+        Err(None) => Err(ctx.err(
             ApiError::validation(format!("{field} must be a string")),
+            field,
+        )),
+        Err(Some(e)) => Err(ctx.err(
+            ApiError::bad_request(format!("{field} is not valid text: {e}")),
             field,
         )),
     }
 }
 
-/// Validates one SpanItem (`index` is its place in a batch, if any) and builds the
-/// Span to store for `account_id`. A missing `id` gets a new UUID.
+fn opt_object<'a>(
+    ctx: &Ctx<'_>,
+    field: &str,
+    raw: Option<&'a RawValue>,
+) -> Result<Option<&'a str>, ApiError> {
+    let Some(r) = present(raw) else {
+        return Ok(None);
+    };
+    if r.get().starts_with('{') {
+        Ok(Some(r.get()))
+    } else {
+        Err(ctx.err(
+            ApiError::validation(format!("{field} must be a JSON object")),
+            field,
+        ))
+    }
+}
+
+fn push_str(buf: &mut Vec<u8>, key: &str, value: &str) {
+    buf.push(b'"');
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut *buf, value).expect("writing to a Vec cannot fail");
+    buf.push(b',');
+}
+
+fn push_raw(buf: &mut Vec<u8>, key: &str, raw: &str) {
+    buf.push(b'"');
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"\":");
+    buf.extend_from_slice(raw.as_bytes());
+    buf.push(b',');
+}
+
+/// Validates one SpanItem given as JSON text (`index` is its place in a
+/// batch, if any) and builds the Span to store for `account_id`. A missing
+/// `id` gets a new UUID.
 pub(crate) fn parse_item(
     index: Option<usize>,
-    item: &Value,
+    item: &str,
     account_id: &str,
 ) -> Result<NewSpan, ApiError> {
-    let mut ctx = Ctx {
+    let item: RawItem<'_> = match serde_json::from_str(item) {
+        Ok(i) => i,
+        Err(e) => {
+            let ctx = Ctx {
+                index,
+                trace_id: None,
+                id: None,
+            };
+            let msg = if item.trim_start().starts_with('{') {
+                format!("invalid span item: {e}")
+            } else {
+                "a span item must be a JSON object".to_owned()
+            };
+            return Err(ctx.err(ApiError::validation(msg), "items"));
+        }
+    };
+    let id_hint = lenient(item.id);
+    let trace_hint = lenient(item.trace_id);
+    let ctx = Ctx {
         index,
-        trace_id: None,
-        id: None,
+        trace_id: trace_hint.as_deref(),
+        id: id_hint.as_deref(),
     };
-    let Some(obj) = item.as_object() else {
-        return Err(ctx.err(
-            ApiError::validation("a span item must be a JSON object"),
-            "items",
-        ));
-    };
-    let id_raw = match obj.get("id") {
-        Some(Value::String(s)) => Some(s.as_str()),
-        _ => None,
-    };
-    let trace_raw = match obj.get("trace_id") {
-        Some(Value::String(s)) => Some(s.as_str()),
-        _ => None,
-    };
-    ctx.id = id_raw;
-    ctx.trace_id = trace_raw;
 
-    let name = match obj.get("name") {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => {
-            return Err(ctx.err(ApiError::validation("name is required"), "name"))
-        }
-        Some(_) => return Err(ctx.err(ApiError::validation("name must be a string"), "name")),
-    };
-    let trace_id = match obj.get("trace_id") {
-        Some(Value::String(s)) => s.clone(),
-        None | Some(Value::Null) => {
-            return Err(ctx.err(ApiError::validation("trace_id is required"), "trace_id"))
-        }
-        Some(_) => {
-            return Err(ctx.err(
-                ApiError::validation("trace_id must be a string"),
-                "trace_id",
-            ))
-        }
-    };
+    let name = opt_string(&ctx, "name", item.name)?
+        .ok_or_else(|| ctx.err(ApiError::validation("name is required"), "name"))?;
+    let trace_id = opt_string(&ctx, "trace_id", item.trace_id)?
+        .ok_or_else(|| ctx.err(ApiError::validation("trace_id is required"), "trace_id"))?;
     check_id(&ctx, "trace_id", &trace_id)?;
     if trace_id.is_empty() {
         return Err(ctx.err(
@@ -216,7 +318,7 @@ pub(crate) fn parse_item(
             "trace_id",
         ));
     }
-    let id = match opt_string(&ctx, obj, "id")? {
+    let id = match opt_string(&ctx, "id", item.id)? {
         Some(id) => {
             check_id(&ctx, "id", &id)?;
             if id.is_empty() {
@@ -226,47 +328,41 @@ pub(crate) fn parse_item(
         }
         None => uuid::Uuid::new_v4().to_string(),
     };
-    let parent_id = opt_string(&ctx, obj, "parent_id")?;
+    let parent_id = opt_string(&ctx, "parent_id", item.parent_id)?;
     if let Some(p) = &parent_id {
         check_id(&ctx, "parent_id", p)?;
     }
-    let group_id = opt_string(&ctx, obj, "group_id")?;
+    let group_id = opt_string(&ctx, "group_id", item.group_id)?;
     if let Some(g) = &group_id {
         check_id(&ctx, "group_id", g)?;
     }
 
-    let ts = |field: &str| -> Result<Option<i64>, ApiError> {
-        match obj.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => parse_timestamp(s).map(Some).ok_or_else(|| {
+    let ts = |field: &str, raw: Option<&RawValue>| -> Result<Option<i64>, ApiError> {
+        match opt_string(&ctx, field, raw)? {
+            None => Ok(None),
+            Some(s) => parse_timestamp(&s).map(Some).ok_or_else(|| {
                 ctx.err(
                     ApiError::validation(format!("{field} is not an ISO 8601 timestamp: {s:?}")),
                     field,
                 )
             }),
-            Some(_) => Err(ctx.err(
-                ApiError::validation(format!("{field} must be an ISO 8601 string")),
-                field,
-            )),
         }
     };
-    let start_us = ts("start_timestamp")?.ok_or_else(|| {
+    let start_us = ts("start_timestamp", item.start_timestamp)?.ok_or_else(|| {
         ctx.err(
             ApiError::validation("start_timestamp is required"),
             "start_timestamp",
         )
     })?;
-    let end_us = ts("end_timestamp")?;
-    if let Some(end) = end_us {
-        if end < start_us {
-            return Err(ctx.err(
-                ApiError::validation("end_timestamp precedes start_timestamp"),
-                "end_timestamp",
-            ));
-        }
+    let end_us = ts("end_timestamp", item.end_timestamp)?;
+    if end_us.is_some_and(|end| end < start_us) {
+        return Err(ctx.err(
+            ApiError::validation("end_timestamp precedes start_timestamp"),
+            "end_timestamp",
+        ));
     }
 
-    let status = opt_string(&ctx, obj, "status")?;
+    let status = opt_string(&ctx, "status", item.status)?;
     if let Some(s) = &status {
         if !SPAN_STATUSES.contains(&s.as_str()) {
             return Err(ctx.err(
@@ -278,7 +374,7 @@ pub(crate) fn parse_item(
             ));
         }
     }
-    let span_type = match opt_string(&ctx, obj, "type")? {
+    let span_type = match opt_string(&ctx, "type", item.span_type)? {
         Some(t) if SPAN_TYPES.contains(&t.as_str()) => t,
         Some(t) => {
             return Err(ctx.err(
@@ -290,16 +386,17 @@ pub(crate) fn parse_item(
         None => "STANDALONE".to_owned(),
     };
 
-    let obs_trace_id = opt_string(&ctx, obj, "obs_trace_id")?;
-    if let Some(o) = &obs_trace_id {
-        if !is_lower_hex(o, 32) {
-            return Err(ctx.err(
-                ApiError::validation("obs_trace_id must be 32 lowercase hex characters"),
-                "obs_trace_id",
-            ));
-        }
+    let obs_trace_id = opt_string(&ctx, "obs_trace_id", item.obs_trace_id)?;
+    if obs_trace_id
+        .as_deref()
+        .is_some_and(|o| !is_lower_hex(o, 32))
+    {
+        return Err(ctx.err(
+            ApiError::validation("obs_trace_id must be 32 lowercase hex characters"),
+            "obs_trace_id",
+        ));
     }
-    let obs_span_id = opt_string(&ctx, obj, "obs_span_id")?;
+    let obs_span_id = opt_string(&ctx, "obs_span_id", item.obs_span_id)?;
     if let Some(o) = &obs_span_id {
         if !is_lower_hex(o, 16) {
             return Err(ctx.err(
@@ -314,57 +411,65 @@ pub(crate) fn parse_item(
             ));
         }
     }
-    let app_interaction = opt_string(&ctx, obj, "application_interaction_id")?;
-    let app_variant = opt_string(&ctx, obj, "application_variant_id")?;
+    let app_interaction = opt_string(
+        &ctx,
+        "application_interaction_id",
+        item.application_interaction_id,
+    )?;
+    let app_variant = opt_string(&ctx, "application_variant_id", item.application_variant_id)?;
+    let input = opt_object(&ctx, "input", item.input)?;
+    let output = opt_object(&ctx, "output", item.output)?;
+    let metadata = opt_object(&ctx, "metadata", item.metadata)?;
+    let expected = opt_object(&ctx, "expected", item.expected)?;
 
-    let mut out = Map::new();
-    out.insert("id".into(), Value::String(id.clone()));
-    out.insert("account_id".into(), Value::String(account_id.to_owned()));
-    out.insert("trace_id".into(), Value::String(trace_id.clone()));
+    let raw_len = [input, output, metadata, expected]
+        .iter()
+        .flatten()
+        .map(|s| s.len())
+        .sum::<usize>();
+    let mut buf =
+        Vec::with_capacity(256 + name.len() + 2 * id.len() + 2 * trace_id.len() + raw_len);
+    buf.push(b'{');
+    push_str(&mut buf, "id", &id);
+    push_str(&mut buf, "account_id", account_id);
+    push_str(&mut buf, "trace_id", &trace_id);
     if let Some(p) = &parent_id {
-        out.insert("parent_id".into(), Value::String(p.clone()));
+        push_str(&mut buf, "parent_id", p);
     }
-    out.insert("name".into(), Value::String(name.clone()));
-    out.insert("type".into(), Value::String(span_type.clone()));
+    push_str(&mut buf, "name", &name);
+    push_str(&mut buf, "type", &span_type);
     if let Some(s) = &status {
-        out.insert("status".into(), Value::String(s.clone()));
+        push_str(&mut buf, "status", s);
     }
-    out.insert(
-        "start_timestamp".into(),
-        Value::String(format_timestamp(start_us)),
-    );
+    push_str(&mut buf, "start_timestamp", &format_timestamp(start_us));
     if let Some(e) = end_us {
-        out.insert("end_timestamp".into(), Value::String(format_timestamp(e)));
+        push_str(&mut buf, "end_timestamp", &format_timestamp(e));
     }
     if let Some(g) = &group_id {
-        out.insert("group_id".into(), Value::String(g.clone()));
+        push_str(&mut buf, "group_id", g);
     }
-    for field in ["input", "output", "metadata", "expected"] {
-        match obj.get(field) {
-            None | Some(Value::Null) => {}
-            Some(v @ Value::Object(_)) => {
-                out.insert(field.into(), v.clone());
-            }
-            Some(_) => {
-                return Err(ctx.err(
-                    ApiError::validation(format!("{field} must be a JSON object")),
-                    field,
-                ))
-            }
+    for (key, raw) in [
+        ("input", input),
+        ("output", output),
+        ("metadata", metadata),
+        ("expected", expected),
+    ] {
+        if let Some(raw) = raw {
+            push_raw(&mut buf, key, raw);
         }
     }
-    for (field, v) in [
-        ("obs_trace_id", obs_trace_id),
-        ("obs_span_id", obs_span_id),
-        ("application_interaction_id", app_interaction),
-        ("application_variant_id", app_variant),
+    for (key, v) in [
+        ("obs_trace_id", &obs_trace_id),
+        ("obs_span_id", &obs_span_id),
+        ("application_interaction_id", &app_interaction),
+        ("application_variant_id", &app_variant),
     ] {
         if let Some(v) = v {
-            out.insert(field.into(), Value::String(v));
+            push_str(&mut buf, key, v);
         }
     }
-    out.insert("object".into(), Value::String("span".into()));
-    let body = serde_json::to_string(&out).expect("a JSON map serializes");
+    buf.extend_from_slice(b"\"object\":\"span\"}");
+    let body = String::from_utf8(buf).expect("JSON written from text is text");
     Ok(NewSpan {
         trace_id,
         id,
@@ -379,10 +484,91 @@ pub(crate) fn parse_item(
     })
 }
 
+/// Parses a request body as JSON text: a body that is not UTF-8 is decoded
+/// lossily (and `lossy` is set) so that the id holding the bad bytes can be
+/// named; a body that is no JSON is a 422.
+fn body_text(body: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
+    match std::str::from_utf8(body) {
+        Ok(s) => (std::borrow::Cow::Borrowed(s), false),
+        Err(_) => (String::from_utf8_lossy(body), true),
+    }
+}
+
+fn not_json(e: serde_json::Error) -> ApiError {
+    ApiError::validation(format!("the request body is not valid JSON: {e}")).field("body")
+}
+
+fn not_utf8() -> ApiError {
+    ApiError::bad_request("the request body is not valid UTF-8").field("body")
+}
+
+/// Parses and validates a batch body `{"items": [...]}`. On error, also
+/// returns the item count when the list parsed.
+pub(crate) fn parse_batch(
+    body: &[u8],
+    account_id: &str,
+) -> Result<Vec<NewSpan>, (Option<usize>, ApiError)> {
+    #[derive(Deserialize)]
+    struct Batch<'a> {
+        #[serde(borrow)]
+        items: Option<Vec<&'a RawValue>>,
+    }
+    let (text, lossy) = body_text(body);
+    let batch: Batch<'_> = match serde_json::from_str(&text) {
+        Ok(b) => b,
+        Err(e) if e.is_data() => {
+            return Err((
+                None,
+                ApiError::validation(format!("the body must be {{\"items\": [...]}}: {e}"))
+                    .field("items"),
+            ))
+        }
+        Err(e) => return Err((None, if lossy { not_utf8() } else { not_json(e) })),
+    };
+    let items = batch.items.ok_or((
+        None,
+        ApiError::validation("items is required").field("items"),
+    ))?;
+    let n = items.len();
+    if n > MAX_BATCH_ITEMS {
+        return Err((
+            Some(n),
+            ApiError::validation(format!(
+                "at most {MAX_BATCH_ITEMS} items per request, got {n}"
+            ))
+            .field("items"),
+        ));
+    }
+    let spans = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| parse_item(Some(i), item.get(), account_id))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| (Some(n), e))?;
+    if lossy {
+        return Err((Some(n), not_utf8()));
+    }
+    Ok(spans)
+}
+
+/// Parses and validates a single SpanItem body (`POST /v5/spans`).
+pub(crate) fn parse_single(body: &[u8], account_id: &str) -> Result<NewSpan, ApiError> {
+    let (text, lossy) = body_text(body);
+    let raw: &RawValue = match serde_json::from_str(&text) {
+        Ok(r) => r,
+        Err(e) => return Err(if lossy { not_utf8() } else { not_json(e) }),
+    };
+    let span = parse_item(None, raw.get(), account_id)?;
+    if lossy {
+        return Err(not_utf8());
+    }
+    Ok(span)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn timestamps_parse_in_the_forms_clients_send() {
@@ -398,9 +584,9 @@ mod tests {
 
     #[test]
     fn a_root_defaults_to_tracer_and_a_child_to_standalone() {
-        let root = parse_item(None, &json!({"name": "r", "trace_id": "t", "id": "a", "start_timestamp": "2024-01-01T00:00:00Z"}), "acc").unwrap();
+        let root = parse_item(None, &serde_json::to_string(&json!({"name": "r", "trace_id": "t", "id": "a", "start_timestamp": "2024-01-01T00:00:00Z"})).unwrap(), "acc").unwrap();
         assert_eq!(root.span_type, "TRACER");
-        let child = parse_item(None, &json!({"name": "c", "trace_id": "t", "id": "b", "parent_id": "a", "start_timestamp": "2024-01-01T00:00:00Z"}), "acc").unwrap();
+        let child = parse_item(None, &serde_json::to_string(&json!({"name": "c", "trace_id": "t", "id": "b", "parent_id": "a", "start_timestamp": "2024-01-01T00:00:00Z"})).unwrap(), "acc").unwrap();
         assert_eq!(child.span_type, "STANDALONE");
         let v: Value = serde_json::from_str(&child.body).unwrap();
         assert_eq!(v["account_id"], "acc");
@@ -410,21 +596,22 @@ mod tests {
     #[test]
     fn ids_are_checked_in_characters_then_bytes() {
         let base = |id: &str| json!({"name": "n", "trace_id": "t", "id": id, "start_timestamp": "2024-01-01T00:00:00Z"});
-        assert!(parse_item(None, &base(&"a".repeat(256)), "a").is_ok());
+        let base_s = |id: &str| serde_json::to_string(&base(id)).unwrap();
+        assert!(parse_item(None, &base_s(&"a".repeat(256)), "a").is_ok());
         assert_eq!(
-            parse_item(None, &base(&"a".repeat(257)), "a")
+            parse_item(None, &base_s(&"a".repeat(257)), "a")
                 .unwrap_err()
                 .status(),
             422
         );
         assert_eq!(
-            parse_item(None, &base(&"é".repeat(200)), "a")
+            parse_item(None, &base_s(&"é".repeat(200)), "a")
                 .unwrap_err()
                 .status(),
             400
         );
         assert_eq!(
-            parse_item(None, &base("a\0b"), "a").unwrap_err().status(),
+            parse_item(None, &base_s("a\0b"), "a").unwrap_err().status(),
             400
         );
     }

@@ -24,13 +24,13 @@ CREATE TABLE IF NOT EXISTS spans (
     group_id   TEXT,
     start_us   INTEGER NOT NULL,
     end_us     INTEGER,
-    body       TEXT NOT NULL,
-    PRIMARY KEY (account_id, trace_id, id)
-) WITHOUT ROWID;
+    body       TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS spans_key ON spans (account_id, trace_id, id);
 CREATE INDEX IF NOT EXISTS spans_by_start  ON spans (account_id, start_us);
 CREATE INDEX IF NOT EXISTS spans_by_id     ON spans (account_id, id);
-CREATE INDEX IF NOT EXISTS spans_by_parent ON spans (account_id, parent_id);
-CREATE INDEX IF NOT EXISTS spans_by_group  ON spans (account_id, group_id);
+CREATE INDEX IF NOT EXISTS spans_by_parent ON spans (account_id, parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS spans_by_group  ON spans (account_id, group_id) WHERE group_id IS NOT NULL;
 ";
 
 /// Whether a batch replaces existing spans or must only add new ones.
@@ -44,10 +44,38 @@ pub(crate) enum WriteMode {
 
 /// The span store: one writer connection and a few reader connections to one
 /// SQLite file in WAL mode.
+///
+/// A background thread checkpoints the WAL into the database file every 200 ms
+/// (a passive checkpoint, beside the writer), so the writer rarely pays for a
+/// checkpoint and its fsync itself.
 pub(crate) struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    checkpointer: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
+}
+
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        match stop.recv_timeout(std::time::Duration::from_millis(200)) {
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    log::warn!("sgp-trace-collector: WAL checkpoint failed: {e}; the writer checkpoints instead");
+                }
+            }
+            _ => return,
+        }
+    }
 }
 
 fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
@@ -69,10 +97,19 @@ impl Store {
     pub fn open(path: &Path) -> rusqlite::Result<Store> {
         let writer = open_conn(path)?;
         writer.execute_batch(SCHEMA)?;
+        // The writer checkpoints only if the background thread falls far behind.
+        writer.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+        let ckpt_conn = open_conn(path)?;
+        let (stop, stop_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sgp-collector-checkpoint".into())
+            .spawn(move || checkpoint_loop(ckpt_conn, stop_rx))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         Ok(Store {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            checkpointer: Some((stop, thread)),
         })
     }
 
