@@ -74,14 +74,21 @@ impl SpanItem {
 /// assert_eq!(JsonObject::new(&serde_json::json!({"q": 1})).as_str(), r#"{"q":1}"#);
 /// ```
 #[derive(Clone)]
-pub struct JsonObject(Arc<RawValue>);
+pub struct JsonObject(Arc<str>);
 
 impl JsonObject {
     /// Serializes a value into an object, wrapping or replacing it as described above.
     pub fn new<T: Serialize + ?Sized>(value: &T) -> JsonObject {
-        match serde_json::value::to_raw_value(value) {
-            Ok(raw) if raw.get().starts_with('{') => JsonObject(Arc::from(raw)),
-            Ok(raw) => JsonObject::wrap("value", &raw),
+        let mut json = Vec::with_capacity(64);
+        match serde_json::to_writer(&mut json, value) {
+            Ok(()) if json.first() == Some(&b'{') => JsonObject::from_json(json),
+            Ok(()) => {
+                let mut wrapped = Vec::with_capacity(json.len() + 10);
+                wrapped.extend_from_slice(b"{\"value\":");
+                wrapped.extend_from_slice(&json);
+                wrapped.push(b'}');
+                JsonObject::from_json(wrapped)
+            }
             Err(error) => JsonObject::serialization_error(&error),
         }
     }
@@ -89,27 +96,28 @@ impl JsonObject {
     /// An object `{"serialization_error": message}` that stands for a value that could not be
     /// turned into JSON.
     pub fn serialization_error(error: &dyn fmt::Display) -> JsonObject {
-        JsonObject::wrap("serialization_error", &error.to_string())
+        let mut json = b"{\"serialization_error\":".to_vec();
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut json, &error.to_string());
+        json.push(b'}');
+        JsonObject::from_json(json)
     }
 
-    fn wrap<T: Serialize + ?Sized>(key: &str, value: &T) -> JsonObject {
-        let mut object = serde_json::Map::new();
-        // Serializing a string or an already valid raw value into a map cannot fail.
-        let value = serde_json::to_value(value).unwrap_or(Value::Null);
-        object.insert(key.to_owned(), value);
-        let raw = serde_json::value::to_raw_value(&object)
-            .expect("a map of JSON values always serializes");
-        JsonObject(Arc::from(raw))
+    /// Wraps JSON text that serde_json wrote, so it is valid JSON and UTF-8.
+    fn from_json(json: Vec<u8>) -> JsonObject {
+        let text = String::from_utf8(json)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+        JsonObject(Arc::from(text))
     }
 
     /// The object's JSON text.
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// The object parsed into a [`serde_json::Value`].
     pub fn to_value(&self) -> Value {
-        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
     }
 }
 
@@ -120,8 +128,11 @@ impl fmt::Debug for JsonObject {
 }
 
 impl Serialize for JsonObject {
+    /// Embeds the object as it is. The export thread writes spans without serde; this is for
+    /// custom exporters that serialize [`SpanItem`]s themselves.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
     }
 }
 
@@ -158,19 +169,36 @@ impl From<SystemTime> for Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// The RFC 3339 text, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, written digit by digit because the
+    /// export thread formats two of these per span.
+    pub(crate) fn rfc3339(self) -> [u8; 27] {
         let seconds = self.0 / 1_000_000_000;
         let micros = (self.0 % 1_000_000_000) / 1_000;
         let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
         let second_of_day = seconds % 86_400;
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            second_of_day / 3600,
-            second_of_day / 60 % 60,
-            second_of_day % 60
-        )
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: u64| {
+            for index in (at..at + width).rev() {
+                text[index] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year.clamp(0, 9999) as u64);
+        put(5, 2, u64::from(month));
+        put(8, 2, u64::from(day));
+        put(11, 2, second_of_day / 3600);
+        put(14, 2, second_of_day / 60 % 60);
+        put(17, 2, second_of_day % 60);
+        put(20, 6, micros);
+        text
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.rfc3339();
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -118,6 +118,17 @@ pub enum SpanStatus {
     Canceled,
 }
 
+impl SpanStatus {
+    /// The name SGP uses on the wire, such as `"SUCCESS"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SpanStatus::Success => "SUCCESS",
+            SpanStatus::Error => "ERROR",
+            SpanStatus::Canceled => "CANCELED",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

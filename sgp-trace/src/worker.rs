@@ -4,7 +4,7 @@
 //! It owns all of its state, so nothing here is shared with the hot path but the channel
 //! and the counters.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +13,8 @@ use crossbeam_channel::{select, Receiver, Sender};
 use serde_json::Value;
 
 use crate::diag;
-use crate::export::{Batch, EncodedSpan, ExportError, Exporter};
+use crate::export::encode::write_span;
+use crate::export::{EncodedBatch, ExportError, Exporter};
 use crate::runtime::COUNTERS;
 use crate::stats::Counters;
 use crate::{Config, Id, SpanItem, SpanStatus, Timestamp};
@@ -23,9 +24,6 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 
 /// The least time between two reports of dropped spans.
 const REPORT_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The bytes of `{"items":[` and `]}` around a batch's spans.
-const BODY_OVERHEAD: usize = 12;
 
 /// What the export thread is told besides span events.
 pub(crate) enum Control {
@@ -76,6 +74,9 @@ impl Settings {
 /// A span's identity on the server.
 type SpanKey = (Id, Id);
 
+/// Maps keyed by span on the export thread; ids are random, so a fast hash is enough.
+type SpanMap<V> = rustc_hash::FxHashMap<SpanKey, V>;
+
 fn key_of(item: &SpanItem) -> SpanKey {
     (item.trace_id.clone(), item.id.clone())
 }
@@ -86,7 +87,7 @@ fn key_of(item: &SpanItem) -> SpanKey {
 struct Pending {
     items: Vec<SpanItem>,
     /// Where the start events that may still be replaced sit in `items`.
-    starts: HashMap<SpanKey, usize>,
+    starts: SpanMap<usize>,
     /// When the oldest waiting event arrived.
     since: Option<Instant>,
 }
@@ -120,7 +121,7 @@ impl Pending {
 
 /// A batch on its way out.
 struct Outgoing {
-    spans: Vec<EncodedSpan>,
+    spans: EncodedBatch,
     /// Sequence number of the cut that made it, shared by the parts of a split batch; a
     /// flush waits for every number up to the last one cut before it.
     number: u64,
@@ -129,8 +130,9 @@ struct Outgoing {
     not_before: Instant,
 }
 
-/// Spans started but not yet ended, with the state they started with, so shutdown can close
-/// them. At most this many are tracked (a leaked guard must not grow memory forever).
+/// Spans whose start was sent but whose end has not arrived, with their last known state,
+/// so shutdown can close them. At most this many are tracked (a leaked guard must not grow
+/// memory forever).
 const MAX_TRACKED_OPEN_SPANS: usize = 10_000;
 
 pub(crate) struct Worker {
@@ -144,7 +146,9 @@ pub(crate) struct Worker {
     pending_limit: usize,
     pending: Pending,
     outgoing: VecDeque<Outgoing>,
-    open: HashMap<SpanKey, SpanItem>,
+    open: SpanMap<SpanItem>,
+    /// Reused buffer for one span's JSON.
+    scratch: Vec<u8>,
     cuts: u64,
     flush_waiters: Vec<(u64, Sender<()>)>,
     /// Set when the server refused the credentials: export has stopped.
@@ -168,7 +172,8 @@ impl Worker {
             pending_limit,
             pending: Pending::default(),
             outgoing: VecDeque::new(),
-            open: HashMap::new(),
+            open: SpanMap::default(),
+            scratch: Vec::with_capacity(1024),
             cuts: 0,
             flush_waiters: Vec::new(),
             unauthorized: false,
@@ -229,10 +234,8 @@ impl Worker {
 
     fn accept(&mut self, item: SpanItem, now: Instant) {
         Counters::add(&COUNTERS.received, 1);
-        if item.is_complete() {
+        if item.is_complete() && !self.open.is_empty() {
             self.open.remove(&key_of(&item));
-        } else if self.open.len() < MAX_TRACKED_OPEN_SPANS {
-            self.open.insert(key_of(&item), item.clone());
         }
         if self.pending.push(item, now) {
             Counters::add(&COUNTERS.coalesced, 1);
@@ -296,23 +299,27 @@ impl Worker {
             return;
         }
         self.cuts += 1;
-        let mut batch = Vec::new();
-        let mut bytes = BODY_OVERHEAD;
+        let mut batch = EncodedBatch::new();
         for item in items {
-            let span = EncodedSpan::new(item);
-            let full = batch.len() >= self.settings.max_batch_items
-                || bytes + span.wire_len() > self.settings.max_batch_bytes;
-            if full && !batch.is_empty() {
-                self.queue_batch(std::mem::take(&mut batch), now);
-                bytes = BODY_OVERHEAD;
+            // A running span may never send its end: remember its state for shutdown. Its
+            // end, if it comes, arrives after this and removes it.
+            if !item.is_complete() && self.open.len() < MAX_TRACKED_OPEN_SPANS {
+                self.open.insert(key_of(&item), item.clone());
             }
-            bytes += span.wire_len();
-            batch.push(span);
+            self.scratch.clear();
+            write_span(&mut self.scratch, &item);
+            let full = batch.len() >= self.settings.max_batch_items
+                || batch.size_with(self.scratch.len()) > self.settings.max_batch_bytes;
+            if full && !batch.is_empty() {
+                let ready = std::mem::replace(&mut batch, EncodedBatch::new());
+                self.queue_batch(ready, now);
+            }
+            batch.push(item, &self.scratch);
         }
         self.queue_batch(batch, now);
     }
 
-    fn queue_batch(&mut self, spans: Vec<EncodedSpan>, now: Instant) {
+    fn queue_batch(&mut self, spans: EncodedBatch, now: Instant) {
         self.outgoing.push_back(Outgoing {
             spans,
             number: self.cuts,
@@ -334,7 +341,7 @@ impl Worker {
         }
         let exporter = &self.exporter;
         let result = catch_unwind(AssertUnwindSafe(|| {
-            exporter.export(&Batch::new(&batch.spans))
+            exporter.export(&batch.spans.as_batch())
         }))
         .unwrap_or_else(|_| {
             Err(ExportError::Failed {
@@ -383,9 +390,9 @@ impl Worker {
 
     /// A refused batch would be refused again: split it until the spans at fault stand
     /// alone, deliver the rest, and drop only those.
-    fn isolate_refused(&mut self, mut batch: Outgoing, reason: &str, now: Instant) {
+    fn isolate_refused(&mut self, batch: Outgoing, reason: &str, now: Instant) {
         if batch.spans.len() == 1 {
-            let span = &batch.spans[0].item;
+            let span = &batch.spans.items()[0];
             Counters::add(&COUNTERS.rejected, 1);
             diag::warn(format_args!(
                 "the server refused span {} ({:?}) of trace {}; it is dropped: {reason}",
@@ -393,9 +400,8 @@ impl Worker {
             ));
             return;
         }
-        let second = batch.spans.split_off(batch.spans.len() / 2);
-        let halves = [batch.spans, second];
-        for spans in halves.into_iter().rev() {
+        let (first, second) = batch.spans.split();
+        for spans in [second, first] {
             self.outgoing.push_front(Outgoing {
                 spans,
                 number: batch.number,
@@ -422,6 +428,8 @@ impl Worker {
     /// Sends everything that waits, closing the spans still open, until the deadline.
     fn shut_down(&mut self, deadline: Instant) {
         self.take_all_events();
+        // Cutting first moves the starts of running spans into `open`, so all are closed.
+        self.cut(Instant::now());
         self.close_open_spans();
         self.cut(Instant::now());
         while let Some(front) = self.outgoing.front() {

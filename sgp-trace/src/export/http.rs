@@ -53,7 +53,7 @@ impl Exporter for HttpExporter {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        let mut response = match request.send(&batch.to_json()[..]) {
+        let mut response = match request.send(batch.json()) {
             Ok(response) => response,
             Err(error) => {
                 return Err(ExportError::Transient {

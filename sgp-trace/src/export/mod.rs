@@ -1,11 +1,12 @@
 //! Where spans go: the [`Exporter`] trait, and the HTTP exporter to the SGP API.
 
+pub(crate) mod encode;
 mod http;
 
 use std::fmt;
 use std::time::Duration;
 
-use serde_json::value::RawValue;
+use std::ops::Range;
 
 pub use self::http::HttpExporter;
 use crate::SpanItem;
@@ -94,83 +95,117 @@ impl fmt::Display for ExportError {
 
 impl std::error::Error for ExportError {}
 
-/// A span ready to send: the item and its JSON, encoded once on the export thread.
-#[derive(Debug, Clone)]
-pub(crate) struct EncodedSpan {
-    pub(crate) item: SpanItem,
-    pub(crate) json: Box<RawValue>,
+/// Spans and the request body that carries them, encoded once on the export thread.
+#[derive(Debug)]
+pub(crate) struct EncodedBatch {
+    items: Vec<SpanItem>,
+    /// Always a complete body, `{"items":[...]}`.
+    body: Vec<u8>,
+    /// Where each span's JSON sits in `body`, to split the batch without encoding again.
+    bounds: Vec<Range<usize>>,
 }
 
-impl EncodedSpan {
-    pub(crate) fn new(item: SpanItem) -> EncodedSpan {
-        let json = match serde_json::value::to_raw_value(&item) {
-            Ok(json) => json,
-            // Every field is plain data already turned into JSON on the hot path, so this is
-            // unreachable in practice; keep the span with its payloads replaced rather than
-            // lose it or stop the thread.
-            Err(error) => {
-                let mut item = item.clone();
-                let replacement = crate::JsonObject::serialization_error(&error);
-                item.input = Some(replacement.clone());
-                item.output = Some(replacement);
-                item.metadata = None;
-                serde_json::value::to_raw_value(&item).expect("a span of plain fields serializes")
-            }
-        };
-        EncodedSpan { item, json }
+const BODY_START: &[u8] = b"{\"items\":[";
+const BODY_END: &[u8] = b"]}";
+
+impl EncodedBatch {
+    pub(crate) fn new() -> EncodedBatch {
+        let mut body = Vec::with_capacity(4096);
+        body.extend_from_slice(BODY_START);
+        body.extend_from_slice(BODY_END);
+        EncodedBatch {
+            items: Vec::new(),
+            body,
+            bounds: Vec::new(),
+        }
     }
 
-    /// The bytes this span adds to a request body, its separating comma included.
-    pub(crate) fn wire_len(&self) -> usize {
-        self.json.get().len() + 1
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The body's size with one more span of `json_len` bytes.
+    pub(crate) fn size_with(&self, json_len: usize) -> usize {
+        self.body.len() + json_len + 1
+    }
+
+    /// Adds a span and its JSON, as written by `encode::write_span`.
+    pub(crate) fn push(&mut self, item: SpanItem, json: &[u8]) {
+        self.body.truncate(self.body.len() - BODY_END.len());
+        if !self.items.is_empty() {
+            self.body.push(b',');
+        }
+        let start = self.body.len();
+        self.body.extend_from_slice(json);
+        self.bounds.push(start..self.body.len());
+        self.body.extend_from_slice(BODY_END);
+        self.items.push(item);
+    }
+
+    /// Two halves, for finding the spans a server refuses.
+    pub(crate) fn split(self) -> (EncodedBatch, EncodedBatch) {
+        let middle = self.items.len() / 2;
+        let mut first = EncodedBatch::new();
+        let mut second = EncodedBatch::new();
+        for (index, (item, bounds)) in self.items.into_iter().zip(self.bounds).enumerate() {
+            let half = if index < middle {
+                &mut first
+            } else {
+                &mut second
+            };
+            half.push(item, &self.body[bounds]);
+        }
+        (first, second)
+    }
+
+    pub(crate) fn items(&self) -> &[SpanItem] {
+        &self.items
+    }
+
+    pub(crate) fn as_batch(&self) -> Batch<'_> {
+        Batch {
+            items: &self.items,
+            body: &self.body,
+        }
     }
 }
 
 /// A batch of spans handed to an [`Exporter`].
 pub struct Batch<'a> {
-    spans: &'a [EncodedSpan],
+    items: &'a [SpanItem],
+    body: &'a [u8],
 }
 
 impl<'a> Batch<'a> {
-    pub(crate) fn new(spans: &'a [EncodedSpan]) -> Batch<'a> {
-        Batch { spans }
-    }
-
     /// How many spans the batch holds.
     pub fn len(&self) -> usize {
-        self.spans.len()
+        self.items.len()
     }
 
     /// Whether the batch holds no span.
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.items.is_empty()
     }
 
     /// The spans.
-    pub fn items(&self) -> impl ExactSizeIterator<Item = &'a SpanItem> + 'a {
-        self.spans.iter().map(|span| &span.item)
+    pub fn items(&self) -> &'a [SpanItem] {
+        self.items
     }
 
     /// The request body for `PUT /v5/spans/batch`: `{"items":[...]}`.
-    pub fn to_json(&self) -> Vec<u8> {
-        let size = 12 + self.spans.iter().map(EncodedSpan::wire_len).sum::<usize>();
-        let mut body = Vec::with_capacity(size);
-        body.extend_from_slice(b"{\"items\":[");
-        for (index, span) in self.spans.iter().enumerate() {
-            if index > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(span.json.get().as_bytes());
-        }
-        body.extend_from_slice(b"]}");
-        body
+    pub fn json(&self) -> &'a [u8] {
+        self.body
     }
 }
 
 impl fmt::Debug for Batch<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Batch")
-            .field("len", &self.spans.len())
+            .field("len", &self.items.len())
             .finish()
     }
 }

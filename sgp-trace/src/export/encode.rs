@@ -1,0 +1,136 @@
+//! Writes a span's JSON by hand on the export thread: payloads are already JSON text and are
+//! copied as they are, ids and timestamps are formatted without going through `fmt`.
+
+use crate::{Id, SpanItem, Timestamp};
+
+/// Appends `item` as one JSON object.
+pub(crate) fn write_span(out: &mut Vec<u8>, item: &SpanItem) {
+    out.extend_from_slice(b"{\"name\":");
+    write_str(out, &item.name);
+    out.extend_from_slice(b",\"trace_id\":");
+    write_id(out, &item.trace_id);
+    out.extend_from_slice(b",\"id\":");
+    write_id(out, &item.id);
+    if let Some(parent) = &item.parent_id {
+        out.extend_from_slice(b",\"parent_id\":");
+        write_id(out, parent);
+    }
+    if let Some(group) = &item.group_id {
+        out.extend_from_slice(b",\"group_id\":");
+        write_id(out, group);
+    }
+    out.extend_from_slice(b",\"start_timestamp\":");
+    write_timestamp(out, item.start_timestamp);
+    if let Some(end) = item.end_timestamp {
+        out.extend_from_slice(b",\"end_timestamp\":");
+        write_timestamp(out, end);
+    }
+    if let Some(status) = item.status {
+        out.extend_from_slice(b",\"status\":\"");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b",\"type\":\"");
+    out.extend_from_slice(item.span_type.as_str().as_bytes());
+    out.push(b'"');
+    for (key, payload) in [
+        (&b",\"input\":"[..], &item.input),
+        (b",\"output\":", &item.output),
+    ] {
+        if let Some(payload) = payload {
+            out.extend_from_slice(key);
+            out.extend_from_slice(payload.as_str().as_bytes());
+        }
+    }
+    if let Some(metadata) = &item.metadata {
+        out.extend_from_slice(b",\"metadata\":");
+        // A map of JSON values with string keys always serializes.
+        let _ = serde_json::to_writer(&mut *out, &**metadata);
+    }
+    out.push(b'}');
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+fn write_id(out: &mut Vec<u8>, id: &Id) {
+    match id.as_uuid() {
+        Some(uuid) => {
+            let mut buf = uuid::Uuid::encode_buffer();
+            out.push(b'"');
+            out.extend_from_slice(uuid.hyphenated().encode_lower(&mut buf).as_bytes());
+            out.push(b'"');
+        }
+        None => write_str(out, &id.to_string()),
+    }
+}
+
+fn write_timestamp(out: &mut Vec<u8>, timestamp: Timestamp) {
+    out.push(b'"');
+    out.extend_from_slice(&timestamp.rfc3339());
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{JsonObject, SpanStatus, SpanType};
+
+    #[test]
+    fn matches_the_serde_form() {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("k\"ey".into(), serde_json::json!([1, "two"]));
+        let item = SpanItem {
+            name: Cow::Borrowed("na\"me\n"),
+            trace_id: Id::new("trace ✓").unwrap(),
+            id: Id::random(),
+            parent_id: Some(Id::random()),
+            group_id: Some(Id::new("g").unwrap()),
+            start_timestamp: Timestamp::from_nanos(1_795_305_599_123_456_789),
+            end_timestamp: Some(Timestamp::from_nanos(1_795_305_600_000_000_000)),
+            status: Some(SpanStatus::Error),
+            span_type: SpanType::KbRetrieval,
+            input: Some(JsonObject::new(&serde_json::json!({"q": "é"}))),
+            output: Some(JsonObject::new(&3)),
+            metadata: Some(Arc::new(metadata)),
+        };
+        let mut out = Vec::new();
+        write_span(&mut out, &item);
+        let by_hand: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(by_hand, serde_json::to_value(&item).unwrap());
+        assert_eq!(by_hand["start_timestamp"], "2026-11-21T23:59:59.123456Z");
+    }
+
+    #[test]
+    fn leaves_out_what_a_running_span_lacks() {
+        let item = SpanItem {
+            name: Cow::Borrowed("running"),
+            trace_id: Id::random(),
+            id: Id::random(),
+            parent_id: None,
+            group_id: None,
+            start_timestamp: Timestamp::from_nanos(0),
+            end_timestamp: None,
+            status: None,
+            span_type: SpanType::Tracer,
+            input: None,
+            output: None,
+            metadata: None,
+        };
+        let mut out = Vec::new();
+        write_span(&mut out, &item);
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 5, "{keys:?}");
+    }
+}
