@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::{Id, SpanStatus, SpanType};
+use crate::{Id, ObservabilityIds, SpanStatus, SpanType};
 
 /// A span as it travels to SGP: the body of one entry of `{"items": [...]}`.
 ///
@@ -51,6 +51,10 @@ pub struct SpanItem {
     /// Free-form facts about the span, among them the error fields of a failed span.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Arc<Map<String, Value>>>,
+    /// The OpenTelemetry span this span ran in (`obs_trace_id`, `obs_span_id`); see
+    /// [`set_observability_provider`](crate::set_observability_provider).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub observability: Option<ObservabilityIds>,
 }
 
 impl SpanItem {

@@ -30,6 +30,7 @@
 
 mod config;
 mod context;
+mod correlation;
 mod diag;
 mod error_category;
 mod export;
@@ -48,6 +49,7 @@ pub use config::{
     Config, ConfigBuilder, ConfigError, API_MAX_BATCH_BYTES, API_MAX_BATCH_ITEMS, DEFAULT_BASE_URL,
 };
 pub use context::{current_span, current_trace, ContextGuard, SpanContext};
+pub use correlation::{set_observability_provider, ObservabilityIds, ObservabilityProvider};
 pub use error_category::{CategorizeError, ErrorCategory};
 pub use export::{Batch, ExportError, Exporter, HttpExporter};
 pub use id::{Id, InvalidId, MAX_ID_BYTES};

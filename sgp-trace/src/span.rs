@@ -153,6 +153,7 @@ impl SpanBuilder {
             input: self.input,
             output: self.output,
             metadata: self.metadata.map(Arc::new),
+            observability: crate::correlation::current(),
         };
         let root = root.unwrap_or(span_id);
         pipeline.send(item.clone());

@@ -254,3 +254,24 @@ fn spans_ended_on_other_threads_keep_their_place() {
     }
     assert_eq!(by_name(harness.collector.spans(ACCOUNT)).len(), 9);
 }
+
+#[test]
+fn spans_carry_the_ids_of_the_opentelemetry_span_they_ran_in() {
+    fn ids() -> Option<sgp_trace::ObservabilityIds> {
+        Some(sgp_trace::ObservabilityIds {
+            trace_id: 0x4bf92f3577b34da6a3ce929d0e0e4736,
+            span_id: 0x00f067aa0ba902b7,
+        })
+    }
+    let harness = Harness::start(|config| config);
+    assert!(sgp_trace::set_observability_provider(ids));
+    {
+        let _trace = create_trace("correlated").start();
+    }
+    let spans = harness.flushed_spans();
+    assert_eq!(
+        spans["correlated"]["obs_trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(spans["correlated"]["obs_span_id"], "00f067aa0ba902b7");
+}

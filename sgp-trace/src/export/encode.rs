@@ -47,6 +47,13 @@ pub(crate) fn write_span(out: &mut Vec<u8>, item: &SpanItem) {
         // A map of JSON values with string keys always serializes.
         let _ = serde_json::to_writer(&mut *out, &**metadata);
     }
+    if let Some(ids) = &item.observability {
+        out.extend_from_slice(b",\"obs_trace_id\":\"");
+        out.extend_from_slice(ids.trace_id_hex().as_bytes());
+        out.extend_from_slice(b"\",\"obs_span_id\":\"");
+        out.extend_from_slice(ids.span_id_hex().as_bytes());
+        out.push(b'"');
+    }
     out.push(b'}');
 }
 
@@ -98,12 +105,18 @@ mod tests {
             input: Some(JsonObject::new(&serde_json::json!({"q": "é"}))),
             output: Some(JsonObject::new(&3)),
             metadata: Some(Arc::new(metadata)),
+            observability: Some(crate::ObservabilityIds {
+                trace_id: 0xabc,
+                span_id: 0x12,
+            }),
         };
         let mut out = Vec::new();
         write_span(&mut out, &item);
         let by_hand: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(by_hand, serde_json::to_value(&item).unwrap());
         assert_eq!(by_hand["start_timestamp"], "2026-11-21T23:59:59.123456Z");
+        assert_eq!(by_hand["obs_trace_id"], "00000000000000000000000000000abc");
+        assert_eq!(by_hand["obs_span_id"], "0000000000000012");
     }
 
     #[test]
@@ -121,6 +134,7 @@ mod tests {
             input: None,
             output: None,
             metadata: None,
+            observability: None,
         };
         let mut out = Vec::new();
         write_span(&mut out, &item);
