@@ -27,24 +27,52 @@ use sgp_trace_collector::{Collector, CollectorConfig};
 
 const BATCH: usize = 500;
 
+/// Trace `t` starts `t` seconds after 2024-05-01T00:00:00Z; its span `i`
+/// starts `i` ms later and lasts `len_us` µs.
+fn timestamp(trace_no: usize, i: usize, len_us: usize) -> String {
+    let us = trace_no * 1_000_000 + i * 1_000 + len_us;
+    let secs = us / 1_000_000;
+    format!(
+        "2024-05-01T{:02}:{:02}:{:02}.{:06}Z",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60,
+        us % 1_000_000
+    )
+}
+
+/// Span ids of one trace: random UUIDs, as the SDK makes them.
+fn span_ids(trace_no: usize) -> Vec<String> {
+    (0..BATCH)
+        .map(|i| {
+            let bits = (trace_no as u128) << 64 | (i as u128) << 32;
+            let mixed = bits.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) ^ (bits >> 17);
+            uuid::Builder::from_random_bytes(mixed.to_le_bytes())
+                .into_uuid()
+                .to_string()
+        })
+        .collect()
+}
+
 fn batch(trace_no: usize, completed: bool) -> Vec<u8> {
     let trace_id = format!("{:08x}-0000-4000-8000-{:012x}", trace_no, trace_no);
+    let ids = span_ids(trace_no);
     let items: Vec<Value> = (0..BATCH)
         .map(|i| {
             let mut v = json!({
                 "trace_id": trace_id,
-                "id": format!("{trace_no:08x}{i:08x}"),
+                "id": ids[i],
                 "name": if i == 0 { "agent run".to_owned() } else { format!("step {i}") },
-                "start_timestamp": format!("2024-05-01T10:00:{:02}.{:06}Z", i % 60, i),
+                "start_timestamp": timestamp(trace_no, i, 0),
                 "type": if i == 0 { "TRACER" } else { "COMPLETION" },
                 "input": {"prompt": "What is the capital of France?", "temperature": 0.2},
                 "metadata": {"model": "gpt-4o", "tokens": 123, "env": "bench"},
             });
             if i > 0 {
-                v["parent_id"] = json!(format!("{trace_no:08x}{:08x}", 0));
+                v["parent_id"] = json!(ids[0]);
             }
             if completed {
-                v["end_timestamp"] = json!(format!("2024-05-01T10:01:{:02}.{:06}Z", i % 60, i));
+                v["end_timestamp"] = json!(timestamp(trace_no, i, 800));
                 v["status"] = json!("SUCCESS");
                 v["output"] = json!({"answer": "Paris"});
             }
@@ -63,7 +91,7 @@ fn send_all(base: &str, bodies: &[Vec<u8>], clients: usize) -> f64 {
             s.spawn(move || {
                 let agent = ureq::Agent::new_with_defaults();
                 for body in bodies.iter().skip(c).step_by(clients) {
-                    let resp = agent
+                    let mut resp = agent
                         .put(&url)
                         .header("x-api-key", "bench")
                         .header("x-selected-account-id", "bench")
@@ -71,6 +99,14 @@ fn send_all(base: &str, bodies: &[Vec<u8>], clients: usize) -> f64 {
                         .send(&body[..])
                         .expect("batch accepted");
                     assert_eq!(resp.status(), 200);
+                    // Read the answer (the stored spans), as a client does.
+                    let answer = resp
+                        .body_mut()
+                        .with_config()
+                        .limit(64 << 20)
+                        .read_to_vec()
+                        .expect("answer read");
+                    assert!(answer.len() > body.len() / 2);
                 }
             });
         }

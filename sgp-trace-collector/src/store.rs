@@ -175,61 +175,113 @@ impl Store {
 
         let mut results: Vec<Option<String>> = vec![None; winners.len()];
         {
-            let mut exists = tx
+            // One probe per span tells whether it exists, whether the stored
+            // version is complete, and whether an indexed column changes; then
+            // one plain INSERT or UPDATE (touching the indexes only if needed).
+            let mut probe = tx
                 .prepare_cached(
-                    "SELECT 1 FROM spans WHERE account_id = ?1 AND trace_id = ?2 AND id = ?3",
+                    "SELECT rowid, end_us IS NOT NULL, parent_id IS ?4 AND group_id IS ?5 AND start_us = ?6, body
+                     FROM spans WHERE account_id = ?1 AND trace_id = ?2 AND id = ?3",
                 )
                 .map_err(internal)?;
-            let mut upsert = tx
+            let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO spans (account_id, trace_id, id, parent_id, name, type, status, group_id, start_us, end_us, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (account_id, trace_id, id) DO UPDATE SET
-                        parent_id = excluded.parent_id, name = excluded.name, type = excluded.type,
-                        status = excluded.status, group_id = excluded.group_id, start_us = excluded.start_us,
-                        end_us = excluded.end_us, body = excluded.body
-                     WHERE excluded.end_us IS NOT NULL OR spans.end_us IS NULL",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(internal)?;
-            let mut stored = tx
+            let mut update_plain = tx
                 .prepare_cached(
-                    "SELECT body FROM spans WHERE account_id = ?1 AND trace_id = ?2 AND id = ?3",
+                    "UPDATE spans SET name = ?2, type = ?3, status = ?4, end_us = ?5, body = ?6 WHERE rowid = ?1",
+                )
+                .map_err(internal)?;
+            let mut update_all = tx
+                .prepare_cached(
+                    "UPDATE spans SET name = ?2, type = ?3, status = ?4, end_us = ?5, body = ?6,
+                        parent_id = ?7, group_id = ?8, start_us = ?9 WHERE rowid = ?1",
                 )
                 .map_err(internal)?;
             for (slot, &i) in winners.iter().enumerate() {
                 let s = &spans[i];
-                if mode == WriteMode::Insert
-                    && exists
-                        .exists(params![account, s.trace_id, s.id])
-                        .map_err(internal)?
-                {
-                    return Err(ApiError::conflict(
-                        "span_exists",
-                        "a span with this id already exists in this trace",
+                let found = probe
+                    .query_row(
+                        params![
+                            account,
+                            s.trace_id,
+                            s.id,
+                            s.parent_id,
+                            s.group_id,
+                            s.start_us
+                        ],
+                        |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, bool>(1)?,
+                                r.get::<_, bool>(2)?,
+                                r.get::<_, String>(3)?,
+                            ))
+                        },
                     )
-                    .field("id")
-                    .span(Some(i), Some(&s.trace_id), Some(&s.id)));
-                }
-                let changed = upsert
-                    .execute(params![
-                        account,
-                        s.trace_id,
-                        s.id,
-                        s.parent_id,
-                        s.name,
-                        s.span_type,
-                        s.status,
-                        s.group_id,
-                        s.start_us,
-                        s.end_us,
-                        s.body
-                    ])
+                    .optional()
                     .map_err(internal)?;
-                if changed == 0 {
-                    let body: String = stored
-                        .query_row(params![account, s.trace_id, s.id], |r| r.get(0))
-                        .map_err(internal)?;
-                    results[slot] = Some(body);
+                match found {
+                    None => {
+                        insert
+                            .execute(params![
+                                account,
+                                s.trace_id,
+                                s.id,
+                                s.parent_id,
+                                s.name,
+                                s.span_type,
+                                s.status,
+                                s.group_id,
+                                s.start_us,
+                                s.end_us,
+                                s.body
+                            ])
+                            .map_err(internal)?;
+                    }
+                    Some(_) if mode == WriteMode::Insert => {
+                        return Err(ApiError::conflict(
+                            "span_exists",
+                            "a span with this id already exists in this trace",
+                        )
+                        .field("id")
+                        .span(Some(i), Some(&s.trace_id), Some(&s.id)));
+                    }
+                    Some((_, true, _, body)) if s.end_us.is_none() => {
+                        // A completed span is kept over an in-progress one.
+                        results[slot] = Some(body);
+                    }
+                    Some((rowid, _, same_keys, _)) => {
+                        if same_keys {
+                            update_plain
+                                .execute(params![
+                                    rowid,
+                                    s.name,
+                                    s.span_type,
+                                    s.status,
+                                    s.end_us,
+                                    s.body
+                                ])
+                                .map_err(internal)?;
+                        } else {
+                            update_all
+                                .execute(params![
+                                    rowid,
+                                    s.name,
+                                    s.span_type,
+                                    s.status,
+                                    s.end_us,
+                                    s.body,
+                                    s.parent_id,
+                                    s.group_id,
+                                    s.start_us
+                                ])
+                                .map_err(internal)?;
+                        }
+                    }
                 }
             }
         }
