@@ -5,11 +5,13 @@
 //! they run.
 
 use std::cell::RefCell;
+use std::fmt;
 use std::marker::PhantomData;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Id;
+use crate::{Id, InvalidId};
 
 /// Where a span sits: the one value that crosses threads, processes and job queues.
 ///
@@ -57,6 +59,123 @@ impl SpanContext {
         })
     }
 }
+
+/// The version tag that starts a context's compact text form.
+const COMPACT_VERSION: &str = "sgp1";
+
+/// The compact text form, for message payloads, HTTP headers and environment variables:
+/// `sgp1;<trace_id>;<span_id>[;<group_id>]`, each id percent-encoded where it holds `%`,
+/// `;` or anything but visible ASCII, so the text is always a valid header value. UUID ids
+/// pass through as they are.
+///
+/// ```
+/// use sgp_trace::{Id, SpanContext};
+/// let context = SpanContext {
+///     trace_id: Id::new("order 42").unwrap(),
+///     span_id: Id::new("step;1").unwrap(),
+///     group_id: None,
+/// };
+/// let text = context.to_string();
+/// assert_eq!(text, "sgp1;order%2042;step%3B1");
+/// assert_eq!(text.parse::<SpanContext>().unwrap(), context);
+/// ```
+impl fmt::Display for SpanContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(COMPACT_VERSION)?;
+        for id in [
+            Some(&self.trace_id),
+            Some(&self.span_id),
+            self.group_id.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            f.write_str(";")?;
+            write_escaped(f, &id.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for byte in text.bytes() {
+        if byte.is_ascii_graphic() && byte != b'%' && byte != b';' {
+            f.write_str(std::str::from_utf8(&[byte]).map_err(|_| fmt::Error)?)?;
+        } else {
+            write!(f, "%{byte:02X}")?;
+        }
+    }
+    Ok(())
+}
+
+impl FromStr for SpanContext {
+    type Err = InvalidSpanContext;
+
+    fn from_str(text: &str) -> Result<SpanContext, InvalidSpanContext> {
+        let mut parts = text.trim().split(';');
+        if parts.next() != Some(COMPACT_VERSION) {
+            return Err(InvalidSpanContext::Format(format!(
+                "it does not start with {COMPACT_VERSION:?}"
+            )));
+        }
+        let ids = parts.map(unescape_id).collect::<Result<Vec<Id>, _>>()?;
+        let mut ids = ids.into_iter();
+        match (ids.next(), ids.next(), ids.next(), ids.next()) {
+            (Some(trace_id), Some(span_id), group_id, None) => Ok(SpanContext {
+                trace_id,
+                span_id,
+                group_id,
+            }),
+            _ => Err(InvalidSpanContext::Format(
+                "expected a trace id, a span id and an optional group id".into(),
+            )),
+        }
+    }
+}
+
+fn unescape_id(text: &str) -> Result<Id, InvalidSpanContext> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.bytes();
+    while let Some(byte) = rest.next() {
+        if byte != b'%' {
+            bytes.push(byte);
+            continue;
+        }
+        let hex = [rest.next(), rest.next()];
+        let digits = match hex {
+            [Some(high), Some(low)] => std::str::from_utf8(&[high, low])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok()),
+            _ => None,
+        };
+        bytes.push(
+            digits.ok_or_else(|| InvalidSpanContext::Format(format!("bad escape in {text:?}")))?,
+        );
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| InvalidSpanContext::Format("an id is not UTF-8".into()))?;
+    Id::new(text).map_err(InvalidSpanContext::Id)
+}
+
+/// Why a context's compact text form could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvalidSpanContext {
+    /// The text is not `sgp1;<trace_id>;<span_id>[;<group_id>]`.
+    Format(String),
+    /// One of the ids is not a valid id.
+    Id(InvalidId),
+}
+
+impl fmt::Display for InvalidSpanContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InvalidSpanContext::Format(reason) => write!(f, "invalid span context: {reason}"),
+            InvalidSpanContext::Id(error) => write!(f, "invalid span context: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for InvalidSpanContext {}
 
 /// One level of the stack: a span's context and the outermost span of its trace known here.
 #[derive(Debug, Clone)]
@@ -177,6 +296,36 @@ mod tests {
         assert_eq!(current_span(), Some(inner));
         drop(inner_guard);
         assert_eq!(current_span(), None);
+    }
+
+    #[test]
+    fn compact_form_round_trips_and_refuses_garbage() {
+        let with_group = SpanContext {
+            group_id: Some(Id::new("g ✓").unwrap()),
+            ..context()
+        };
+        assert_eq!(
+            with_group.to_string().parse::<SpanContext>(),
+            Ok(with_group.clone())
+        );
+        assert!(with_group.to_string().is_ascii());
+        let plain = context();
+        assert_eq!(plain.to_string().len(), "sgp1".len() + 2 * 37);
+        for bad in [
+            "",
+            "sgp1",
+            "sgp1;a",
+            "sgp2;a;b",
+            "sgp1;a;b;c;d",
+            "sgp1;a;%zz",
+            "sgp1;a;%00",
+            "sgp1;;b",
+        ] {
+            assert!(
+                bad.parse::<SpanContext>().is_err(),
+                "{bad:?} must be refused"
+            );
+        }
     }
 
     #[test]
