@@ -181,6 +181,13 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
+    /// A batch of `items` whose SGP body is `json` (`{"items":[...]}`, what [`Batch::json`]
+    /// gives): for exporters that hand batches on to other exporters, such as a fan-out
+    /// that keeps its own copies. `json` is passed through unchecked.
+    pub fn new(items: &'a [SpanItem], json: &'a [u8]) -> Batch<'a> {
+        Batch { items, body: json }
+    }
+
     /// How many spans the batch holds.
     pub fn len(&self) -> usize {
         self.items.len()
