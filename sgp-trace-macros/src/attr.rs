@@ -128,6 +128,15 @@ impl Parse for Args {
                     }
                 }
                 args.root = Some(Root { group_id });
+            } else if input.peek(Ident::peek_any) {
+                let unknown = Ident::parse_any(input)?;
+                return Err(syn::Error::new(
+                    unknown.span(),
+                    format!(
+                        "unknown option `{unknown}`; expected one of: name, type, skip, \
+                         skip_all, no_output, record_self, metadata, root"
+                    ),
+                ));
             } else {
                 return Err(lookahead.error());
             }

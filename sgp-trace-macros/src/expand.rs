@@ -3,6 +3,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
 use syn::{
     parse_quote, Attribute, Block, Expr, FnArg, Ident, Signature, Stmt, Token, Type, Visibility,
 };
@@ -129,7 +130,7 @@ fn recorded_arguments<'a>(
     }
     Ok(bindings
         .iter()
-        .filter(|binding| !skipped.iter().any(|name| binding.ident == *name))
+        .filter(|binding| !skipped.contains(&binding.ident))
         .filter(|binding| !binding.is_self || args.record_self.is_some())
         .collect())
 }
@@ -268,7 +269,11 @@ fn outcome(args: &Args, returns: &Returns, names: &Names) -> Option<TokenStream>
 fn fake_return(ty: Option<&Type>) -> TokenStream {
     match ty {
         Some(ty) if !sig::has_impl_trait(ty) => {
-            let fake = Ident::new("__sgp_fake_return", Span::mixed_site());
+            // Located at the return type, so that a mismatch notes where the type came from.
+            let fake = Ident::new(
+                "__sgp_fake_return",
+                Span::mixed_site().located_at(ty.span()),
+            );
             quote! {
                 #[allow(
                     unknown_lints, unreachable_code, clippy::diverging_sub_expression,

@@ -42,13 +42,17 @@ mod span;
 mod stats;
 mod worker;
 
+pub mod propagate;
+
 #[doc(hidden)]
 pub mod macro_support;
 
 pub use config::{
     Config, ConfigBuilder, ConfigError, API_MAX_BATCH_BYTES, API_MAX_BATCH_ITEMS, DEFAULT_BASE_URL,
 };
-pub use context::{current_span, current_trace, ContextGuard, InvalidSpanContext, SpanContext};
+pub use context::{
+    current_span, current_trace, ContextGuard, InvalidSpanContext, SpanContext, PARENT_ENV_VAR,
+};
 pub use correlation::{set_observability_provider, ObservabilityIds, ObservabilityProvider};
 pub use error_category::{CategorizeError, ErrorCategory};
 pub use export::{Batch, ExportError, Exporter, HttpExporter};

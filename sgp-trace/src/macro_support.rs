@@ -6,6 +6,7 @@
 //! else `Debug`, else a placeholder naming the type, all without a compile error.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::fmt::{self, Debug, Display};
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
@@ -29,10 +30,40 @@ pub fn would_record(new_trace: bool) -> bool {
 const MARKER: &str = "::__sgp_trace_fn";
 
 /// The path of the traced function from the type name of a marker function declared in its
-/// body: `crate::module::Type::method` (or `<crate::Type as crate::Trait>::method`).
-pub fn function_path<F>(_marker: F) -> &'static str {
+/// body: `crate::module::Type::method` (or `<crate::Type as crate::Trait>::method`), with
+/// the generic arguments of types left out (`Type<'_>::method` becomes `Type::method`).
+pub fn function_path<F>(_marker: F) -> Cow<'static, str> {
     let path = std::any::type_name::<F>();
-    path.strip_suffix(MARKER).unwrap_or(path)
+    let path = path.strip_suffix(MARKER).unwrap_or(path);
+    without_generic_arguments(path)
+}
+
+fn without_generic_arguments(path: &'static str) -> Cow<'static, str> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let has_arguments = path
+        .char_indices()
+        .any(|(at, c)| c == '<' && path[..at].chars().next_back().is_some_and(is_ident));
+    if !has_arguments {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut depth = 0usize;
+    let mut previous = ' ';
+    for c in path.chars() {
+        if depth > 0 {
+            match c {
+                '<' => depth += 1,
+                '>' => depth -= 1,
+                _ => {}
+            }
+        } else if c == '<' && is_ident(previous) {
+            depth = 1;
+        } else {
+            out.push(c);
+        }
+        previous = c;
+    }
+    Cow::Owned(out)
 }
 
 /// Turns the `group_id` expression of `#[traced(root(group_id = ...))]` into an id; an
@@ -387,6 +418,7 @@ mod tests {
     struct Opaque;
 
     #[test]
+    #[allow(clippy::needless_borrow)] // the extra borrows are the specialization
     fn autoref_specialization_picks_serialize_then_debug_then_placeholder() {
         assert_eq!((&&&Wrap(&5)).sgp_input().get(), "5");
         assert_eq!(
@@ -402,6 +434,16 @@ mod tests {
         assert_eq!(
             (&&Wrap(&Opaque)).sgp_error_category(),
             ErrorCategory::Application
+        );
+    }
+
+    #[test]
+    fn generic_arguments_are_left_out_of_function_paths() {
+        assert_eq!(without_generic_arguments("a::B::c"), "a::B::c");
+        assert_eq!(without_generic_arguments("a::B<'_>::c"), "a::B::c");
+        assert_eq!(
+            without_generic_arguments("<a::B<u8, Vec<u8>> as a::T<i32>>::c"),
+            "<a::B as a::T>::c"
         );
     }
 

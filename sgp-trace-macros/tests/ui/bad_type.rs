@@ -1,0 +1,6 @@
+use sgp_trace::traced;
+
+#[traced(type = "LLM")]
+fn complete() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use sgp_trace::traced;
+
+#[traced(level = "info")]
+fn work() {}
+
+fn main() {}
