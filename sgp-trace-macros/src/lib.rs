@@ -74,8 +74,7 @@
 //! # Limits
 //!
 //! - The body of a synchronous function runs in a closure (to see its return value through
-//!   `return` and `?`), so a `&mut self` method returning a borrow of `self` does not
-//!   compile with `#[traced]`.
+//!   `return` and `?`); labels and `break` cannot cross it, which Rust forbids anyway.
 //! - `async fn` arguments whose type hides a lifetime (`Formatter` instead of
 //!   `Formatter<'_>`) must write it out.
 //! - `const fn` cannot be traced.

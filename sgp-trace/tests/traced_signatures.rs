@@ -31,6 +31,11 @@ impl Store {
         self.items.get(key)
     }
 
+    #[traced(no_output)]
+    fn value_mut(&mut self, key: &str) -> &mut u32 {
+        self.items.entry(key.to_owned()).or_default()
+    }
+
     #[traced]
     fn into_len(self) -> usize {
         self.items.len()
@@ -152,6 +157,8 @@ fn methods_generics_lifetimes_impl_trait_unsafe_and_patterns() {
     assert_eq!(store.describe(false), "1");
     assert_eq!(runtime.block_on(store.get_async("a")), Some(1));
     assert_eq!(runtime.block_on(store.bump("a")), 2);
+    *store.value_mut("a") += 1;
+    assert_eq!(store.items["a"], 3);
     assert_eq!(store.into_len(), 1);
     let text = String::from("four");
     let borrowed = Borrowed { text: &text };
@@ -176,6 +183,7 @@ fn methods_generics_lifetimes_impl_trait_unsafe_and_patterns() {
         "<traced_signatures::Store as traced_signatures::Describe>::describe",
         "traced_signatures::Store::get_async",
         "traced_signatures::Store::bump",
+        "traced_signatures::Store::value_mut",
         "traced_signatures::Store::into_len",
         "traced_signatures::Borrowed::text_len",
         "traced_signatures::largest",
