@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -188,6 +189,58 @@ thread_local! {
     static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The environment variable through which a parent process hands its current span to a
+/// child process, in the [compact form](SpanContext#impl-Display-for-SpanContext)
+/// `sgp1;<trace_id>;<span_id>[;<group_id>]`. Set by
+/// [`CommandExt::propagate_context`](crate::propagate::CommandExt::propagate_context) and
+/// read by `init` (or the first span) in the child.
+pub const PARENT_ENV_VAR: &str = "SGP_TRACE_PARENT";
+
+/// The context this process continues, from [`PARENT_ENV_VAR`]: the bottom of every
+/// thread's stack, so the process's top-level spans are children of the parent's span.
+static PROCESS_PARENT: OnceLock<Option<Entry>> = OnceLock::new();
+
+/// Reads [`PARENT_ENV_VAR`] once. A malformed value gets one warning and is ignored: the
+/// process then starts fresh traces.
+pub(crate) fn adopt_process_parent() {
+    PROCESS_PARENT.get_or_init(|| {
+        let text = std::env::var(PARENT_ENV_VAR).ok()?;
+        match text.parse::<SpanContext>() {
+            Ok(context) => {
+                let root = context.span_id.clone();
+                Some(Entry { context, root })
+            }
+            Err(error) => {
+                crate::diag::warn(format_args!(
+                    "{PARENT_ENV_VAR} is set but unusable ({error}); this process starts its own traces"
+                ));
+                None
+            }
+        }
+    });
+}
+
+fn process_parent() -> Option<&'static Entry> {
+    PROCESS_PARENT.get().and_then(Option::as_ref)
+}
+
+/// The context inherited from the parent process, when this thread has no span of its own.
+pub(crate) fn inherited_parent() -> Option<Entry> {
+    let stack_empty = STACK
+        .try_with(|stack| stack.borrow().is_empty())
+        .unwrap_or(true);
+    if stack_empty {
+        process_parent().cloned()
+    } else {
+        None
+    }
+}
+
+/// The innermost entry on this thread (or the inherited one), to carry elsewhere.
+pub(crate) fn current_entry() -> Option<Entry> {
+    with_current(|entry| entry.cloned())
+}
+
 /// The context of the innermost span entered on this thread, if any.
 pub fn current_span() -> Option<SpanContext> {
     with_current(|entry| entry.map(|entry| entry.context.clone()))
@@ -212,17 +265,21 @@ pub(crate) fn has_current() -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `f` with the innermost entry. During thread teardown the stack may be gone; that
-/// reads as "no span", never as a panic.
+/// Runs `f` with the innermost entry, else the context inherited from the parent process.
+/// During thread teardown the stack may be gone; that reads as "no span", never as a panic.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Entry>) -> R) -> R {
     let mut f = Some(f);
     let result = STACK.try_with(|stack| {
         let stack = stack.borrow();
-        (f.take().expect("called once"))(stack.last())
+        let current = match stack.last() {
+            Some(entry) => Some(entry),
+            None => process_parent(),
+        };
+        (f.take().expect("called once"))(current)
     });
     match result {
         Ok(value) => value,
-        Err(_) => (f.take().expect("not called when the stack is gone"))(None),
+        Err(_) => (f.take().expect("not called when the stack is gone"))(process_parent()),
     }
 }
 

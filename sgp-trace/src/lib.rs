@@ -34,6 +34,7 @@ mod correlation;
 mod diag;
 mod error_category;
 mod export;
+mod external;
 mod id;
 mod item;
 mod kind;
@@ -56,6 +57,7 @@ pub use context::{
 pub use correlation::{set_observability_provider, ObservabilityIds, ObservabilityProvider};
 pub use error_category::{CategorizeError, ErrorCategory};
 pub use export::{Batch, ExportError, Exporter, HttpExporter};
+pub use external::record_item;
 pub use id::{Id, InvalidId, MAX_ID_BYTES};
 pub use item::{JsonObject, SpanItem, Timestamp};
 pub use kind::{SpanStatus, SpanType, UnknownSpanType};

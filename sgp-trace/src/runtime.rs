@@ -140,6 +140,7 @@ pub fn init(config: Config) -> TracingGuard {
 }
 
 fn apply(config: Config, worker: &mut Option<WorkerHandle>) {
+    crate::context::adopt_process_parent();
     let was_configured = RUNTIME.configured.swap(true, Ordering::AcqRel);
     if config.disabled {
         RUNTIME.recording.store(false, Ordering::Release);

@@ -134,7 +134,7 @@ impl SpanBuilder {
         let Some((placement, root)) = self.placement() else {
             return Span::noop();
         };
-        let span_type = self.span_type.unwrap_or(if placement.parent_id.is_none() {
+        let span_type = self.span_type.unwrap_or(if self.new_trace {
             SpanType::Tracer
         } else {
             SpanType::Standalone
@@ -170,6 +170,11 @@ impl SpanBuilder {
     /// trace (`None` when the span is that one). `None` overall means "no trace in scope".
     fn placement(&self) -> Option<(Placement, Option<Id>)> {
         if self.new_trace {
+            // In a child process that continues its parent's trace, a top-level trace joins
+            // it under the parent's span, so the whole run is one tree.
+            if let (None, Some(inherited)) = (&self.trace_id, context::inherited_parent()) {
+                return Some(child_placement(&inherited, self.group_id.clone()));
+            }
             let placement = Placement {
                 trace_id: self.trace_id.clone().unwrap_or_else(Id::random),
                 parent_id: None,
@@ -193,19 +198,18 @@ impl SpanBuilder {
             };
             return Some((placement, None));
         }
-        context::with_current(|current| {
-            let current = current?;
-            let placement = Placement {
-                trace_id: current.context.trace_id.clone(),
-                parent_id: Some(current.context.span_id.clone()),
-                group_id: self
-                    .group_id
-                    .clone()
-                    .or_else(|| current.context.group_id.clone()),
-            };
-            Some((placement, Some(current.root.clone())))
-        })
+        context::with_current(|current| Some(child_placement(current?, self.group_id.clone())))
     }
+}
+
+/// A child of `parent`: its trace, its group unless one is given, and its trace's root.
+fn child_placement(parent: &Entry, group_id: Option<Id>) -> (Placement, Option<Id>) {
+    let placement = Placement {
+        trace_id: parent.context.trace_id.clone(),
+        parent_id: Some(parent.context.span_id.clone()),
+        group_id: group_id.or_else(|| parent.context.group_id.clone()),
+    };
+    (placement, Some(parent.root.clone()))
 }
 
 struct Placement {

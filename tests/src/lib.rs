@@ -72,23 +72,23 @@ pub fn by_name(spans: Vec<Value>) -> BTreeMap<String, Value> {
     named
 }
 
-/// The tree of stored spans as indented `name [STATUS]` lines, children in start order,
-/// checking on the way that every span is in its parent's trace.
+/// The tree of stored spans as indented `name [STATUS]` lines, siblings by name, checking on
+/// the way that every span is in its parent's trace.
 pub fn tree(spans: &BTreeMap<String, Value>) -> String {
+    tree_of(spans.values())
+}
+
+/// Like [`tree`], for spans whose names repeat.
+pub fn tree_of<'a>(spans: impl IntoIterator<Item = &'a Value>) -> String {
     let mut children: BTreeMap<Option<&str>, Vec<&Value>> = BTreeMap::new();
-    for span in spans.values() {
+    for span in spans {
         children
             .entry(span["parent_id"].as_str())
             .or_default()
             .push(span);
     }
     for list in children.values_mut() {
-        list.sort_by_key(|span| {
-            (
-                span["start_timestamp"].as_str().unwrap_or_default(),
-                span["name"].as_str(),
-            )
-        });
+        list.sort_by_key(|span| span["name"].as_str());
     }
     let mut out = String::new();
     let roots = children.get(&None).cloned().unwrap_or_default();
