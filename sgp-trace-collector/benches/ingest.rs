@@ -82,6 +82,29 @@ fn batch(trace_no: usize, completed: bool) -> Vec<u8> {
     serde_json::to_vec(&json!({ "items": items })).expect("serializes")
 }
 
+/// CPU seconds used so far by the collector's threads (server, blocking
+/// pool, checkpointer), from `/proc/self/task/*/stat`; 0 where unavailable.
+fn server_cpu_secs() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut ticks = 0u64;
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("sgp-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 12 {
+            ticks += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+        }
+    }
+    ticks as f64 / 100.0
+}
+
 fn send_all(base: &str, bodies: &[Vec<u8>], clients: usize) -> f64 {
     let url = format!("{base}/v5/spans/batch");
     let start = Instant::now();
@@ -134,8 +157,11 @@ fn main() {
     let _ = warm;
     collector.clear_requests();
 
+    let cpu0 = server_cpu_secs();
     let fresh = send_all(&base, &starts, clients);
+    let cpu1 = server_cpu_secs();
     let upsert = send_all(&base, &ends, clients);
+    let cpu2 = server_cpu_secs();
     let n = batches * BATCH;
     assert_eq!(collector.spans("bench").len(), n);
 
@@ -143,14 +169,25 @@ fn main() {
         "ingest: {n} spans in batches of {BATCH}, {clients} client threads, {:.0} bytes/span",
         bytes as f64 / n as f64
     );
-    println!("| what | seconds | spans/s |");
-    println!("|---|---|---|");
+    let per_cpu = |cpu: f64| {
+        if cpu > 0.0 {
+            format!("{:.0}", n as f64 / cpu)
+        } else {
+            "n/a".to_owned()
+        }
+    };
+    println!("| what | seconds | spans/s | server CPU s | spans per server CPU s |");
+    println!("|---|---|---|---|---|");
     println!(
-        "| fresh spans (start events) | {fresh:.2} | {:.0} |",
-        n as f64 / fresh
+        "| fresh spans (start events) | {fresh:.2} | {:.0} | {:.2} | {} |",
+        n as f64 / fresh,
+        cpu1 - cpu0,
+        per_cpu(cpu1 - cpu0)
     );
     println!(
-        "| end events over start events | {upsert:.2} | {:.0} |",
-        n as f64 / upsert
+        "| end events over start events | {upsert:.2} | {:.0} | {:.2} | {} |",
+        n as f64 / upsert,
+        cpu2 - cpu1,
+        per_cpu(cpu2 - cpu1)
     );
 }

@@ -143,6 +143,7 @@ impl Collector {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads)
             .thread_name("sgp-trace-collector")
+            .thread_keep_alive(Duration::from_secs(60))
             .enable_all()
             .build()?;
         let std_listener = std::net::TcpListener::bind(config.bind)?;

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -21,6 +21,9 @@ use tower::ServiceExt;
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::store::Store;
+
+/// How much of a too-large body is read (and dropped) before the 413 is sent.
+const DRAIN_LIMIT: usize = 256 * 1024 * 1024;
 
 /// One request the collector received, as logged by [`crate::Collector::requests`].
 #[derive(Debug, Clone)]
@@ -143,28 +146,38 @@ async fn handle(
         )
         .field("body")
     };
-    if declared.is_some_and(|n| n > limit as u64) {
-        let n = declared.unwrap_or(0) as usize;
-        record(413, false, None, n);
+    // Read the body; past the limit keep reading (and dropping) up to
+    // DRAIN_LIMIT so that the client, still sending, gets to read the 413.
+    let mut body = body;
+    let mut over = declared.is_some_and(|n| n > limit as u64);
+    let mut buf: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            record(0, true, None, total);
+            return Err(DropConnection);
+        };
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total > limit && !over {
+                over = true;
+                buf = Vec::new();
+            }
+            if !over {
+                buf.extend_from_slice(&data);
+            } else if total > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if over {
+        record(413, false, None, total);
         let mut resp = too_large().into_response();
         resp.headers_mut()
             .insert("connection", HeaderValue::from_static("close"));
         return Ok(resp);
     }
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            record(413, false, None, limit);
-            let mut resp = too_large().into_response();
-            resp.headers_mut()
-                .insert("connection", HeaderValue::from_static("close"));
-            return Ok(resp);
-        }
-        Err(_) => {
-            record(0, true, None, 0);
-            return Err(DropConnection);
-        }
-    };
+    let bytes = axum::body::Bytes::from(buf);
     let body_bytes = bytes.len();
 
     let delay = shared.faults.current_delay();

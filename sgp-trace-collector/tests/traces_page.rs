@@ -61,16 +61,23 @@ fn screenshot(url: &str, name: &str) -> PathBuf {
     let _ = std::fs::remove_file(&path);
     let arg = format!("--screenshot={}", path.display());
     run_chromium(url, &[arg.as_str(), "--window-size=1400,900"]);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", path.display()));
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", path.display()));
     assert!(bytes.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
-    assert!(bytes.len() > 10_000, "the screenshot is suspiciously small ({} bytes)", bytes.len());
+    assert!(
+        bytes.len() > 10_000,
+        "the screenshot is suspiciously small ({} bytes)",
+        bytes.len()
+    );
     path
 }
 
 /// The element whose `data-span-id` is `id`, as the opening tag's text.
 fn row<'a>(dom: &'a str, id: &str) -> &'a str {
     let needle = format!("data-span-id=\"{id}\"");
-    let at = dom.find(&needle).unwrap_or_else(|| panic!("no tree row for span {id}"));
+    let at = dom
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no tree row for span {id}"));
     let start = dom[..at].rfind('<').unwrap();
     let end = at + dom[at..].find('>').unwrap();
     &dom[start..=end]
@@ -78,7 +85,8 @@ fn row<'a>(dom: &'a str, id: &str) -> &'a str {
 
 fn span(id: &str, parent: Option<&str>, name: &str, start: u32, end: Option<u32>) -> Value {
     let ts = |ms: u32| format!("2024-05-01T10:00:{:02}.{:03}Z", ms / 1000, ms % 1000);
-    let mut v = json!({"trace_id": "trace-page-1", "id": id, "name": name, "start_timestamp": ts(start)});
+    let mut v =
+        json!({"trace_id": "trace-page-1", "id": id, "name": name, "start_timestamp": ts(start)});
     if let Some(p) = parent {
         v["parent_id"] = json!(p);
     }
@@ -92,7 +100,13 @@ fn span(id: &str, parent: Option<&str>, name: &str, start: u32, end: Option<u32>
 #[test]
 fn the_traces_page_renders_a_stored_trace() {
     let collector = Collector::start(CollectorConfig::default()).unwrap();
-    let mut retrieve = span("retrieve", Some("root"), "retrieve documents", 300, Some(900));
+    let mut retrieve = span(
+        "retrieve",
+        Some("root"),
+        "retrieve documents",
+        300,
+        Some(900),
+    );
     retrieve["status"] = json!("ERROR");
     retrieve["type"] = json!("KB_RETRIEVAL");
     retrieve["metadata"] = json!({"error": true, "error_type": "TimeoutError", "error_message": "the index did not answer", "error_category": "platform"});
@@ -119,9 +133,15 @@ fn the_traces_page_renders_a_stored_trace() {
     }
 
     // The trace view: the tree with its nesting, the running span and the span view.
-    let url = format!("{}/?account=page-account#/trace/trace-page-1", collector.base_url());
+    let url = format!(
+        "{}/?account=page-account#/trace/trace-page-1",
+        collector.base_url()
+    );
     let dom = run_chromium(&url, &["--dump-dom"]);
-    assert!(dom.contains("data-loaded=\"trace\""), "the trace view did not finish loading:\n{dom}");
+    assert!(
+        dom.contains("data-loaded=\"trace\""),
+        "the trace view did not finish loading:\n{dom}"
+    );
     assert!(row(&dom, "root").contains("data-depth=\"0\""));
     assert!(row(&dom, "plan").contains("data-depth=\"1\""));
     assert!(row(&dom, "tool").contains("data-depth=\"2\""));
@@ -132,26 +152,48 @@ fn the_traces_page_renders_a_stored_trace() {
         .iter()
         .map(|id| dom.find(&format!("data-span-id=\"{id}\"")).unwrap())
         .collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "rows are in tree order");
-    assert!(dom.contains(">running<"), "the running span is marked running");
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "rows are in tree order"
+    );
+    assert!(
+        dom.contains(">running<"),
+        "the running span is marked running"
+    );
     assert!(dom.contains("agent run (5 spans)"));
-    assert!(dom.contains("What is the capital of France?"), "the root's input is shown");
+    assert!(
+        dom.contains("What is the capital of France?"),
+        "the root's input is shown"
+    );
     let shot = screenshot(&url, "traces-page-trace.png");
     println!("screenshot: {}", shot.display());
 
     // The span view of the failed span shows its error.
-    let url = format!("{}/?account=page-account#/trace/trace-page-1/retrieve", collector.base_url());
+    let url = format!(
+        "{}/?account=page-account#/trace/trace-page-1/retrieve",
+        collector.base_url()
+    );
     let dom = run_chromium(&url, &["--dump-dom"]);
-    assert!(dom.contains("TimeoutError: the index did not answer"), "the error is shown:\n{dom}");
+    assert!(
+        dom.contains("TimeoutError: the index did not answer"),
+        "the error is shown:\n{dom}"
+    );
     assert!(row(&dom, "retrieve").contains("selected"));
     screenshot(&url, "traces-page-span.png");
 
     // The traces list: both traces, newest first, the running one not marked failed.
     let url = format!("{}/?account=page-account#/", collector.base_url());
     let dom = run_chromium(&url, &["--dump-dom"]);
-    assert!(dom.contains("data-loaded=\"list\""), "the list did not finish loading:\n{dom}");
-    let first = dom.find("data-trace-id=\"trace-page-2\"").expect("second trace listed");
-    let second = dom.find("data-trace-id=\"trace-page-1\"").expect("first trace listed");
+    assert!(
+        dom.contains("data-loaded=\"list\""),
+        "the list did not finish loading:\n{dom}"
+    );
+    let first = dom
+        .find("data-trace-id=\"trace-page-2\"")
+        .expect("second trace listed");
+    let second = dom
+        .find("data-trace-id=\"trace-page-1\"")
+        .expect("first trace listed");
     assert!(first < second, "newest trace first");
     assert!(dom.contains("5 (1 running)"));
     screenshot(&url, "traces-page-list.png");

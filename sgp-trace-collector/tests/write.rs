@@ -211,11 +211,10 @@ fn validation_errors_name_the_field_and_the_span() {
     );
     // A lone surrogate escape.
     let raw = br#"{"items":[{"trace_id":"t","id":"a\ud800","name":"n","start_timestamp":"2024-05-01T10:00:00Z"}]}"#;
+    let a = api.send_raw("PUT", "/v5/spans/batch", Some(raw)).unwrap();
     assert_eq!(
-        api.send_raw("PUT", "/v5/spans/batch", Some(raw))
-            .unwrap()
-            .status,
-        400
+        (a.status, a.json["error"]["field"].as_str()),
+        (400, Some("id"))
     );
 
     let mut arr = item("t", "arr", None, "n", 0, None);
@@ -262,10 +261,18 @@ fn a_body_over_the_limit_is_413() {
     let a = api.upsert(vec![big]);
     assert_eq!(a.status, 413);
     assert_eq!(a.json["error"]["code"], "payload_too_large");
+    // A body far over the limit is read to its end, so the client sees the 413.
+    let mut huge = item("t", "a", None, "n", 0, None);
+    huge["input"] = json!({"text": "z".repeat(8 << 20)});
+    assert_eq!(api.upsert(vec![huge]).status, 413);
     assert_eq!(
         api.upsert(vec![item("t", "a", None, "n", 0, None)]).status,
         200
     );
+    let log = c.requests();
+    let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![413, 413, 200]);
+    assert!(log[1].body_bytes > 8 << 20);
 }
 
 #[test]
