@@ -144,7 +144,7 @@ pub enum FutureKind {}
 
 /// Marks the [`Propagate`] implementation for closures returning `R` and living for `'a`.
 #[derive(Debug)]
-pub struct ClosureKind<'a, R>(PhantomData<(fn() -> R, &'a ())>);
+pub struct ClosureKind<'a, R>(PhantomData<fn(&'a ()) -> R>);
 
 impl<F: Future> Propagate<FutureKind> for F {
     type Propagated = Propagated<F>;
