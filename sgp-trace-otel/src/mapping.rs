@@ -1,0 +1,350 @@
+//! SGP spans as OTLP spans: the mapping documented in the crate docs.
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use serde_json::{Map, Value};
+use sgp_trace::{SpanItem, SpanStatus};
+
+use crate::ids::{otlp_span_id, otlp_trace_id};
+use crate::llm;
+
+/// The W3C trace flag "sampled": every span we export was recorded.
+const SAMPLED: u32 = 0x01;
+
+/// The OTLP form of one SGP span, or `None` for a span that has not ended yet.
+///
+/// OTLP spans are sent once, when they end; the SGP runtime also sends a start event for
+/// live views, which has no OTLP counterpart and is left out here (sending it would make
+/// backends store the span twice or refuse the second copy).
+///
+/// ```
+/// use sgp_trace_otel::map_span;
+/// # use sgp_trace::{Id, SpanItem, SpanStatus, SpanType, Timestamp};
+/// # let item = SpanItem {
+/// #     name: "answer".into(), trace_id: Id::random(), id: Id::random(), parent_id: None,
+/// #     group_id: None, start_timestamp: Timestamp::from_nanos(1), end_timestamp: Some(Timestamp::from_nanos(2)),
+/// #     status: Some(SpanStatus::Success), span_type: SpanType::Tracer, input: None, output: None,
+/// #     metadata: None, observability: None,
+/// # };
+/// let span = map_span(&item).expect("an ended span");
+/// assert_eq!(span.name, "answer");
+/// assert_eq!(span.trace_id, item.trace_id.as_uuid().unwrap().as_bytes().to_vec());
+/// ```
+pub fn map_span(item: &SpanItem) -> Option<Span> {
+    let end = item.end_timestamp?;
+    let mut attributes = Vec::with_capacity(16);
+    let status = item.status.unwrap_or(SpanStatus::Success);
+    push(&mut attributes, "sgp.span_type", item.span_type.as_str());
+    push(&mut attributes, "sgp.status", status.as_str());
+    push(&mut attributes, "sgp.trace_id", item.trace_id.to_string());
+    push(&mut attributes, "sgp.span_id", item.id.to_string());
+    if let Some(parent) = &item.parent_id {
+        push(&mut attributes, "sgp.parent_id", parent.to_string());
+    }
+    if let Some(group) = &item.group_id {
+        push(&mut attributes, "sgp.group_id", group.to_string());
+    }
+    if let Some(input) = &item.input {
+        push(&mut attributes, "sgp.input", input.as_str());
+    }
+    if let Some(output) = &item.output {
+        push(&mut attributes, "sgp.output", output.as_str());
+    }
+    let empty = Map::new();
+    let metadata = item.metadata.as_deref().unwrap_or(&empty);
+    for (key, value) in metadata {
+        attributes.push(key_value(format!("sgp.metadata.{key}"), json_value(value)));
+    }
+    let mut links = Vec::new();
+    if let Some(ids) = &item.observability {
+        push(&mut attributes, "sgp.obs_trace_id", ids.trace_id_hex());
+        push(&mut attributes, "sgp.obs_span_id", ids.span_id_hex());
+        links.push(Link {
+            trace_id: ids.trace_id.to_be_bytes().to_vec(),
+            span_id: ids.span_id.to_be_bytes().to_vec(),
+            attributes: vec![key_value(
+                "sgp.link".into(),
+                string_value("ran in".to_owned()),
+            )],
+            flags: SAMPLED,
+            ..Default::default()
+        });
+    }
+    let is_llm = llm::otlp_attributes(item, metadata, &mut attributes);
+
+    let mut events = Vec::new();
+    let otlp_status = match status {
+        SpanStatus::Success => Status {
+            code: StatusCode::Ok as i32,
+            message: String::new(),
+        },
+        SpanStatus::Canceled => Status {
+            code: StatusCode::Unset as i32,
+            message: String::new(),
+        },
+        SpanStatus::Error => {
+            let text = |key: &str| metadata.get(key).and_then(Value::as_str);
+            let message = text("error_message").unwrap_or("error").to_owned();
+            let error_type = text("error_type").unwrap_or("_OTHER").to_owned();
+            attributes.push(key_value("error".into(), bool_value(true)));
+            push(&mut attributes, "error.type", error_type.clone());
+            events.push(Event {
+                time_unix_nano: end.as_nanos(),
+                name: "exception".into(),
+                attributes: vec![
+                    key_value("exception.type".into(), string_value(error_type)),
+                    key_value("exception.message".into(), string_value(message.clone())),
+                ],
+                dropped_attributes_count: 0,
+            });
+            Status {
+                code: StatusCode::Error as i32,
+                message,
+            }
+        }
+    };
+
+    Some(Span {
+        trace_id: otlp_trace_id(&item.trace_id).to_be_bytes().to_vec(),
+        span_id: otlp_span_id(&item.id).to_be_bytes().to_vec(),
+        parent_span_id: item
+            .parent_id
+            .as_ref()
+            .map(|parent| otlp_span_id(parent).to_be_bytes().to_vec())
+            .unwrap_or_default(),
+        flags: SAMPLED,
+        name: item.name.to_string(),
+        kind: if is_llm {
+            SpanKind::Client
+        } else {
+            SpanKind::Internal
+        } as i32,
+        start_time_unix_nano: item.start_timestamp.as_nanos(),
+        end_time_unix_nano: end.as_nanos().max(item.start_timestamp.as_nanos()),
+        attributes,
+        events,
+        links,
+        status: Some(otlp_status),
+        ..Default::default()
+    })
+}
+
+/// One OTLP request for the ended spans of `items`, under `resource`; `None` when no span
+/// has ended.
+pub(crate) fn request(
+    items: &[SpanItem],
+    resource: &Resource,
+) -> Option<ExportTraceServiceRequest> {
+    let spans: Vec<Span> = items.iter().filter_map(map_span).collect();
+    if spans.is_empty() {
+        return None;
+    }
+    Some(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(resource.clone()),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "sgp-trace".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Default::default()
+                }),
+                spans,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    })
+}
+
+pub(crate) fn push(attributes: &mut Vec<KeyValue>, key: &str, value: impl Into<String>) {
+    attributes.push(key_value(key.to_owned(), string_value(value.into())));
+}
+
+pub(crate) fn key_value(key: String, value: AnyValue) -> KeyValue {
+    KeyValue {
+        key,
+        value: Some(value),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn string_value(text: String) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::StringValue(text)),
+    }
+}
+
+pub(crate) fn bool_value(flag: bool) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::BoolValue(flag)),
+    }
+}
+
+pub(crate) fn int_value(number: i64) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::IntValue(number)),
+    }
+}
+
+/// A JSON value as an attribute: strings, booleans and numbers keep their type; arrays,
+/// objects and null become their JSON text.
+pub(crate) fn json_value(value: &Value) -> AnyValue {
+    match value {
+        Value::String(text) => string_value(text.clone()),
+        Value::Bool(flag) => bool_value(*flag),
+        Value::Number(number) => match number.as_i64() {
+            Some(int) => int_value(int),
+            None => AnyValue {
+                value: Some(any_value::Value::DoubleValue(
+                    number.as_f64().unwrap_or(f64::NAN),
+                )),
+            },
+        },
+        other => string_value(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use sgp_trace::{Id, JsonObject, ObservabilityIds, SpanType, Timestamp};
+
+    use super::*;
+
+    fn item() -> SpanItem {
+        SpanItem {
+            name: "step".into(),
+            trace_id: Id::random(),
+            id: Id::random(),
+            parent_id: Some(Id::new("parent-1").unwrap()),
+            group_id: Some(Id::new("group-1").unwrap()),
+            start_timestamp: Timestamp::from_nanos(1_000),
+            end_timestamp: Some(Timestamp::from_nanos(5_000)),
+            status: Some(SpanStatus::Success),
+            span_type: SpanType::KbRetrieval,
+            input: Some(JsonObject::new(&json!({"q": "why"}))),
+            output: Some(JsonObject::new(&json!({"docs": [1, 2]}))),
+            metadata: Some(Arc::new(
+                json!({"k": "v", "n": 3, "f": 0.5, "b": true, "o": {"x": 1}})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )),
+            observability: Some(ObservabilityIds {
+                trace_id: 0x4bf92f3577b34da6a3ce929d0e0e4736,
+                span_id: 0x00f067aa0ba902b7,
+            }),
+        }
+    }
+
+    fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a any_value::Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+    }
+
+    fn text<'a>(span: &'a Span, key: &str) -> &'a str {
+        match attribute(span, key) {
+            Some(any_value::Value::StringValue(text)) => text,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn maps_ids_times_and_attributes() {
+        let item = item();
+        let span = map_span(&item).unwrap();
+        assert_eq!(span.trace_id, item.trace_id.as_uuid().unwrap().as_bytes());
+        assert_eq!(span.span_id, otlp_span_id(&item.id).to_be_bytes());
+        assert_eq!(
+            span.parent_span_id,
+            otlp_span_id(&Id::new("parent-1").unwrap()).to_be_bytes()
+        );
+        assert_eq!(
+            (span.start_time_unix_nano, span.end_time_unix_nano),
+            (1_000, 5_000)
+        );
+        assert_eq!(span.kind, SpanKind::Internal as i32);
+        assert_eq!(span.status.as_ref().unwrap().code, StatusCode::Ok as i32);
+        assert_eq!(text(&span, "sgp.span_type"), "KB_RETRIEVAL");
+        assert_eq!(text(&span, "sgp.status"), "SUCCESS");
+        assert_eq!(text(&span, "sgp.span_id"), item.id.to_string());
+        assert_eq!(text(&span, "sgp.parent_id"), "parent-1");
+        assert_eq!(text(&span, "sgp.group_id"), "group-1");
+        assert_eq!(text(&span, "sgp.input"), r#"{"q":"why"}"#);
+        assert_eq!(text(&span, "sgp.output"), r#"{"docs":[1,2]}"#);
+        assert_eq!(text(&span, "sgp.metadata.k"), "v");
+        assert_eq!(text(&span, "sgp.metadata.o"), r#"{"x":1}"#);
+        assert_eq!(
+            attribute(&span, "sgp.metadata.n"),
+            Some(&any_value::Value::IntValue(3))
+        );
+        assert_eq!(
+            attribute(&span, "sgp.metadata.f"),
+            Some(&any_value::Value::DoubleValue(0.5))
+        );
+        assert_eq!(
+            attribute(&span, "sgp.metadata.b"),
+            Some(&any_value::Value::BoolValue(true))
+        );
+        assert_eq!(
+            text(&span, "sgp.obs_trace_id"),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(text(&span, "sgp.obs_span_id"), "00f067aa0ba902b7");
+        assert_eq!(span.links.len(), 1);
+        assert_eq!(span.links[0].span_id, 0x00f067aa0ba902b7u64.to_be_bytes());
+        assert!(attribute(&span, "error").is_none());
+    }
+
+    #[test]
+    fn errors_carry_message_type_and_an_exception_event() {
+        let mut item = item();
+        item.status = Some(SpanStatus::Error);
+        item.metadata = Some(Arc::new(
+            json!({"error": true, "error_type": "Timeout", "error_message": "took too long"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ));
+        let span = map_span(&item).unwrap();
+        let status = span.status.as_ref().unwrap();
+        assert_eq!(status.code, StatusCode::Error as i32);
+        assert_eq!(status.message, "took too long");
+        assert_eq!(
+            attribute(&span, "error"),
+            Some(&any_value::Value::BoolValue(true))
+        );
+        assert_eq!(text(&span, "error.type"), "Timeout");
+        assert_eq!(span.events[0].name, "exception");
+    }
+
+    #[test]
+    fn canceled_is_unset_and_running_spans_are_left_out() {
+        let mut item = item();
+        item.status = Some(SpanStatus::Canceled);
+        let span = map_span(&item).unwrap();
+        assert_eq!(span.status.unwrap().code, StatusCode::Unset as i32);
+        item.end_timestamp = None;
+        item.status = None;
+        assert!(map_span(&item).is_none());
+        assert!(request(&[item], &Resource::default()).is_none());
+    }
+
+    #[test]
+    fn roots_have_no_parent_and_text_trace_ids_hash() {
+        let mut item = item();
+        item.parent_id = None;
+        item.trace_id = Id::new("my trace").unwrap();
+        let span = map_span(&item).unwrap();
+        assert!(span.parent_span_id.is_empty());
+        assert_eq!(span.trace_id, otlp_trace_id(&item.trace_id).to_be_bytes());
+    }
+}
