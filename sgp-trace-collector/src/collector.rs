@@ -194,6 +194,9 @@ impl Collector {
 
     /// All stored spans of an account as the API's Span JSON, ordered by
     /// `start_timestamp` (then trace id and id).
+    ///
+    /// # Panics
+    /// If the SQLite file cannot be read (a test setup error).
     pub fn spans(&self, account_id: &str) -> Vec<Value> {
         self.shared
             .store

@@ -24,6 +24,10 @@ pub(crate) struct SearchQuery {
     pub parent_ids: Vec<String>,
     pub excluded_span_ids: Vec<String>,
     pub excluded_trace_ids: Vec<String>,
+    /// `spans`: exact (trace_id, span_id) pairs.
+    pub pairs: Vec<(String, String)>,
+    /// `excluded_spans`: (trace_id, span_id) pairs to leave out.
+    pub excluded_pairs: Vec<(String, String)>,
     pub parents_only: bool,
     pub names: Vec<String>,
     pub statuses: Vec<String>,
@@ -89,6 +93,27 @@ fn strings(obj: &Map<String, Value>, field: &str) -> Result<Vec<String>, ApiErro
         Some(_) => {
             Err(ApiError::validation(format!("{field} must be a list of strings")).field(field))
         }
+    }
+}
+
+/// A list of `{"trace_id", "span_id"}` objects.
+fn pairs(obj: &Map<String, Value>, field: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let bad = || {
+        ApiError::validation(format!(
+            "{field} must be a list of {{\"trace_id\", \"span_id\"}}"
+        ))
+        .field(field)
+    };
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|p| match (p.get("trace_id"), p.get("span_id")) {
+                (Some(Value::String(t)), Some(Value::String(s))) => Ok((t.clone(), s.clone())),
+                _ => Err(bad()),
+            })
+            .collect(),
+        Some(_) => Err(bad()),
     }
 }
 
@@ -212,6 +237,8 @@ impl SearchQuery {
             parent_ids: strings(&obj, "parent_ids")?,
             excluded_span_ids: strings(&obj, "excluded_span_ids")?,
             excluded_trace_ids: strings(&obj, "excluded_trace_ids")?,
+            pairs: pairs(&obj, "spans")?,
+            excluded_pairs: pairs(&obj, "excluded_spans")?,
             parents_only: opt_bool(&obj, "parents_only")?,
             names: strings(&obj, "names")?,
             statuses: strings(&obj, "statuses")?,
@@ -233,7 +260,8 @@ impl SearchQuery {
             + q.span_ids.len()
             + q.parent_ids.len()
             + q.excluded_span_ids.len()
-            + q.excluded_trace_ids.len();
+            + q.excluded_trace_ids.len()
+            + 2 * (q.pairs.len() + q.excluded_pairs.len());
         if listed > 10_000 {
             return Err(
                 ApiError::validation("at most 10000 ids may be listed in one search")
@@ -288,6 +316,22 @@ fn in_list(
         }
         sql.push('?');
         args.push(SqlValue::Text(v.clone()));
+    }
+    sql.push(')');
+}
+
+fn pair_list(sql: &mut String, args: &mut Vec<SqlValue>, pairs: &[(String, String)], negate: bool) {
+    if pairs.is_empty() {
+        return;
+    }
+    sql.push_str(if negate { " AND NOT (" } else { " AND (" });
+    for (i, (t, s)) in pairs.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" OR ");
+        }
+        sql.push_str("(trace_id = ? AND id = ?)");
+        args.push(SqlValue::Text(t.clone()));
+        args.push(SqlValue::Text(s.clone()));
     }
     sql.push(')');
 }
@@ -361,6 +405,8 @@ pub(crate) fn run(
     in_list(&mut sql, &mut args, "parent_id", &q.parent_ids, false);
     in_list(&mut sql, &mut args, "id", &q.excluded_span_ids, true);
     in_list(&mut sql, &mut args, "trace_id", &q.excluded_trace_ids, true);
+    pair_list(&mut sql, &mut args, &q.pairs, false);
+    pair_list(&mut sql, &mut args, &q.excluded_pairs, true);
     in_list(&mut sql, &mut args, "name", &q.names, false);
     in_list(&mut sql, &mut args, "status", &q.statuses, false);
     in_list(&mut sql, &mut args, "type", &q.types, false);

@@ -93,3 +93,18 @@ fn dropping_the_collector_stops_the_server() {
     drop(c);
     assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
 }
+
+#[test]
+fn a_collector_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let c = Collector::start(CollectorConfig::default()).unwrap();
+    shareable(&c);
+    let arc = std::sync::Arc::new(c);
+    let url = std::thread::spawn({
+        let c = arc.clone();
+        move || c.base_url()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(url, arc.base_url());
+}

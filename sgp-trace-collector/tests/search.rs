@@ -90,6 +90,20 @@ fn filters_select_spans() {
         asc(json!({"excluded_trace_ids": ["t1"], "excluded_span_ids": ["c3"]})),
         ["r2"]
     );
+    assert_eq!(
+        asc(
+            json!({"spans": [{"trace_id": "t1", "span_id": "c1"}, {"trace_id": "t2", "span_id": "r1"}]})
+        ),
+        ["c1"]
+    );
+    assert_eq!(
+        asc(json!({"trace_ids": ["t1"], "excluded_spans": [{"trace_id": "t1", "span_id": "c1"}]})),
+        ["r1", "c2"]
+    );
+    assert_eq!(
+        api.search(json!({"spans": [{"trace_id": "t1"}]})).status,
+        422
+    );
     // Another account sees nothing.
     assert!(names(&Api::new(&c.base_url(), "other").search(json!({}))).is_empty());
     // Bad input is a 422 naming the field.
