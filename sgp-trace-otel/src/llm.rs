@@ -11,15 +11,18 @@
 //! | [`set_llm_response`](LlmSpanExt::set_llm_response) | `output` = `{"response": "..."}` |
 //! | [`set_llm_model`](LlmSpanExt::set_llm_model) | metadata `llm.model` |
 //! | [`set_llm_provider`](LlmSpanExt::set_llm_provider) | metadata `llm.provider` |
-//! | [`set_llm_usage`](LlmSpanExt::set_llm_usage) | metadata `llm.prompt_tokens`, `llm.completion_tokens`, `llm.total_tokens` |
-//! | [`set_llm_user`](LlmSpanExt::set_llm_user) | metadata `llm.user_id` |
-//! | [`set_llm_session`](LlmSpanExt::set_llm_session) | metadata `llm.session_id` |
+//! | [`set_llm_usage`](LlmSpanExt::set_llm_usage) | metadata `llm.usage.prompt`, `llm.usage.completion`, `llm.usage.total` |
+//! | [`set_llm_user`](LlmSpanExt::set_llm_user) | metadata `llm.user` |
+//! | [`set_llm_session`](LlmSpanExt::set_llm_session) | metadata `llm.session` |
 //! | [`set_llm_error`](LlmSpanExt::set_llm_error) | status `ERROR`, metadata `error`, `error_type`, `error_message`, `error_category` (as [`Span::set_error`]) |
 //! | every helper | metadata `llm.operation` = `"chat"` (marks the span as an LLM call) |
 //!
 //! The helpers own the span's input and output: a prompt replaces any input set before.
 //! Metadata keys are flat so SGP's `extra_metadata` search filter finds them
-//! (`{"llm.model": "gpt-4o"}`). Give the span the type `COMPLETION` when you create it.
+//! (`{"llm.model": "gpt-4o"}`). Their names avoid the words that mark a credential
+//! (`token`, `session_id`, `key`, ...): SGP, and the runtime before it, replace values under
+//! such keys with `[REDACTED:credential]`, so `llm.prompt_tokens` or `llm.session_id` would
+//! arrive blank. Give the span the type `COMPLETION` when you create it.
 //!
 //! # The shape, in OTLP
 //!
@@ -31,11 +34,11 @@
 //! | output `response` | `chat.response` | `gen_ai.output.messages` (role `assistant`) |
 //! | `llm.model` | `chat.model` | `gen_ai.request.model` |
 //! | `llm.provider` | | `gen_ai.provider.name`, `gen_ai.system` |
-//! | `llm.prompt_tokens` | `chat.prompt_tokens` | `gen_ai.usage.input_tokens` |
-//! | `llm.completion_tokens` | `chat.completion_tokens` | `gen_ai.usage.output_tokens` |
-//! | `llm.total_tokens` | `chat.total_tokens` | |
-//! | `llm.user_id` | `x-username` | `user.id` |
-//! | `llm.session_id` | `x-session-id` | `session.id`, `gen_ai.conversation.id` |
+//! | `llm.usage.prompt` | `chat.prompt_tokens` | `gen_ai.usage.input_tokens` |
+//! | `llm.usage.completion` | `chat.completion_tokens` | `gen_ai.usage.output_tokens` |
+//! | `llm.usage.total` | `chat.total_tokens` | |
+//! | `llm.user` | `x-username` | `user.id` |
+//! | `llm.session` | `x-session-id` | `session.id`, `gen_ai.conversation.id` |
 //! | `llm.operation` | | `gen_ai.operation.name` |
 //! | status `ERROR` | `error` = `true` | `error.type`, status message, `exception` event (on every span) |
 //!
@@ -56,15 +59,15 @@ pub mod keys {
     /// Who serves the model, e.g. `openai`.
     pub const PROVIDER: &str = "llm.provider";
     /// Tokens in the prompt.
-    pub const PROMPT_TOKENS: &str = "llm.prompt_tokens";
+    pub const PROMPT_TOKENS: &str = "llm.usage.prompt";
     /// Tokens in the completion.
-    pub const COMPLETION_TOKENS: &str = "llm.completion_tokens";
+    pub const COMPLETION_TOKENS: &str = "llm.usage.completion";
     /// Prompt and completion tokens together.
-    pub const TOTAL_TOKENS: &str = "llm.total_tokens";
+    pub const TOTAL_TOKENS: &str = "llm.usage.total";
     /// The end user on whose behalf the call was made.
-    pub const USER_ID: &str = "llm.user_id";
+    pub const USER_ID: &str = "llm.user";
     /// The conversation or session the call belongs to.
-    pub const SESSION_ID: &str = "llm.session_id";
+    pub const SESSION_ID: &str = "llm.session";
     /// The key of the prompt in the span's input.
     pub const PROMPT: &str = "prompt";
     /// The key of the response in the span's output.

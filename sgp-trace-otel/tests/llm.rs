@@ -71,11 +71,11 @@ fn llm_calls_reach_sgp_in_one_shape_and_otlp_with_guide_and_gen_ai_names() {
             "llm.operation": "chat",
             "llm.provider": "openai",
             "llm.model": "gpt-4o",
-            "llm.prompt_tokens": 12,
-            "llm.completion_tokens": 7,
-            "llm.total_tokens": 19,
-            "llm.user_id": "alice",
-            "llm.session_id": "session-9",
+            "llm.usage.prompt": 12,
+            "llm.usage.completion": 7,
+            "llm.usage.total": 19,
+            "llm.user": "alice",
+            "llm.session": "session-9",
         })
     );
     assert_eq!(chat["type"], "COMPLETION");
