@@ -8,7 +8,7 @@
 //!   the builder or the standard `OTEL_EXPORTER_OTLP_*` variables;
 //! - [`FanOutExporter`]: the same batches to SGP and OTLP (or any exporters) at once, each
 //!   with its own queue, thread and retry state;
-//! - [`install_correlation`] (feature `opentelemetry`): SGP spans record the OpenTelemetry
+//! - `install_correlation` (feature `opentelemetry`): SGP spans record the OpenTelemetry
 //!   span they start in as `obs_trace_id` / `obs_span_id`;
 //! - [`LlmSpanExt`]: prompt, response, model, token usage, user, session and error on a
 //!   span, in one shape ([`llm`]) that the OTLP mapping also writes as the guide's
