@@ -24,6 +24,7 @@ mod api;
 mod collector;
 mod error;
 mod faults;
+mod ids;
 mod model;
 mod search;
 mod server;

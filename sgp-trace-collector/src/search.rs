@@ -320,6 +320,21 @@ fn in_list(
     sql.push(')');
 }
 
+fn row_list(sql: &mut String, args: &mut Vec<SqlValue>, rows: &[i64], negate: bool) {
+    sql.push_str(&format!(
+        " AND rowid {}IN (",
+        if negate { "NOT " } else { "" }
+    ));
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('?');
+        args.push(SqlValue::Integer(*r));
+    }
+    sql.push(')');
+}
+
 fn pair_list(sql: &mut String, args: &mut Vec<SqlValue>, pairs: &[(String, String)], negate: bool) {
     if pairs.is_empty() {
         return;
@@ -390,18 +405,24 @@ fn text_matches(span: &Value, terms: &[String]) -> bool {
     }
 }
 
-/// Runs a search for `account` on a reader connection.
+/// Runs a search for `account` on a reader connection; `rows_of(id)` gives
+/// the rows that may hold a span id (see [`crate::ids`]).
 pub(crate) fn run(
     conn: &Connection,
     account: &str,
     q: &SearchQuery,
+    rows_of: &dyn Fn(&str) -> Vec<i64>,
 ) -> Result<SearchPage, ApiError> {
     let internal = crate::store::internal;
     let key = q.sort.expr();
     let mut sql = format!("SELECT body, {key}, trace_id, id FROM spans WHERE account_id = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(account.to_owned())];
     in_list(&mut sql, &mut args, "trace_id", &q.trace_ids, false);
-    in_list(&mut sql, &mut args, "id", &q.span_ids, false);
+    if !q.span_ids.is_empty() {
+        let rows: Vec<i64> = q.span_ids.iter().flat_map(|i| rows_of(i)).collect();
+        row_list(&mut sql, &mut args, &rows, false);
+        in_list(&mut sql, &mut args, "id", &q.span_ids, false);
+    }
     in_list(&mut sql, &mut args, "parent_id", &q.parent_ids, false);
     in_list(&mut sql, &mut args, "id", &q.excluded_span_ids, true);
     in_list(&mut sql, &mut args, "trace_id", &q.excluded_trace_ids, true);
@@ -450,12 +471,20 @@ pub(crate) fn run(
                     format!("SELECT {key}, trace_id, id FROM spans WHERE account_id = ? AND trace_id = ? AND id = ?"),
                     vec![SqlValue::Text(account.to_owned()), SqlValue::Text(t), SqlValue::Text(i)],
                 ),
-                None => (
-                    format!(
-                        "SELECT {key}, trace_id, id FROM spans WHERE account_id = ? AND id = ? ORDER BY start_us DESC LIMIT 1"
-                    ),
-                    vec![SqlValue::Text(account.to_owned()), SqlValue::Text(c.to_owned())],
-                ),
+                None => {
+                    // A plain span id (how the official client pages): its newest row.
+                    let rows = rows_of(c);
+                    let mut lookup = format!(
+                        "SELECT {key}, trace_id, id FROM spans WHERE account_id = ? AND id = ? AND rowid IN ("
+                    );
+                    let mut largs = vec![SqlValue::Text(account.to_owned()), SqlValue::Text(c.to_owned())];
+                    for (n, r) in rows.iter().enumerate() {
+                        lookup.push_str(if n == 0 { "?" } else { ",?" });
+                        largs.push(SqlValue::Integer(*r));
+                    }
+                    lookup.push_str(") ORDER BY start_us DESC LIMIT 1");
+                    (lookup, largs)
+                }
             };
             let mut st = conn.prepare(&lookup).map_err(internal)?;
             let mut rows = st
