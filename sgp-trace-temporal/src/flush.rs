@@ -1,0 +1,155 @@
+//! The activity that sends a workflow's buffered spans to SGP.
+
+// `#[activities]` generates an undocumented public constant per activity.
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sgp_trace::{Batch, Config, ExportError, Exporter, HttpExporter};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::ApplicationFailure;
+
+use crate::buffer::BufferedSpan;
+
+/// At most this many spans go in one request; the API takes 1000, and advises 200-500.
+pub const MAX_SPANS_PER_REQUEST: usize = 200;
+
+/// The input of [`SpanActivities::upsert_spans`]: spans in their wire-ready, serializable
+/// form.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpsertSpans {
+    /// The spans to upsert.
+    pub spans: Vec<BufferedSpan>,
+}
+
+/// Failure type names of [`SpanActivities::upsert_spans`], as Temporal reports them.
+pub mod failure {
+    /// A span in the request cannot be sent (an invalid id): not retried.
+    pub const INVALID_SPAN: &str = "SgpInvalidSpan";
+    /// The server refused the spans (400, 409, 422): not retried, it would refuse them again.
+    pub const REJECTED: &str = "SgpRejected";
+    /// The credentials were refused (401, 403): not retried.
+    pub const UNAUTHORIZED: &str = "SgpUnauthorized";
+    /// One span alone is over the request size limit (413): not retried.
+    pub const TOO_LARGE: &str = "SgpTooLarge";
+    /// Any other non-transient failure (another 4xx, `x-should-retry: false`): not retried.
+    pub const FAILED: &str = "SgpFailed";
+    /// 408, 429, 5xx, connection failures and timeouts: retried by Temporal, after the
+    /// server's `Retry-After` when it sent one.
+    pub const TRANSIENT: &str = "SgpTransient";
+}
+
+/// The activities a worker registers for [`SpanBuffer`](crate::SpanBuffer) flushes:
+/// `WorkerOptions::new(queue).register_activities(SpanActivities::from_config(&config))`.
+///
+/// `upsert_spans` sends spans with the SGP upsert (`PUT /v5/spans/batch`), keyed on trace id
+/// and span id, so Temporal may retry it any number of times: a span sent twice is stored
+/// once. Errors are classified as the SGP API notes say: bad input (400, 409, 422, an invalid
+/// id), refused credentials (401, 403) and a single span over the size limit are
+/// non-retryable application failures; rate limits, server errors and network failures are
+/// retryable, with the server's `Retry-After` as the next retry delay.
+#[derive(Clone)]
+pub struct SpanActivities {
+    exporter: Arc<dyn Exporter>,
+}
+
+impl std::fmt::Debug for SpanActivities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanActivities").finish_non_exhaustive()
+    }
+}
+
+impl SpanActivities {
+    /// Sends through `exporter` (any [`Exporter`]; the SGP one is [`HttpExporter`]).
+    pub fn new(exporter: impl Exporter) -> SpanActivities {
+        SpanActivities {
+            exporter: Arc::new(exporter),
+        }
+    }
+
+    /// Sends to the SGP API that `config` names, with its credentials and timeouts.
+    pub fn from_config(config: &Config) -> SpanActivities {
+        SpanActivities::new(HttpExporter::new(config))
+    }
+}
+
+#[activities]
+impl SpanActivities {
+    /// Upserts the spans; returns how many were sent.
+    #[activity]
+    pub async fn upsert_spans(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: UpsertSpans,
+    ) -> Result<usize, ActivityError> {
+        let mut items = Vec::with_capacity(request.spans.len());
+        for span in &request.spans {
+            match span.to_item() {
+                Ok(item) => items.push(item),
+                Err(reason) => {
+                    return Err(failure(failure::INVALID_SPAN, reason, true, None));
+                }
+            }
+        }
+        let exporter = self.exporter.clone();
+        let sent = items.len();
+        let outcome = tokio::task::spawn_blocking(move || {
+            items
+                .chunks(MAX_SPANS_PER_REQUEST)
+                .try_for_each(|chunk| send(exporter.as_ref(), chunk))
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => Ok(sent),
+            Ok(Err(error)) => Err(classify(error)),
+            Err(join_error) => Err(failure(
+                failure::TRANSIENT,
+                format!("the export task failed: {join_error}"),
+                false,
+                None,
+            )),
+        }
+    }
+}
+
+/// Sends one chunk, halving it while the server says it is too large.
+fn send(exporter: &dyn Exporter, items: &[sgp_trace::SpanItem]) -> Result<(), ExportError> {
+    match Batch::encode(items, |batch| exporter.export(batch)) {
+        Err(ExportError::TooLarge { .. }) if items.len() > 1 => {
+            let (first, second) = items.split_at(items.len() / 2);
+            send(exporter, first)?;
+            send(exporter, second)
+        }
+        other => other,
+    }
+}
+
+fn classify(error: ExportError) -> ActivityError {
+    let reason = error.to_string();
+    match error {
+        ExportError::Transient { retry_after, .. } => {
+            failure(failure::TRANSIENT, reason, false, retry_after)
+        }
+        ExportError::Rejected { .. } => failure(failure::REJECTED, reason, true, None),
+        ExportError::Unauthorized { .. } => failure(failure::UNAUTHORIZED, reason, true, None),
+        ExportError::TooLarge { .. } => failure(failure::TOO_LARGE, reason, true, None),
+        ExportError::Failed { .. } => failure(failure::FAILED, reason, true, None),
+    }
+}
+
+fn failure(
+    type_name: &str,
+    reason: String,
+    non_retryable: bool,
+    next_retry_delay: Option<std::time::Duration>,
+) -> ActivityError {
+    ActivityError::application(
+        ApplicationFailure::builder(reason)
+            .type_name(type_name.to_owned())
+            .non_retryable(non_retryable)
+            .maybe_next_retry_delay(next_retry_delay)
+            .build(),
+    )
+}

