@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::controls::{Field, Mask, DEFAULT_MAX_FIELD_BYTES};
 use crate::export::Exporter;
 
 /// The SGP API used when `SGP_CLIENT_BASE_URL` is not set (production multitenant).
@@ -47,6 +48,12 @@ pub struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) disabled: bool,
     pub(crate) exporter: Option<Arc<dyn Exporter>>,
+    pub(crate) max_retry_time: Duration,
+    pub(crate) max_field_bytes: usize,
+    pub(crate) redact_credentials: bool,
+    pub(crate) mask: Option<Mask>,
+    pub(crate) sample_rate: f64,
+    pub(crate) keep_error_traces: bool,
 }
 
 impl Config {
@@ -114,6 +121,12 @@ impl fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("disabled", &self.disabled)
             .field("custom_exporter", &self.exporter.is_some())
+            .field("max_retry_time", &self.max_retry_time)
+            .field("max_field_bytes", &self.max_field_bytes)
+            .field("redact_credentials", &self.redact_credentials)
+            .field("mask", &self.mask.is_some())
+            .field("sample_rate", &self.sample_rate)
+            .field("keep_error_traces", &self.keep_error_traces)
             .finish()
     }
 }
@@ -138,6 +151,13 @@ pub struct ConfigBuilder {
     shutdown_timeout: Duration,
     disabled: bool,
     exporter: Option<Arc<dyn Exporter>>,
+    max_retry_time: Duration,
+    /// `None` until set: then the default, within a quarter of `max_batch_bytes`.
+    max_field_bytes: Option<usize>,
+    redact_credentials: bool,
+    mask: Option<Mask>,
+    sample_rate: f64,
+    keep_error_traces: bool,
     /// The first problem met while reading the environment, reported by `build`.
     env_error: Option<ConfigError>,
 }
@@ -162,6 +182,12 @@ impl Default for ConfigBuilder {
             shutdown_timeout: Duration::from_secs(5),
             disabled: false,
             exporter: None,
+            max_retry_time: Duration::from_secs(60),
+            max_field_bytes: None,
+            redact_credentials: true,
+            mask: None,
+            sample_rate: 1.0,
+            keep_error_traces: false,
             env_error: None,
         }
     }
@@ -305,6 +331,58 @@ impl ConfigBuilder {
         self
     }
 
+    /// How long a batch the server keeps answering with `Retry-After` (429, 503) is retried:
+    /// such answers do not use up `max_attempts`, since the server is up and asks for
+    /// patience, but the batch gives up this long after its first failure (60 s).
+    pub fn max_retry_time(mut self, time: Duration) -> Self {
+        self.max_retry_time = time;
+        self
+    }
+
+    /// The largest `input`, `output` or `metadata` sent as is (64 KiB of JSON). A larger one
+    /// is truncated on the export thread: long strings are cut where they are, marked
+    /// `… [truncated from N bytes]`, or, if that is not enough, the field becomes
+    /// `{"truncated": true, "original_bytes": N, "preview": "..."}`. The span's metadata
+    /// records `truncated_fields: {field: original bytes}`. Never more than a quarter of
+    /// `max_batch_bytes`, so one span always fits a request.
+    pub fn max_field_bytes(mut self, bytes: usize) -> Self {
+        self.max_field_bytes = Some(bytes);
+        self
+    }
+
+    /// Replaces values under credential-named keys (`api_key`, `token`, `password`,
+    /// `authorization`, `secret`, `cookie`, ...) with `[REDACTED:credential]` before they
+    /// leave the process (on by default).
+    pub fn redact_credentials(mut self, redact: bool) -> Self {
+        self.redact_credentials = redact;
+        self
+    }
+
+    /// A hook that rewrites every payload on the export thread; see [`Mask`].
+    pub fn mask(
+        mut self,
+        mask: impl Fn(Field, &mut serde_json::Value) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.mask = Some(Arc::new(mask));
+        self
+    }
+
+    /// The share of traces kept, from 0.0 to 1.0 (1.0). The decision is made from the trace
+    /// id, so a trace is kept or dropped whole, across threads and child processes. Spans of
+    /// a dropped trace are no-ops.
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sample_rate = rate;
+        self
+    }
+
+    /// Keeps a trace the sampler dropped when one of its spans ends with `ERROR` (off). Its
+    /// spans are then recorded and held on the export thread until the trace's root ends, so
+    /// they cost what kept spans cost.
+    pub fn keep_error_traces(mut self, keep: bool) -> Self {
+        self.keep_error_traces = keep;
+        self
+    }
+
     /// Checks every value and makes the [`Config`].
     pub fn build(self) -> Result<Config, ConfigError> {
         if let Some(error) = self.env_error {
@@ -334,6 +412,20 @@ impl ConfigBuilder {
                 });
             }
         }
+        if !(0.0..=1.0).contains(&self.sample_rate) {
+            return Err(ConfigError::OutOfRange {
+                field: "sample_rate",
+                reason: format!("is {}, outside 0.0 to 1.0", self.sample_rate),
+            });
+        }
+        let max_field_bytes = match self.max_field_bytes {
+            Some(bytes) => {
+                positive("max_field_bytes", bytes)?;
+                at_most("max_field_bytes", bytes, self.max_batch_bytes / 4)?;
+                bytes
+            }
+            None => DEFAULT_MAX_FIELD_BYTES.min(self.max_batch_bytes / 4).max(1),
+        };
         if self.backoff_max < self.backoff_initial {
             return Err(ConfigError::OutOfRange {
                 field: "backoff",
@@ -361,6 +453,12 @@ impl ConfigBuilder {
             shutdown_timeout: self.shutdown_timeout,
             disabled: self.disabled,
             exporter: self.exporter,
+            max_retry_time: self.max_retry_time,
+            max_field_bytes,
+            redact_credentials: self.redact_credentials,
+            mask: self.mask,
+            sample_rate: self.sample_rate,
+            keep_error_traces: self.keep_error_traces,
         })
     }
 }
@@ -586,6 +684,14 @@ mod tests {
             matches!(header, ConfigError::InvalidHeader { .. }),
             "{header}"
         );
+        let rate = Config::builder().sample_rate(1.5).build().unwrap_err();
+        assert!(rate.to_string().contains("sample_rate"), "{rate}");
+        let field = Config::builder()
+            .max_batch_bytes(1000)
+            .max_field_bytes(300)
+            .build()
+            .unwrap_err();
+        assert!(field.to_string().contains("max_field_bytes"), "{field}");
         let backoff = Config::builder()
             .backoff(Duration::from_secs(2), Duration::from_secs(1))
             .build()

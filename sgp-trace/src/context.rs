@@ -57,6 +57,7 @@ impl SpanContext {
         ContextGuard::push(Entry {
             context: self,
             root,
+            sampled: true,
         })
     }
 }
@@ -183,6 +184,8 @@ impl std::error::Error for InvalidSpanContext {}
 pub(crate) struct Entry {
     pub(crate) context: SpanContext,
     pub(crate) root: Id,
+    /// `false` when the sampler dropped this trace: spans under it are no-ops.
+    pub(crate) sampled: bool,
 }
 
 thread_local! {
@@ -196,6 +199,10 @@ thread_local! {
 /// read by `init` (or the first span) in the child.
 pub const PARENT_ENV_VAR: &str = "SGP_TRACE_PARENT";
 
+/// Set to `0` beside [`PARENT_ENV_VAR`] when the parent's trace was not sampled, so the
+/// child follows the parent's decision whatever its own sample rate.
+pub const PARENT_SAMPLED_ENV_VAR: &str = "SGP_TRACE_SAMPLED";
+
 /// The context this process continues, from [`PARENT_ENV_VAR`]: the bottom of every
 /// thread's stack, so the process's top-level spans are children of the parent's span.
 static PROCESS_PARENT: OnceLock<Option<Entry>> = OnceLock::new();
@@ -208,7 +215,8 @@ pub(crate) fn adopt_process_parent() {
         match text.parse::<SpanContext>() {
             Ok(context) => {
                 let root = context.span_id.clone();
-                Some(Entry { context, root })
+                let sampled = std::env::var(PARENT_SAMPLED_ENV_VAR).map_or(true, |flag| flag.trim() != "0");
+                Some(Entry { context, root, sampled })
             }
             Err(error) => {
                 crate::diag::warn(format_args!(
@@ -258,11 +266,10 @@ pub fn current_trace() -> Option<SpanContext> {
     })
 }
 
-/// Whether any span is current on this thread; the cheapest check on the no-op path.
-pub(crate) fn has_current() -> bool {
-    STACK
-        .try_with(|stack| !stack.borrow().is_empty())
-        .unwrap_or(false)
+/// Whether a span is current here (on this thread, or inherited from the parent process)
+/// under which new spans are recorded; the cheapest check on the no-op path.
+pub(crate) fn has_recording_parent() -> bool {
+    with_current(|entry| entry.is_some_and(|entry| entry.sampled))
 }
 
 /// Runs `f` with the innermost entry, else the context inherited from the parent process.

@@ -100,10 +100,14 @@ impl JsonObject {
     /// An object `{"serialization_error": message}` that stands for a value that could not be
     /// turned into JSON.
     pub fn serialization_error(error: &dyn fmt::Display) -> JsonObject {
-        let mut json = b"{\"serialization_error\":".to_vec();
-        // Writing a string into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut json, &error.to_string());
-        json.push(b'}');
+        JsonObject::error_marker("serialization_error", &error.to_string())
+    }
+
+    /// An object `{key: text}` standing in for a value that could not be kept.
+    pub(crate) fn error_marker(key: &str, text: &str) -> JsonObject {
+        let mut json = Vec::with_capacity(key.len() + text.len() + 8);
+        // Writing strings into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut json, &serde_json::json!({ key: text }));
         JsonObject::from_json(json)
     }
 

@@ -30,15 +30,18 @@
 
 mod config;
 mod context;
+mod controls;
 mod correlation;
 mod diag;
 mod error_category;
 mod export;
 mod external;
+mod held;
 mod id;
 mod item;
 mod kind;
 mod runtime;
+mod sampling;
 mod span;
 mod stats;
 mod worker;
@@ -53,7 +56,9 @@ pub use config::{
 };
 pub use context::{
     current_span, current_trace, ContextGuard, InvalidSpanContext, SpanContext, PARENT_ENV_VAR,
+    PARENT_SAMPLED_ENV_VAR,
 };
+pub use controls::{Field, Mask, DEFAULT_MAX_FIELD_BYTES, REDACTED};
 pub use correlation::{set_observability_provider, ObservabilityIds, ObservabilityProvider};
 pub use error_category::{CategorizeError, ErrorCategory};
 pub use export::{Batch, ExportError, Exporter, HttpExporter};

@@ -23,12 +23,9 @@ use crate::{CategorizeError, ErrorCategory, Id, JsonObject, Span, SpanStatus};
 /// trace or a span is current on this thread. The macro checks this before serializing the
 /// arguments, so no-op spans cost no serialization.
 pub fn would_record(new_trace: bool) -> bool {
-    crate::runtime::is_recording()
-        && (new_trace
-            || crate::context::has_current()
-            // Falls back to a context inherited from elsewhere (such as a parent process),
-            // exactly as `create_span` places a span.
-            || crate::context::with_current(|entry| entry.is_some()))
+    // The current context includes one inherited from a parent process, exactly as
+    // `create_span` places a span.
+    crate::runtime::is_recording() && (new_trace || crate::context::has_recording_parent())
 }
 
 /// The suffix the expansion's marker function adds to the traced function's path.

@@ -32,6 +32,7 @@ use std::task::{Context, Poll};
 use std::thread::{JoinHandle, Scope, ScopedJoinHandle};
 use std::time::Duration;
 
+use crate::context::PARENT_SAMPLED_ENV_VAR;
 use crate::context::{self, ContextGuard, Entry};
 use crate::{diag, PARENT_ENV_VAR};
 
@@ -213,9 +214,14 @@ pub trait CommandExt {
 
 impl CommandExt for std::process::Command {
     fn propagate_context(&mut self) -> &mut Self {
-        match parent_for_child() {
+        let (parent, sampled) = parent_for_child();
+        match parent {
             Some(value) => self.env(PARENT_ENV_VAR, value),
             None => self.env_remove(PARENT_ENV_VAR),
+        };
+        match sampled {
+            Some(flag) => self.env(PARENT_SAMPLED_ENV_VAR, flag),
+            None => self.env_remove(PARENT_SAMPLED_ENV_VAR),
         }
     }
 }
@@ -223,21 +229,32 @@ impl CommandExt for std::process::Command {
 #[cfg(feature = "tokio")]
 impl CommandExt for tokio::process::Command {
     fn propagate_context(&mut self) -> &mut Self {
-        match parent_for_child() {
+        let (parent, sampled) = parent_for_child();
+        match parent {
             Some(value) => self.env(PARENT_ENV_VAR, value),
             None => self.env_remove(PARENT_ENV_VAR),
+        };
+        match sampled {
+            Some(flag) => self.env(PARENT_SAMPLED_ENV_VAR, flag),
+            None => self.env_remove(PARENT_SAMPLED_ENV_VAR),
         }
     }
 }
 
-/// The current span's compact form, after making sure its start reached the server.
-fn parent_for_child() -> Option<String> {
-    let context = crate::current_span()?;
+/// The current span's compact form, after making sure its start reached the server, and
+/// `Some("0")` when its trace was not sampled.
+fn parent_for_child() -> (Option<String>, Option<&'static str>) {
+    let Some(entry) = context::current_entry() else {
+        return (None, None);
+    };
+    if !entry.sampled {
+        return (Some(entry.context.to_string()), Some("0"));
+    }
     if let Err(error) = crate::flush_queue_within(PARENT_SEND_TIMEOUT) {
         diag::warn(format_args!(
             "{error}; the child process may send spans before their parent span {} arrives",
-            context.span_id
+            entry.context.span_id
         ));
     }
-    Some(context.to_string())
+    (Some(entry.context.to_string()), None)
 }

@@ -43,11 +43,19 @@ struct Runtime {
     worker: Mutex<Option<WorkerHandle>>,
 }
 
+/// One span event on its way to the export thread.
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub(crate) item: SpanItem,
+    /// The trace was not sampled: the export thread sends it only if the trace has an error.
+    pub(crate) held: bool,
+}
+
 /// The bounded queue between the program's threads and the export thread.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
-    sender: Sender<SpanItem>,
-    receiver: Receiver<SpanItem>,
+    sender: Sender<Event>,
+    receiver: Receiver<Event>,
 }
 
 impl Pipeline {
@@ -58,11 +66,15 @@ impl Pipeline {
 
     /// Queues one span event without ever blocking; a full queue drops it and counts it.
     pub(crate) fn send(&self, item: SpanItem) {
+        self.send_event(Event { item, held: false });
+    }
+
+    pub(crate) fn send_event(&self, event: Event) {
         if !RUNTIME.recording.load(Ordering::Relaxed) {
             Counters::add(&COUNTERS.dropped_while_stopped, 1);
             return;
         }
-        match self.sender.try_send(item) {
+        match self.sender.try_send(event) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => Counters::add(&COUNTERS.dropped_queue_full, 1),
             // The pipeline owns a receiver for its whole life, so the channel never closes.
@@ -164,6 +176,7 @@ fn apply(config: Config, worker: &mut Option<WorkerHandle>) {
         None => Arc::new(HttpExporter::new(&config)),
     };
     let settings = Settings::from(&config);
+    crate::sampling::configure(config.sample_rate, config.keep_error_traces);
     match worker
         .as_ref()
         .filter(|handle| !handle.thread.is_finished())

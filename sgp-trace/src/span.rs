@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::context::{self, ContextGuard, Entry};
-use crate::runtime::{self, Pipeline};
+use crate::runtime::{self, Event, Pipeline};
+use crate::sampling::{self, Decision};
 use crate::{Id, JsonObject, SpanContext, SpanItem, SpanStatus, SpanType, Timestamp};
 
 /// Starts a new trace: its root span, of type `TRACER` unless set otherwise.
@@ -70,20 +71,24 @@ impl SpanBuilder {
     }
 
     /// The span's input; see [`JsonObject`] for how values become JSON objects.
+    ///
+    /// The value is serialized here, only if the span can be recorded (tracing on, and a
+    /// recorded trace to go under), so give [`parent`](SpanBuilder::parent) or
+    /// [`trace_id`](SpanBuilder::trace_id) first when you use them.
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
-        self.input = record_payload(input);
+        self.input = self.may_record().then(|| JsonObject::new(input));
         self
     }
 
     /// The span's output, when known before it starts.
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
-        self.output = record_payload(output);
+        self.output = self.may_record().then(|| JsonObject::new(output));
         self
     }
 
     /// Adds one metadata entry.
     pub fn metadata<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
-        if runtime::is_recording() {
+        if self.may_record() {
             insert_metadata(
                 self.metadata.get_or_insert_with(Map::new),
                 key.into(),
@@ -131,8 +136,17 @@ impl SpanBuilder {
         let Some(pipeline) = runtime::recording_pipeline() else {
             return Span::noop();
         };
-        let Some((placement, root)) = self.placement() else {
+        let Some((placement, root, parent_sampled)) = self.placement() else {
             return Span::noop();
+        };
+        if !parent_sampled {
+            // Under a trace the sampler dropped: the dropped span above stays current.
+            return Span::noop();
+        }
+        let held = match sampling::decide(&placement.trace_id) {
+            Decision::Keep => false,
+            Decision::HoldUnlessError => true,
+            Decision::Drop => return Span::unsampled(placement, root),
         };
         let span_type = self.span_type.unwrap_or(if self.new_trace {
             SpanType::Tracer
@@ -156,31 +170,37 @@ impl SpanBuilder {
             observability: crate::correlation::current(),
         };
         let root = root.unwrap_or(span_id);
-        pipeline.send(item.clone());
+        pipeline.send_event(Event {
+            item: item.clone(),
+            held,
+        });
         Span {
             state: Some(Recording {
                 item,
                 root,
                 pipeline,
+                held,
             }),
+            unsampled: None,
         }
     }
 
     /// Where the span goes: its trace, parent and group, and the outermost known span of its
     /// trace (`None` when the span is that one). `None` overall means "no trace in scope".
-    fn placement(&self) -> Option<(Placement, Option<Id>)> {
+    fn placement(&self) -> Option<(Placement, Option<Id>, bool)> {
         if self.new_trace {
             // In a child process that continues its parent's trace, a top-level trace joins
             // it under the parent's span, so the whole run is one tree.
             if let (None, Some(inherited)) = (&self.trace_id, context::inherited_parent()) {
-                return Some(child_placement(&inherited, self.group_id.clone()));
+                let (placement, root) = child_placement(&inherited, self.group_id.clone());
+                return Some((placement, root, inherited.sampled));
             }
             let placement = Placement {
                 trace_id: self.trace_id.clone().unwrap_or_else(Id::random),
                 parent_id: None,
                 group_id: self.group_id.clone(),
             };
-            return Some((placement, None));
+            return Some((placement, None, true));
         }
         if let Some(parent) = &self.parent {
             let placement = Placement {
@@ -188,7 +208,7 @@ impl SpanBuilder {
                 parent_id: Some(parent.span_id.clone()),
                 group_id: self.group_id.clone().or_else(|| parent.group_id.clone()),
             };
-            return Some((placement, Some(parent.span_id.clone())));
+            return Some((placement, Some(parent.span_id.clone()), true));
         }
         if let Some(trace_id) = &self.trace_id {
             let placement = Placement {
@@ -196,9 +216,13 @@ impl SpanBuilder {
                 parent_id: None,
                 group_id: self.group_id.clone(),
             };
-            return Some((placement, None));
+            return Some((placement, None, true));
         }
-        context::with_current(|current| Some(child_placement(current?, self.group_id.clone())))
+        context::with_current(|current| {
+            let current = current?;
+            let (placement, root) = child_placement(current, self.group_id.clone());
+            Some((placement, root, current.sampled))
+        })
     }
 }
 
@@ -218,9 +242,17 @@ struct Placement {
     group_id: Option<Id>,
 }
 
-/// Serializes a payload only when spans are being recorded: disabled tracing pays nothing.
-fn record_payload<T: Serialize + ?Sized>(value: &T) -> Option<JsonObject> {
-    runtime::is_recording().then(|| JsonObject::new(value))
+impl SpanBuilder {
+    /// Whether the span could be recorded, judged before it starts: tracing is on, and it
+    /// starts a trace, has an explicit place, or has a recorded span to go under. Payloads
+    /// given to a builder that cannot record are never serialized.
+    fn may_record(&self) -> bool {
+        runtime::is_recording()
+            && (self.new_trace
+                || self.parent.is_some()
+                || self.trace_id.is_some()
+                || context::has_recording_parent())
+    }
 }
 
 fn insert_metadata<T: Serialize + ?Sized>(map: &mut Map<String, Value>, key: String, value: &T) {
@@ -237,6 +269,9 @@ fn insert_metadata<T: Serialize + ?Sized>(map: &mut Map<String, Value>, key: Str
 #[must_use = "a span ends as soon as it is dropped"]
 pub struct Span {
     state: Option<Recording>,
+    /// The context of a span whose trace the sampler dropped: not recorded, but entered, so
+    /// the spans under it know to be no-ops too.
+    unsampled: Option<Entry>,
 }
 
 #[derive(Debug)]
@@ -244,12 +279,35 @@ struct Recording {
     item: SpanItem,
     root: Id,
     pipeline: &'static Pipeline,
+    /// Sent to be held unless the trace has an error; see [`sampling`].
+    held: bool,
 }
 
 impl Span {
     /// A span that records nothing.
     pub fn noop() -> Span {
-        Span { state: None }
+        Span {
+            state: None,
+            unsampled: None,
+        }
+    }
+
+    fn unsampled(placement: Placement, root: Option<Id>) -> Span {
+        let span_id = Id::random();
+        let context = SpanContext {
+            trace_id: placement.trace_id,
+            span_id: span_id.clone(),
+            group_id: placement.group_id,
+        };
+        let entry = Entry {
+            context,
+            root: root.unwrap_or(span_id),
+            sampled: false,
+        };
+        Span {
+            state: None,
+            unsampled: Some(entry),
+        }
     }
 
     /// Whether this span will be sent; `false` for a no-op span. Check it before computing
@@ -270,16 +328,18 @@ impl Span {
 
     /// Makes the span current on this thread until the returned guard drops.
     pub fn enter(&self) -> ContextGuard {
-        match &self.state {
-            Some(state) => ContextGuard::push(Entry {
+        match (&self.state, &self.unsampled) {
+            (Some(state), _) => ContextGuard::push(Entry {
                 context: SpanContext {
                     trace_id: state.item.trace_id.clone(),
                     span_id: state.item.id.clone(),
                     group_id: state.item.group_id.clone(),
                 },
                 root: state.root.clone(),
+                sampled: true,
             }),
-            None => ContextGuard::inert(),
+            (None, Some(unsampled)) => ContextGuard::push(unsampled.clone()),
+            (None, None) => ContextGuard::inert(),
         }
     }
 
@@ -338,7 +398,10 @@ impl Span {
         if let Some(mut state) = self.state.take() {
             state.item.end_timestamp = Some(Timestamp::now());
             state.item.status.get_or_insert(SpanStatus::Success);
-            state.pipeline.send(state.item);
+            state.pipeline.send_event(Event {
+                item: state.item,
+                held: state.held,
+            });
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 ///
 /// A span makes two events, its start and its end. Every event the queue accepted ends up in
 /// exactly one of `exported`, `coalesced`, `dropped_after_retries`, `rejected`,
-/// `dropped_unauthorized`, `failed` or `dropped_at_shutdown`, or is still
+/// `dropped_unauthorized`, `failed`, `dropped_at_shutdown` or `sampled_out`, or is still
 /// [`waiting`](Stats::waiting).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -31,6 +31,16 @@ pub struct Stats {
     /// Events made while no export thread ran (after shutdown or while tracing was turned
     /// off), never enqueued.
     pub dropped_while_stopped: u64,
+    /// Events of traces the sampler dropped that were held for
+    /// [`keep_error_traces`](crate::ConfigBuilder::keep_error_traces) and then discarded
+    /// because the trace had no error; not a loss.
+    pub sampled_out: u64,
+    /// Payloads (input, output, metadata) cut to `max_field_bytes`.
+    pub truncated_fields: u64,
+    /// Values replaced by `[REDACTED:credential]`.
+    pub redacted_values: u64,
+    /// Payloads dropped because the masking hook failed on them.
+    pub mask_failures: u64,
 }
 
 impl Stats {
@@ -43,7 +53,8 @@ impl Stats {
                 + self.rejected
                 + self.dropped_unauthorized
                 + self.failed
-                + self.dropped_at_shutdown,
+                + self.dropped_at_shutdown
+                + self.sampled_out,
         )
     }
 
@@ -73,6 +84,10 @@ pub(crate) struct Counters {
     pub(crate) failed: AtomicU64,
     pub(crate) dropped_at_shutdown: AtomicU64,
     pub(crate) dropped_while_stopped: AtomicU64,
+    pub(crate) sampled_out: AtomicU64,
+    pub(crate) truncated_fields: AtomicU64,
+    pub(crate) redacted_values: AtomicU64,
+    pub(crate) mask_failures: AtomicU64,
 }
 
 impl Counters {
@@ -88,6 +103,10 @@ impl Counters {
             failed: AtomicU64::new(0),
             dropped_at_shutdown: AtomicU64::new(0),
             dropped_while_stopped: AtomicU64::new(0),
+            sampled_out: AtomicU64::new(0),
+            truncated_fields: AtomicU64::new(0),
+            redacted_values: AtomicU64::new(0),
+            mask_failures: AtomicU64::new(0),
         }
     }
 
@@ -107,6 +126,10 @@ impl Counters {
             failed: self.failed.load(Relaxed),
             dropped_at_shutdown: self.dropped_at_shutdown.load(Relaxed),
             dropped_while_stopped: self.dropped_while_stopped.load(Relaxed),
+            sampled_out: self.sampled_out.load(Relaxed),
+            truncated_fields: self.truncated_fields.load(Relaxed),
+            redacted_values: self.redacted_values.load(Relaxed),
+            mask_failures: self.mask_failures.load(Relaxed),
         }
     }
 }

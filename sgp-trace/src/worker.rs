@@ -12,11 +12,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use serde_json::Value;
 
+use crate::controls::Controls;
 use crate::diag;
 use crate::export::encode::write_span;
 use crate::export::{EncodedBatch, ExportError, Exporter};
+use crate::held::Held;
+use crate::runtime::Event;
 use crate::runtime::COUNTERS;
-use crate::stats::Counters;
+use crate::stats::{Counters, Stats};
 use crate::{Config, Id, SpanItem, SpanStatus, Timestamp};
 
 /// The wait when there is nothing to do, so the periodic drop report still runs.
@@ -45,6 +48,8 @@ pub(crate) struct Settings {
     max_attempts: u32,
     backoff_initial: Duration,
     backoff_max: Duration,
+    max_retry_time: Duration,
+    controls: Controls,
 }
 
 impl From<&Config> for Settings {
@@ -57,6 +62,12 @@ impl From<&Config> for Settings {
             max_attempts: config.max_attempts,
             backoff_initial: config.backoff_initial,
             backoff_max: config.backoff_max,
+            max_retry_time: config.max_retry_time,
+            controls: Controls {
+                max_field_bytes: config.max_field_bytes,
+                redact_credentials: config.redact_credentials,
+                mask: config.mask.clone(),
+            },
         }
     }
 }
@@ -125,8 +136,10 @@ struct Outgoing {
     /// Sequence number of the cut that made it, shared by the parts of a split batch; a
     /// flush waits for every number up to the last one cut before it.
     number: u64,
-    /// Failed attempts so far.
+    /// Failed attempts so far, not counting answers with `Retry-After`.
     failures: u32,
+    /// When the first attempt failed.
+    first_failure: Option<Instant>,
     not_before: Instant,
 }
 
@@ -136,10 +149,11 @@ struct Outgoing {
 const MAX_TRACKED_OPEN_SPANS: usize = 10_000;
 
 pub(crate) struct Worker {
-    events: Receiver<SpanItem>,
+    events: Receiver<Event>,
     control: Receiver<Control>,
     exporter: Arc<dyn Exporter>,
     settings: Settings,
+    held: Held,
     /// Above this many pending events, stop taking more from the channel, so that a stalled
     /// backend makes the channel fill and the hot path drop (and count) instead of this
     /// thread growing without bound.
@@ -158,7 +172,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub(crate) fn new(
-        events: Receiver<SpanItem>,
+        events: Receiver<Event>,
         control: Receiver<Control>,
         exporter: Arc<dyn Exporter>,
         settings: Settings,
@@ -169,6 +183,7 @@ impl Worker {
             control,
             exporter,
             settings,
+            held: Held::default(),
             pending_limit,
             pending: Pending::default(),
             outgoing: VecDeque::new(),
@@ -189,8 +204,8 @@ impl Worker {
             let events = if taking_events { &self.events } else { &never };
             select! {
                 recv(events) -> event => {
-                    if let Ok(item) = event {
-                        self.accept(item, Instant::now());
+                    if let Ok(event) = event {
+                        self.accept(event, Instant::now());
                         self.take_ready_events();
                     }
                 }
@@ -217,7 +232,7 @@ impl Worker {
         let now = Instant::now();
         while self.pending.len() < self.pending_limit {
             match self.events.try_recv() {
-                Ok(item) => self.accept(item, now),
+                Ok(event) => self.accept(event, now),
                 Err(_) => break,
             }
         }
@@ -227,13 +242,26 @@ impl Worker {
     /// every event queued before it. Bounded by the channel's capacity.
     fn take_all_events(&mut self) {
         let now = Instant::now();
-        while let Ok(item) = self.events.try_recv() {
-            self.accept(item, now);
+        while let Ok(event) = self.events.try_recv() {
+            self.accept(event, now);
         }
     }
 
-    fn accept(&mut self, item: SpanItem, now: Instant) {
+    fn accept(&mut self, event: Event, now: Instant) {
         Counters::add(&COUNTERS.received, 1);
+        if !event.held {
+            self.queue(event.item, now);
+            return;
+        }
+        let outcome = self.held.accept(event.item);
+        Counters::add(&COUNTERS.sampled_out, outcome.discarded);
+        for item in outcome.released {
+            self.queue(item, now);
+        }
+    }
+
+    /// Adds an event to the pending buffer.
+    fn queue(&mut self, item: SpanItem, now: Instant) {
         if item.is_complete() && !self.open.is_empty() {
             self.open.remove(&key_of(&item));
         }
@@ -300,7 +328,11 @@ impl Worker {
         }
         self.cuts += 1;
         let mut batch = EncodedBatch::new();
-        for item in items {
+        for mut item in items {
+            let applied = self.settings.controls.apply(&mut item);
+            Counters::add(&COUNTERS.truncated_fields, applied.truncated);
+            Counters::add(&COUNTERS.redacted_values, applied.redacted);
+            Counters::add(&COUNTERS.mask_failures, applied.mask_failures);
             // A running span may never send its end: remember its state for shutdown. Its
             // end, if it comes, arrives after this and removes it.
             if !item.is_complete() && self.open.len() < MAX_TRACKED_OPEN_SPANS {
@@ -324,6 +356,7 @@ impl Worker {
             spans,
             number: self.cuts,
             failures: 0,
+            first_failure: None,
             not_before: now,
         });
     }
@@ -354,16 +387,24 @@ impl Worker {
                 reason,
                 retry_after,
             }) => {
-                batch.failures += 1;
-                let wait = retry_after.unwrap_or_else(|| self.settings.backoff(batch.failures));
+                let first_failure = *batch.first_failure.get_or_insert(now);
+                // A server that says when to come back is up and asking for patience: that
+                // answer does not use up an attempt, only the time budget.
+                let wait = match retry_after {
+                    Some(wait) => wait,
+                    None => {
+                        batch.failures += 1;
+                        self.settings.backoff(batch.failures)
+                    }
+                };
                 let retry_at = now + wait;
+                let out_of_attempts = batch.failures >= self.settings.max_attempts;
+                let out_of_time =
+                    retry_at.duration_since(first_failure) > self.settings.max_retry_time;
                 let too_late = deadline.is_some_and(|deadline| retry_at > deadline);
-                if batch.failures >= self.settings.max_attempts || too_late {
+                if out_of_attempts || out_of_time || too_late {
                     Counters::add(&COUNTERS.dropped_after_retries, count);
-                    self.reported.note(format!(
-                        "dropped {count} span events after {} failed attempts; last: {reason}",
-                        batch.failures
-                    ));
+                    self.reported.note(reason);
                 } else {
                     batch.not_before = retry_at;
                     self.outgoing.push_front(batch);
@@ -382,8 +423,7 @@ impl Worker {
             }
             Err(ExportError::Failed { reason }) => {
                 Counters::add(&COUNTERS.failed, count);
-                self.reported
-                    .note(format!("dropped {count} span events: {reason}"));
+                self.reported.note(reason);
             }
         }
     }
@@ -406,6 +446,7 @@ impl Worker {
                 spans,
                 number: batch.number,
                 failures: 0,
+                first_failure: None,
                 not_before: now,
             });
         }
@@ -445,11 +486,7 @@ impl Worker {
         }
         let unsent: usize = self.outgoing.drain(..).map(|batch| batch.spans.len()).sum();
         Counters::add(&COUNTERS.dropped_at_shutdown, unsent);
-        if unsent > 0 {
-            self.reported.note(format!(
-                "{unsent} span events were still unsent when the shutdown bound ran out"
-            ));
-        }
+        Counters::add(&COUNTERS.sampled_out, self.held.discard_all());
         self.answer_flush_waiters();
         self.reported.report_now();
     }
@@ -472,35 +509,27 @@ impl Worker {
     }
 }
 
-/// Collects loss messages and the queue-full count, and writes them at most once per
-/// interval, so a failing backend produces a line every few seconds, not one per span.
+/// Writes one summary line at most once per interval when spans were dropped, truncated or
+/// rejected since the last one, so a failing backend gives a line every few seconds, not one
+/// per span.
 struct LossReport {
     last: Instant,
-    messages: Vec<String>,
-    suppressed: usize,
-    queue_full_seen: u64,
+    reported: Stats,
+    last_reason: Option<String>,
 }
 
 impl LossReport {
     fn new() -> LossReport {
         LossReport {
-            // Allow a first report at once.
-            last: Instant::now()
-                .checked_sub(REPORT_INTERVAL)
-                .unwrap_or_else(Instant::now),
-            messages: Vec::new(),
-            suppressed: 0,
-            queue_full_seen: 0,
+            last: Instant::now(),
+            reported: Stats::default(),
+            last_reason: None,
         }
     }
 
-    fn note(&mut self, message: String) {
-        if self.messages.len() < 3 {
-            self.messages.push(message);
-        } else {
-            self.suppressed += 1;
-        }
-        self.report_if_due(Instant::now());
+    /// Remembers the latest export failure, named in the next summary.
+    fn note(&mut self, reason: String) {
+        self.last_reason = Some(reason);
     }
 
     fn report_if_due(&mut self, now: Instant) {
@@ -510,28 +539,52 @@ impl LossReport {
     }
 
     fn report_now(&mut self) {
-        let queue_full = COUNTERS
-            .dropped_queue_full
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let newly_full = queue_full - self.queue_full_seen;
-        if newly_full > 0 {
+        let now = crate::runtime::stats();
+        let before = self.reported;
+        let parts: Vec<String> = [
+            (
+                now.dropped_queue_full - before.dropped_queue_full,
+                "dropped: queue full",
+            ),
+            (
+                now.dropped_after_retries - before.dropped_after_retries,
+                "dropped after retries",
+            ),
+            (now.rejected - before.rejected, "rejected by the server"),
+            (
+                now.dropped_unauthorized - before.dropped_unauthorized,
+                "dropped: credentials refused",
+            ),
+            (now.failed - before.failed, "lost to export failures"),
+            (
+                now.dropped_at_shutdown - before.dropped_at_shutdown,
+                "unsent at the shutdown bound",
+            ),
+            (
+                now.truncated_fields - before.truncated_fields,
+                "payloads truncated",
+            ),
+            (
+                now.mask_failures - before.mask_failures,
+                "payloads dropped by a failing mask",
+            ),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} {what}"))
+        .collect();
+        if !parts.is_empty() {
+            let reason = self
+                .last_reason
+                .take()
+                .map(|reason| format!("; last failure: {reason}"))
+                .unwrap_or_default();
             diag::warn(format_args!(
-                "the span queue was full: {newly_full} span events dropped ({queue_full} in all). \
-                 The backend is slow or down, or spans come faster than it takes them; raise \
-                 `queue_capacity` or `max_batch_items`"
+                "span events since the last report: {}{reason} (see `sgp_trace::stats()`)",
+                parts.join(", ")
             ));
-            self.queue_full_seen = queue_full;
         }
-        for message in self.messages.drain(..) {
-            diag::warn(format_args!("{message}"));
-        }
-        if self.suppressed > 0 {
-            diag::warn(format_args!(
-                "... and {} more export failures (see `sgp_trace::stats()`)",
-                self.suppressed
-            ));
-            self.suppressed = 0;
-        }
+        self.reported = now;
         self.last = Instant::now();
     }
 }
@@ -549,6 +602,12 @@ mod tests {
             max_attempts: 4,
             backoff_initial: Duration::from_millis(400),
             backoff_max: Duration::from_secs(20),
+            max_retry_time: Duration::from_secs(60),
+            controls: Controls {
+                max_field_bytes: 1024,
+                redact_credentials: true,
+                mask: None,
+            },
         }
     }
 

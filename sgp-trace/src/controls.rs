@@ -1,0 +1,401 @@
+//! What happens to a span's payloads on the export thread before they leave the process:
+//! credential redaction, the user's masking hook, and size limits. Never on the hot path.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::{JsonObject, SpanItem};
+
+/// The largest `input`, `output` or `metadata` sent as is, in bytes of JSON (64 KiB).
+pub const DEFAULT_MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// What replaces a value under a credential-named key, as the SGP server writes it.
+pub const REDACTED: &str = "[REDACTED:credential]";
+
+/// Which payload of a span a [`Mask`] is looking at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// The span's `input`.
+    Input,
+    /// The span's `output`.
+    Output,
+    /// The span's `metadata`.
+    Metadata,
+}
+
+impl Field {
+    /// The field's name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Field::Input => "input",
+            Field::Output => "output",
+            Field::Metadata => "metadata",
+        }
+    }
+}
+
+/// A user hook that rewrites a payload before it leaves the process (to remove secrets or
+/// personal data). It runs on the export thread. An `Err` or a panic drops that field, which
+/// is replaced by `{"masking_error": reason}`; the span and the thread carry on.
+///
+/// ```
+/// use sgp_trace::{Config, Field};
+/// let config = Config::builder()
+///     .mask(|_field: Field, value: &mut serde_json::Value| {
+///         if let Some(email) = value.get_mut("email") {
+///             *email = "<email>".into();
+///         }
+///         Ok(())
+///     })
+///     .build()
+///     .unwrap();
+/// # drop(config);
+/// ```
+pub type Mask = Arc<dyn Fn(Field, &mut Value) -> Result<(), String> + Send + Sync>;
+
+/// The payload settings of the export thread.
+#[derive(Clone)]
+pub(crate) struct Controls {
+    pub(crate) max_field_bytes: usize,
+    pub(crate) redact_credentials: bool,
+    pub(crate) mask: Option<Mask>,
+}
+
+impl fmt::Debug for Controls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Controls")
+            .field("max_field_bytes", &self.max_field_bytes)
+            .field("redact_credentials", &self.redact_credentials)
+            .field("mask", &self.mask.is_some())
+            .finish()
+    }
+}
+
+/// What [`Controls::apply`] did to one span, for the counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Applied {
+    pub(crate) truncated: usize,
+    pub(crate) redacted: usize,
+    pub(crate) mask_failures: usize,
+}
+
+impl Controls {
+    /// Redacts, masks and limits the span's payloads in place.
+    pub(crate) fn apply(&self, item: &mut SpanItem) -> Applied {
+        let mut applied = Applied::default();
+        let mut original_sizes = Map::new();
+        for field in [Field::Input, Field::Output] {
+            let slot = match field {
+                Field::Input => &mut item.input,
+                _ => &mut item.output,
+            };
+            if let Some(object) = slot.take() {
+                let (object, original) = self.process(field, object, &mut applied);
+                if let Some(bytes) = original {
+                    original_sizes.insert(field.as_str().into(), bytes.into());
+                }
+                *slot = Some(object);
+            }
+        }
+        if let Some(metadata) = &mut item.metadata {
+            let object = JsonObject::new(&**metadata);
+            let before = applied;
+            let (object, original) = self.process(Field::Metadata, object, &mut applied);
+            if let Some(bytes) = original {
+                original_sizes.insert(Field::Metadata.as_str().into(), bytes.into());
+            }
+            // Parse back only what changed; most metadata passes untouched.
+            if applied != before {
+                *metadata = Arc::new(match object.to_value() {
+                    Value::Object(map) => map,
+                    _ => Map::new(),
+                });
+            }
+        }
+        if !original_sizes.is_empty() {
+            let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+            metadata.insert("truncated_fields".into(), Value::Object(original_sizes));
+        }
+        applied
+    }
+
+    /// One payload: redacted and masked (parsing it only when needed), then limited.
+    /// Returns the new payload and, when it was truncated, its size before.
+    fn process(
+        &self,
+        field: Field,
+        object: JsonObject,
+        applied: &mut Applied,
+    ) -> (JsonObject, Option<usize>) {
+        let needs_redaction = self.redact_credentials && mentions_credential_key(object.as_str());
+        let object = if needs_redaction || self.mask.is_some() {
+            let mut value = object.to_value();
+            if needs_redaction {
+                applied.redacted += redact(&mut value);
+            }
+            match self
+                .mask
+                .as_ref()
+                .map(|mask| run_mask(mask, field, &mut value))
+            {
+                Some(Err(reason)) => {
+                    applied.mask_failures += 1;
+                    JsonObject::error_marker("masking_error", &reason)
+                }
+                _ => JsonObject::new(&value),
+            }
+        } else {
+            object
+        };
+        let size = object.as_str().len();
+        if size <= self.max_field_bytes {
+            return (object, None);
+        }
+        applied.truncated += 1;
+        (truncate(&object, self.max_field_bytes), Some(size))
+    }
+}
+
+fn run_mask(mask: &Mask, field: Field, value: &mut Value) -> Result<(), String> {
+    match catch_unwind(AssertUnwindSafe(|| mask(field, value))) {
+        Ok(result) => result,
+        Err(_) => Err("the masking hook panicked".into()),
+    }
+}
+
+/// Last words of a key that name a credential: `access_token`, `client_secret`,
+/// `Authorization`, but not `max_tokens` or `token_count`.
+const CREDENTIAL_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "authorization",
+    "auth",
+    "credential",
+    "credentials",
+    "cookie",
+    "apikey",
+];
+
+/// Words before a final `key` that make it a credential: `api_key`, `x-api-key`, `privateKey`.
+const KEY_QUALIFIERS: &[&str] = &[
+    "api",
+    "access",
+    "private",
+    "secret",
+    "signing",
+    "encryption",
+];
+
+/// A cheap look at the JSON text before parsing it: could any key name a credential?
+fn mentions_credential_key(json: &str) -> bool {
+    let lower = json.to_ascii_lowercase();
+    [
+        "key",
+        "secret",
+        "pass",
+        "pwd",
+        "token",
+        "auth",
+        "credential",
+        "cookie",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+}
+
+/// Whether a key names a credential, judged by its last word (and the one before `key`).
+fn is_credential_key(key: &str) -> bool {
+    let words = key_words(key);
+    match words.as_slice() {
+        [.., qualifier, last] if last == "key" => KEY_QUALIFIERS.contains(&qualifier.as_str()),
+        [.., last] => CREDENTIAL_WORDS.contains(&last.as_str()),
+        [] => false,
+    }
+}
+
+/// The lowercase words of a key, split at separators and camelCase humps.
+fn key_words(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in key.chars() {
+        if !c.is_alphanumeric() {
+            words.extend((!word.is_empty()).then(|| std::mem::take(&mut word)));
+            previous_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && previous_lower {
+            words.push(std::mem::take(&mut word));
+        }
+        previous_lower = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    words.extend((!word.is_empty()).then_some(word));
+    words
+}
+
+/// Replaces every value under a credential-named key; returns how many.
+fn redact(value: &mut Value) -> usize {
+    match value {
+        Value::Object(map) => map
+            .iter_mut()
+            .map(|(key, value)| {
+                if is_credential_key(key) && !value.is_null() {
+                    *value = Value::String(REDACTED.into());
+                    1
+                } else {
+                    redact(value)
+                }
+            })
+            .sum(),
+        Value::Array(items) => items.iter_mut().map(redact).sum(),
+        _ => 0,
+    }
+}
+
+/// A payload cut to fit `max_bytes`: long strings are shortened where they are, keeping the
+/// object's shape; when that is not enough, a preview of the JSON text stands in for it.
+/// Either way the marker says how large it was.
+fn truncate(object: &JsonObject, max_bytes: usize) -> JsonObject {
+    let original = object.as_str().len();
+    let mut value = object.to_value();
+    shorten_strings(&mut value, max_bytes / 4);
+    let shortened = JsonObject::new(&value);
+    if shortened.as_str().len() <= max_bytes {
+        return shortened;
+    }
+    let preview: String = object.as_str().chars().take(max_bytes / 2).collect();
+    JsonObject::new(&serde_json::json!({
+        "truncated": true,
+        "original_bytes": original,
+        "preview": preview,
+    }))
+}
+
+fn shorten_strings(value: &mut Value, max_chars: usize) {
+    match value {
+        Value::String(text) if text.len() > max_chars => {
+            let kept: String = text.chars().take(max_chars).collect();
+            *text = format!("{kept}… [truncated from {} bytes]", text.len());
+        }
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|value| shorten_strings(value, max_chars)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|value| shorten_strings(value, max_chars)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn controls() -> Controls {
+        Controls {
+            max_field_bytes: 200,
+            redact_credentials: true,
+            mask: None,
+        }
+    }
+
+    #[test]
+    fn credential_keys_are_redacted_at_any_depth() {
+        let mut value = json!({"api_key": "sk-1", "nested": [{"Authorization": "Bearer x", "keep": 1}], "monkey": "ok", "x-session-id": null});
+        assert_eq!(redact(&mut value), 2);
+        assert_eq!(
+            value,
+            json!({"api_key": REDACTED, "nested": [{"Authorization": REDACTED, "keep": 1}], "monkey": "ok", "x-session-id": null})
+        );
+    }
+
+    #[test]
+    fn credential_keys_are_told_from_lookalikes() {
+        for key in [
+            "api_key",
+            "x-api-key",
+            "apiKey",
+            "access_token",
+            "client_secret",
+            "Authorization",
+            "password",
+            "privateKey",
+            "SESSION_COOKIE",
+        ] {
+            assert!(is_credential_key(key), "{key} is a credential");
+        }
+        for key in [
+            "max_tokens",
+            "prompt_tokens",
+            "token_count",
+            "monkey",
+            "key",
+            "keyword",
+            "author",
+            "sort_key",
+            "passage",
+        ] {
+            assert!(!is_credential_key(key), "{key} is not a credential");
+        }
+    }
+
+    #[test]
+    fn long_strings_are_shortened_in_place() {
+        let object = JsonObject::new(&json!({"prompt": "x".repeat(1000), "n": 1}));
+        let cut = truncate(&object, 200);
+        let value = cut.to_value();
+        assert_eq!(value["n"], 1);
+        assert!(value["prompt"]
+            .as_str()
+            .unwrap()
+            .ends_with("[truncated from 1000 bytes]"));
+        assert!(cut.as_str().len() <= 200);
+    }
+
+    #[test]
+    fn many_small_values_fall_back_to_a_preview() {
+        let object = JsonObject::new(&(0..500).collect::<Vec<_>>());
+        let cut = truncate(&object, 200);
+        let value = cut.to_value();
+        assert_eq!(value["truncated"], true);
+        assert_eq!(value["original_bytes"], object.as_str().len());
+    }
+
+    #[test]
+    fn a_failing_mask_drops_only_that_field() {
+        let mask: Mask = Arc::new(|field, _value: &mut Value| match field {
+            Field::Output => panic!("hook bug"),
+            _ => Ok(()),
+        });
+        let controls = Controls {
+            mask: Some(mask),
+            ..controls()
+        };
+        let (input, _) = controls.process(
+            Field::Input,
+            JsonObject::new(&json!({"a": 1})),
+            &mut Applied::default(),
+        );
+        let mut applied = Applied::default();
+        let (output, _) = controls.process(
+            Field::Output,
+            JsonObject::new(&json!({"b": 2})),
+            &mut applied,
+        );
+        assert_eq!(input.to_value(), json!({"a": 1}));
+        assert_eq!(
+            output.to_value(),
+            json!({"masking_error": "the masking hook panicked"})
+        );
+        assert_eq!(applied.mask_failures, 1);
+    }
+}
