@@ -215,29 +215,36 @@ impl Store {
                         parent_id = ?7, group_id = ?8, start_us = ?9 WHERE rowid = ?1",
                 )
                 .map_err(internal)?;
+            let ids = self.ids.read().expect("id index lock");
             for (slot, &i) in winners.iter().enumerate() {
                 let s = &spans[i];
-                let found = probe
-                    .query_row(
-                        params![
-                            account,
-                            s.trace_id,
-                            s.id,
-                            s.parent_id,
-                            s.group_id,
-                            s.start_us
-                        ],
-                        |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, bool>(1)?,
-                                r.get::<_, bool>(2)?,
-                                r.get::<_, String>(3)?,
-                            ))
-                        },
-                    )
-                    .optional()
-                    .map_err(internal)?;
+                // An id the index has never seen is a new span: no probe needed.
+                let known = !ids.candidates(account, &s.id).is_empty();
+                let found = if !known {
+                    None
+                } else {
+                    probe
+                        .query_row(
+                            params![
+                                account,
+                                s.trace_id,
+                                s.id,
+                                s.parent_id,
+                                s.group_id,
+                                s.start_us
+                            ],
+                            |r| {
+                                Ok((
+                                    r.get::<_, i64>(0)?,
+                                    r.get::<_, bool>(1)?,
+                                    r.get::<_, bool>(2)?,
+                                    r.get::<_, String>(3)?,
+                                ))
+                            },
+                        )
+                        .optional()
+                        .map_err(internal)?
+                };
                 match found {
                     None => {
                         insert
@@ -454,11 +461,17 @@ fn check_relations(
         if slot_of.contains_key(&(s.trace_id.as_str(), p)) {
             continue;
         }
-        let here = stored_parent
-            .query_row(params![account, s.trace_id, p], |_| Ok(()))
-            .optional()
-            .map_err(internal)?
-            .is_some();
+        let stored = ids.candidates(account, p);
+        if stored.is_empty() && !traces_of_id.contains_key(p) {
+            // The parent was never stored nor sent in this batch: not yet known.
+            continue;
+        }
+        let here = !stored.is_empty()
+            && stored_parent
+                .query_row(params![account, s.trace_id, p], |_| Ok(()))
+                .optional()
+                .map_err(internal)?
+                .is_some();
         if here {
             continue;
         }
@@ -516,6 +529,7 @@ fn check_relations(
             path.insert(key);
             cur_parent = match slot_of.get(&(s.trace_id.as_str(), p.as_str())) {
                 Some(&slot) => spans[winners[slot]].parent_id.clone(),
+                None if ids.candidates(account, &p).is_empty() => None,
                 None => stored_parent
                     .query_row(params![account, s.trace_id, p], |r| {
                         r.get::<_, Option<String>>(0)
