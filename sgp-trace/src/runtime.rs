@@ -278,7 +278,8 @@ pub fn flush_queue_within(timeout: Duration) -> Result<(), FlushError> {
         return Ok(());
     };
     let (done, finished) = bounded(1);
-    if control.send(Control::Flush(done)).is_err() {
+    let deadline = Instant::now() + timeout;
+    if control.send(Control::Flush { done, deadline }).is_err() {
         return Err(FlushError::Stopped);
     }
     finished

@@ -30,8 +30,8 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What the export thread is told besides span events.
 pub(crate) enum Control {
-    /// Send everything received so far, then answer.
-    Flush(Sender<()>),
+    /// Send everything received so far, then answer; the caller waits until the deadline.
+    Flush { done: Sender<()>, deadline: Instant },
     /// Send everything, give up at the deadline, answer and stop.
     Shutdown { deadline: Instant, done: Sender<()> },
     /// New settings and exporter from a second `init`.
@@ -130,6 +130,13 @@ impl Pending {
     }
 }
 
+/// A caller of `flush_queue`, answered once every batch cut up to `target` is settled.
+struct FlushWaiter {
+    target: u64,
+    done: Sender<()>,
+    deadline: Instant,
+}
+
 /// A batch on its way out.
 struct Outgoing {
     spans: EncodedBatch,
@@ -164,7 +171,7 @@ pub(crate) struct Worker {
     /// Reused buffer for one span's JSON.
     scratch: Vec<u8>,
     cuts: u64,
-    flush_waiters: Vec<(u64, Sender<()>)>,
+    flush_waiters: Vec<FlushWaiter>,
     /// Set when the server refused the credentials: export has stopped.
     unauthorized: bool,
     reported: LossReport,
@@ -272,10 +279,14 @@ impl Worker {
 
     fn handle(&mut self, message: Control) {
         match message {
-            Control::Flush(done) => {
+            Control::Flush { done, deadline } => {
                 self.take_all_events();
                 self.cut(Instant::now());
-                self.flush_waiters.push((self.cuts, done));
+                self.flush_waiters.push(FlushWaiter {
+                    target: self.cuts,
+                    done,
+                    deadline,
+                });
             }
             Control::Reconfigure(settings, exporter) => {
                 self.settings = settings;
@@ -457,13 +468,25 @@ impl Worker {
             return;
         }
         let oldest_unsent = self.outgoing.iter().map(|batch| batch.number).min();
-        self.flush_waiters.retain(|(target, done)| {
-            let finished = oldest_unsent.is_none_or(|oldest| oldest > *target);
-            if finished {
-                let _ = done.send(());
+        let (finished, waiting): (Vec<FlushWaiter>, Vec<FlushWaiter>) =
+            std::mem::take(&mut self.flush_waiters)
+                .into_iter()
+                .partition(|waiter| oldest_unsent.is_none_or(|oldest| oldest > waiter.target));
+        self.flush_waiters = waiting;
+        if let Some(deadline) = finished.iter().map(|waiter| waiter.deadline).max() {
+            // An exporter with a queue of its own (a fan-out) sends it too.
+            let exporter = &self.exporter;
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            if let Err(error) =
+                catch_unwind(AssertUnwindSafe(|| exporter.flush(timeout))).unwrap_or(Ok(()))
+            {
+                self.reported
+                    .note(format!("the exporter's flush failed: {error}"));
             }
-            !finished
-        });
+        }
+        for waiter in finished {
+            let _ = waiter.done.send(());
+        }
     }
 
     /// Sends everything that waits, closing the spans still open, until the deadline.
@@ -488,6 +511,9 @@ impl Worker {
         Counters::add(&COUNTERS.dropped_at_shutdown, unsent);
         Counters::add(&COUNTERS.sampled_out, self.held.discard_all());
         self.answer_flush_waiters();
+        let exporter = &self.exporter;
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let _ = catch_unwind(AssertUnwindSafe(|| exporter.shutdown(timeout)));
         self.reported.report_now();
     }
 

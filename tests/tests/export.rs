@@ -269,3 +269,48 @@ fn a_panicking_exporter_does_not_stop_the_export_thread() {
     let stats = sgp_trace::stats();
     assert_eq!((stats.failed, stats.exported), (2, 3), "{stats:?}");
 }
+
+#[test]
+fn flush_and_shutdown_reach_an_exporter_with_its_own_queue() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Buffering {
+        exported: AtomicUsize,
+        flushes: AtomicUsize,
+        shutdowns: AtomicUsize,
+    }
+    struct Handle(Arc<Buffering>);
+    impl sgp_trace::Exporter for Handle {
+        fn export(&self, batch: &sgp_trace::Batch<'_>) -> Result<(), sgp_trace::ExportError> {
+            self.0.exported.fetch_add(batch.len(), Ordering::SeqCst);
+            Ok(())
+        }
+        fn flush(&self, timeout: Duration) -> Result<(), sgp_trace::ExportError> {
+            assert!(timeout > Duration::ZERO);
+            self.0.flushes.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn shutdown(&self, _timeout: Duration) {
+            self.0.shutdowns.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let state = Arc::new(Buffering::default());
+    let config = sgp_trace::Config::builder()
+        .exporter(Handle(state.clone()))
+        .build()
+        .unwrap();
+    let guard = sgp_trace::init(config);
+    emit_trace("hooked", 3);
+    sgp_trace::flush_queue().unwrap();
+    assert_eq!(
+        (
+            state.exported.load(Ordering::SeqCst),
+            state.flushes.load(Ordering::SeqCst)
+        ),
+        (3, 1)
+    );
+    drop(guard);
+    assert_eq!(state.shutdowns.load(Ordering::SeqCst), 1);
+}

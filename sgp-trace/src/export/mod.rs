@@ -35,6 +35,20 @@ use crate::SpanItem;
 pub trait Exporter: Send + Sync + 'static {
     /// Delivers one batch.
     fn export(&self, batch: &Batch<'_>) -> Result<(), ExportError>;
+
+    /// Called by [`flush_queue`](crate::flush_queue) once every batch before it went through
+    /// [`export`](Exporter::export): an exporter that keeps batches of its own (a fan-out to
+    /// several backends) sends them now, within `timeout`. Does nothing by default.
+    fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
+        let _ = timeout;
+        Ok(())
+    }
+
+    /// Called once at shutdown, after the last batch, with what is left of the shutdown
+    /// bound: send what is buffered and release resources. Does nothing by default.
+    fn shutdown(&self, timeout: Duration) {
+        let _ = timeout;
+    }
 }
 
 impl<F> Exporter for F
