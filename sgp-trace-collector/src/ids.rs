@@ -60,6 +60,11 @@ impl IdIndex {
         }
     }
 
+    /// Whether a span with this id may be stored in this account; `false` is sure.
+    pub fn may_contain(&self, account: &str, id: &str) -> bool {
+        self.map.contains_key(&key(account, id))
+    }
+
     /// Rows that may hold a span with this id in this account (check them).
     pub fn candidates(&self, account: &str, id: &str) -> Vec<i64> {
         match self.map.get(&key(account, id)) {
@@ -83,5 +88,6 @@ mod tests {
         assert_eq!(i.candidates("a", "x"), vec![1, 7]);
         assert_eq!(i.candidates("b", "x"), vec![3]);
         assert!(i.candidates("a", "y").is_empty());
+        assert!(i.may_contain("b", "x") && !i.may_contain("b", "y"));
     }
 }

@@ -1,5 +1,6 @@
 //! SQLite storage of spans: one file, WAL, one transaction per batch.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
@@ -219,7 +220,7 @@ impl Store {
             for (slot, &i) in winners.iter().enumerate() {
                 let s = &spans[i];
                 // An id the index has never seen is a new span: no probe needed.
-                let known = !ids.candidates(account, &s.id).is_empty();
+                let known = ids.may_contain(account, &s.id);
                 let found = if !known {
                     None
                 } else {
@@ -461,12 +462,12 @@ fn check_relations(
         if slot_of.contains_key(&(s.trace_id.as_str(), p)) {
             continue;
         }
-        let stored = ids.candidates(account, p);
-        if stored.is_empty() && !traces_of_id.contains_key(p) {
+        let stored = ids.may_contain(account, p);
+        if !stored && !traces_of_id.contains_key(p) {
             // The parent was never stored nor sent in this batch: not yet known.
             continue;
         }
-        let here = !stored.is_empty()
+        let here = stored
             && stored_parent
                 .query_row(params![account, s.trace_id, p], |_| Ok(()))
                 .optional()
@@ -505,42 +506,45 @@ fn check_relations(
         }
     }
 
-    // 2. No cycles: walk up from each batch span through batch and stored parents.
-    let mut acyclic: HashSet<(String, String)> = HashSet::new();
+    // 2. No cycles: walk up from each batch span through batch and stored
+    // parents. Ids stay borrowed from the batch; only stored parents are owned.
+    // Every walk stays in the span's own trace, so nodes are keyed by id.
+    let mut acyclic: HashSet<(&str, Cow<'_, str>)> = HashSet::new();
+    let mut path: Vec<Cow<'_, str>> = Vec::new();
     for &i in winners {
         let s = &spans[i];
-        let mut path: HashSet<(String, String)> = HashSet::new();
-        let mut cur_id = s.id.clone();
-        let mut cur_parent = s.parent_id.clone();
-        path.insert((s.trace_id.clone(), cur_id.clone()));
+        let trace = s.trace_id.as_str();
+        path.clear();
+        path.push(Cow::Borrowed(s.id.as_str()));
+        let mut cur_parent: Option<Cow<'_, str>> = s.parent_id.as_deref().map(Cow::Borrowed);
         while let Some(p) = cur_parent {
-            let key = (s.trace_id.clone(), p.clone());
-            if acyclic.contains(&key) {
+            if acyclic.contains(&(trace, p.clone())) {
                 break;
             }
-            if path.contains(&key) {
+            if path.contains(&p) {
+                let via = path.last().map(|c| c.to_string()).unwrap_or_default();
                 return Err(ApiError::conflict(
                     "parent_cycle",
-                    format!("the parent chain of this span loops back through span {cur_id:?}"),
+                    format!("the parent chain of this span loops back through span {via:?}"),
                 )
                 .field("parent_id")
                 .span(Some(i), Some(&s.trace_id), Some(&s.id)));
             }
-            path.insert(key);
-            cur_parent = match slot_of.get(&(s.trace_id.as_str(), p.as_str())) {
-                Some(&slot) => spans[winners[slot]].parent_id.clone(),
-                None if ids.candidates(account, &p).is_empty() => None,
+            cur_parent = match slot_of.get(&(trace, p.as_ref())) {
+                Some(&slot) => spans[winners[slot]].parent_id.as_deref().map(Cow::Borrowed),
+                None if !ids.may_contain(account, &p) => None,
                 None => stored_parent
-                    .query_row(params![account, s.trace_id, p], |r| {
+                    .query_row(params![account, trace, p.as_ref()], |r| {
                         r.get::<_, Option<String>>(0)
                     })
                     .optional()
                     .map_err(internal)?
-                    .flatten(),
+                    .flatten()
+                    .map(Cow::Owned),
             };
-            cur_id = p;
+            path.push(p);
         }
-        acyclic.extend(path);
+        acyclic.extend(path.drain(..).map(|p| (trace, p)));
     }
     Ok(())
 }
@@ -567,7 +571,12 @@ mod tests {
     fn writer_cost_per_span() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).unwrap();
-        let batches: Vec<Vec<u8>> = (0..20)
+        // SGP_STORE_BATCHES=200 for a steadier figure.
+        let count: usize = std::env::var("SGP_STORE_BATCHES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        let batches: Vec<Vec<u8>> = (0..count)
             .map(|t| {
                 let items: Vec<serde_json::Value> = (0..500)
                     .map(|i| {
@@ -605,8 +614,8 @@ mod tests {
             parse / n * 1e6,
             write / n * 1e6
         );
-        assert_eq!(store.all_spans("acct").unwrap().len(), 10_000);
-        for t in 0..20 {
+        assert_eq!(store.all_spans("acct").unwrap().len(), count * 500);
+        for t in 0..count {
             let root = store
                 .get("acct", &format!("root{t}"))
                 .unwrap()
