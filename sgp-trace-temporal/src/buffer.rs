@@ -224,6 +224,7 @@ impl std::error::Error for FlushError {}
 pub struct SpanBuffer {
     root: BufferedSpan,
     root_sent: bool,
+    root_end_sent: bool,
     /// Spans started and not ended, with whether their start was sent.
     open: Vec<(BufferedSpan, bool)>,
     /// Ended spans not sent yet.
@@ -271,6 +272,7 @@ impl SpanBuffer {
                 metadata: None,
             },
             root_sent: false,
+            root_end_sent: false,
             open: Vec::new(),
             ended: Vec::new(),
             policy: FlushPolicy::default(),
@@ -309,7 +311,12 @@ impl SpanBuffer {
     pub fn pending(&self) -> usize {
         self.ended.len()
             + self.open.iter().filter(|(_, sent)| !sent).count()
-            + usize::from(!self.root_sent || self.root.end_nanos.is_some())
+            + usize::from(self.root_waits())
+    }
+
+    /// Whether the root has a state not sent yet: its start, or its end.
+    fn root_waits(&self) -> bool {
+        !self.root_sent || (self.root.end_nanos.is_some() && !self.root_end_sent)
     }
 
     /// Starts a span named `name` under `parent` (the root when `None`).
@@ -456,9 +463,10 @@ impl SpanBuffer {
     /// and the root (its start once, and its final state once it has ended).
     pub fn take_batch(&mut self) -> Vec<BufferedSpan> {
         let mut batch = Vec::with_capacity(self.pending());
-        if !self.root_sent || self.root.end_nanos.is_some() {
+        if self.root_waits() {
             batch.push(self.root.clone());
             self.root_sent = true;
+            self.root_end_sent = self.root.end_nanos.is_some();
         }
         for (span, sent) in &mut self.open {
             if !*sent {
@@ -559,5 +567,140 @@ fn object<T: Serialize + ?Sized>(value: &T) -> Value {
             );
             Value::Object(map)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Ids and times from a counter, like a workflow's deterministic sources.
+    struct Clock(Cell<u64>);
+
+    impl Clock {
+        fn new() -> Clock {
+            Clock(Cell::new(0))
+        }
+    }
+
+    impl WorkflowClock for Clock {
+        fn uuid4(&self) -> String {
+            self.0.set(self.0.get() + 1);
+            format!("00000000-0000-4000-8000-{:012}", self.0.get())
+        }
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + self.0.get())
+        }
+    }
+
+    fn run(clock: &Clock) -> (SpanBuffer, Vec<Vec<BufferedSpan>>) {
+        let parent = SpanContext {
+            trace_id: Id::new("trace-from-client").unwrap(),
+            span_id: Id::new("client-span").unwrap(),
+            group_id: None,
+        };
+        let mut buffer = SpanBuffer::start(clock, "agent", Some(parent));
+        let mut flushes = Vec::new();
+        let plan = buffer.start_span(clock, "plan", None);
+        buffer.set_input(&plan, &"question");
+        flushes.push(buffer.take_batch());
+        let tool = buffer.start_span(clock, "tool", Some(&plan));
+        buffer.set_error(&tool, "Timeout", "too slow");
+        buffer.end_span(clock, &tool);
+        buffer.end_span(clock, &plan);
+        buffer.end_all(clock, SpanStatus::Success);
+        flushes.push(buffer.take_batch());
+        (buffer, flushes)
+    }
+
+    #[test]
+    fn the_same_sources_rebuild_the_same_buffer() {
+        let (first, first_flushes) = run(&Clock::new());
+        let (replayed, replayed_flushes) = run(&Clock::new());
+        assert_eq!(first, replayed);
+        assert_eq!(first_flushes, replayed_flushes);
+    }
+
+    #[test]
+    fn flushes_send_starts_once_and_the_root_again_with_its_end() {
+        let (buffer, flushes) = run(&Clock::new());
+        let names = |batch: &[BufferedSpan]| {
+            batch
+                .iter()
+                .map(|s| format!("{}{}", s.name, if s.end_nanos.is_some() { "." } else { "" }))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&flushes[0]), ["agent", "plan"]);
+        assert_eq!(names(&flushes[1]), ["agent.", "tool.", "plan."]);
+        assert_eq!(buffer.pending(), 0);
+        let mut buffer = buffer;
+        assert!(
+            buffer.take_batch().is_empty(),
+            "the root's end is sent once"
+        );
+        let root = &flushes[1][0];
+        assert_eq!(
+            root.start_nanos, flushes[0][0].start_nanos,
+            "same storage identity"
+        );
+        assert_eq!(root.status, Some(SpanStatus::Success));
+        assert_eq!(root.parent_id.as_deref(), Some("client-span"));
+        let tool = &flushes[1][1];
+        assert_eq!(tool.status, Some(SpanStatus::Error));
+        assert_eq!(tool.parent_id, Some(flushes[0][1].id.clone()));
+        for span in flushes.iter().flatten() {
+            assert_eq!(
+                span.trace_id, "trace-from-client",
+                "one trace by construction"
+            );
+            span.to_item().expect("sendable");
+        }
+    }
+
+    #[test]
+    fn a_buffer_survives_serialization() {
+        let clock = Clock::new();
+        let mut buffer = SpanBuffer::start(&clock, "agent", None);
+        let step = buffer.start_span(&clock, "step", None);
+        buffer.set_metadata(&step, "k", &1);
+        let json = serde_json::to_string(&buffer).unwrap();
+        let back: SpanBuffer = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, buffer);
+        assert_eq!(back.context(&step).trace_id.to_string(), buffer.trace_id());
+    }
+
+    #[test]
+    fn flush_is_due_by_size_or_by_workflow_time() {
+        let clock = Clock::new();
+        let mut buffer = SpanBuffer::start(&clock, "agent", None).with_policy(FlushPolicy {
+            max_pending: 2,
+            interval: Duration::from_secs(100),
+            ..FlushPolicy::default()
+        });
+        assert!(!buffer.is_flush_due(&clock), "one pending, no time passed");
+        let a = buffer.start_span(&clock, "a", None);
+        buffer.end_span(&clock, &a);
+        assert!(
+            buffer.is_flush_due(&clock),
+            "root start and a ended make... {}",
+            buffer.pending()
+        );
+        buffer.take_batch();
+        buffer.last_flush_nanos = nanos(&clock);
+        let b = buffer.start_span(&clock, "b", None);
+        assert!(!buffer.is_flush_due(&clock));
+        clock.0.set(clock.0.get() + 100);
+        assert!(buffer.is_flush_due(&clock), "the interval passed");
+        buffer.end_span(&clock, &b);
+    }
+
+    #[test]
+    fn an_invalid_id_is_reported_not_sent() {
+        let clock = Clock::new();
+        let mut buffer = SpanBuffer::start(&clock, "agent", None);
+        buffer.update(&buffer.root(), |span| span.id = "x".repeat(300));
+        let batch = buffer.take_batch();
+        assert!(batch[0].to_item().unwrap_err().contains("bad id"));
     }
 }

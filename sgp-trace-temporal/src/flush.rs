@@ -153,3 +153,108 @@ fn failure(
             .build(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    fn error_of(activity_error: ActivityError) -> (String, bool, Option<Duration>) {
+        match activity_error {
+            ActivityError::Application(failure) => (
+                failure.type_name().unwrap_or_default().to_owned(),
+                failure.is_non_retryable(),
+                failure.next_retry_delay(),
+            ),
+            other => panic!("not an application failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_input_and_auth_are_not_retried_transient_failures_are() {
+        let reason = String::from("r");
+        let cases = [
+            (
+                ExportError::Rejected {
+                    reason: reason.clone(),
+                },
+                failure::REJECTED,
+                true,
+            ),
+            (
+                ExportError::Unauthorized {
+                    reason: reason.clone(),
+                },
+                failure::UNAUTHORIZED,
+                true,
+            ),
+            (
+                ExportError::TooLarge {
+                    reason: reason.clone(),
+                },
+                failure::TOO_LARGE,
+                true,
+            ),
+            (
+                ExportError::Failed {
+                    reason: reason.clone(),
+                },
+                failure::FAILED,
+                true,
+            ),
+            (
+                ExportError::Transient {
+                    reason,
+                    retry_after: Some(Duration::from_secs(2)),
+                },
+                failure::TRANSIENT,
+                false,
+            ),
+        ];
+        for (error, type_name, non_retryable) in cases {
+            let (name, not_retried, delay) = error_of(classify(error));
+            assert_eq!((name.as_str(), not_retried), (type_name, non_retryable));
+            if !non_retryable {
+                assert_eq!(
+                    delay,
+                    Some(Duration::from_secs(2)),
+                    "Retry-After is honoured"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_too_large_batch_is_halved_until_it_fits() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let exporter = move |batch: &Batch<'_>| {
+            seen.lock().unwrap().push(batch.len());
+            if batch.len() > 2 {
+                Err(ExportError::TooLarge {
+                    reason: "413".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let clock_span = |id: usize| crate::BufferedSpan {
+            name: "s".into(),
+            trace_id: "t".into(),
+            id: format!("s{id}"),
+            parent_id: None,
+            group_id: None,
+            start_nanos: 0,
+            end_nanos: None,
+            status: None,
+            span_type: sgp_trace::SpanType::Custom,
+            input: None,
+            output: None,
+            metadata: None,
+        };
+        let items: Vec<_> = (0..5).map(|i| clock_span(i).to_item().unwrap()).collect();
+        send(&exporter, &items).unwrap();
+        assert_eq!(*sizes.lock().unwrap(), [5, 2, 3, 1, 2]);
+    }
+}

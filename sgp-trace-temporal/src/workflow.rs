@@ -158,12 +158,10 @@ impl WorkflowInterceptor for WorkflowTracing {
         let end_ctx = ctx.clone();
         let body = async move {
             let result = next.run(input).await;
-            if !end_ctx.is_replaying_history_events() {
-                if finish_item(&mut item, &result) {
-                    item.end_timestamp =
-                        Some(timestamp(end_ctx.workflow_time()).max(item.start_timestamp));
-                    sgp_trace::record_item(item);
-                }
+            if !end_ctx.is_replaying_history_events() && finish_item(&mut item, &result) {
+                item.end_timestamp =
+                    Some(timestamp(end_ctx.workflow_time()).max(item.start_timestamp));
+                sgp_trace::record_item(item);
             }
             result
         };

