@@ -24,7 +24,15 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
-const state = { account: "", spans: [], selected: null, collapsed: new Set() };
+const state = { account: "", spans: [], selected: null, collapsed: new Set(), timer: null };
+
+// A trace's URL: #/trace/<trace id>[/<span id>][?collapsed=<span id>,...]
+function traceHash(traceId, spanId) {
+  let h = "#/trace/" + encodeURIComponent(traceId);
+  if (spanId) h += "/" + encodeURIComponent(spanId);
+  if (state.collapsed.size) h += "?collapsed=" + [...state.collapsed].map(encodeURIComponent).join(",");
+  return h;
+}
 
 function ms(span) {
   if (!span.end_timestamp) return null;
@@ -149,13 +157,18 @@ function renderTrace() {
     const orphan = span.parent_id && depth === 0;
     const toggle = kids.length
       ? el("span", { class: "toggle", role: "button", "aria-label": collapsed ? "expand" : "collapse", text: collapsed ? "▸" : "▾",
-        onclick: (ev) => { ev.stopPropagation(); if (collapsed) state.collapsed.delete(span.id); else state.collapsed.add(span.id); renderTrace(); } })
+        onclick: (ev) => {
+          ev.stopPropagation();
+          if (collapsed) state.collapsed.delete(span.id); else state.collapsed.add(span.id);
+          history.replaceState(null, "", traceHash(span.trace_id, state.selected));
+          renderTrace();
+        } })
       : el("span", { class: "toggle", text: "·" });
     rows.push(el("div", {
       class: "span-row" + (hidden ? " hidden" : "") + (state.selected === span.id ? " selected" : ""),
       role: "treeitem", "data-span-id": span.id, "data-depth": String(depth), "data-parent-id": span.parent_id || "",
       "data-running": running ? "true" : "false", "aria-expanded": kids.length ? String(!collapsed) : null,
-      onclick: () => { location.hash = "#/trace/" + encodeURIComponent(span.trace_id) + "/" + encodeURIComponent(span.id); },
+      onclick: () => { location.hash = traceHash(span.trace_id, span.id); },
     },
     el("div", { class: "label", style: "padding-left:" + depth * 16 + "px" },
       toggle,
@@ -221,15 +234,28 @@ async function showTrace(traceId, spanId) {
   renderTrace();
   renderSpan();
   document.body.dataset.loaded = "trace";
+  // While spans are running, reload the trace every 3 s to show them end.
+  clearTimeout(state.timer);
+  if (state.spans.some((s) => !s.end_timestamp)) {
+    state.timer = setTimeout(async () => {
+      if (state.traceId !== traceId) return;
+      state.traceId = null;
+      try { await showTrace(traceId, state.selected); } catch (e) { showError("Could not reload: " + e.message); }
+    }, 3000);
+  }
 }
 
 // ---- routing ----
 
 async function route() {
+  clearTimeout(state.timer);
   showError("");
   document.body.dataset.loaded = "";
   try {
-    const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+    const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
+    const parts = path.split("/").map(decodeURIComponent);
+    const collapsed = new URLSearchParams(query || "").get("collapsed");
+    state.collapsed = new Set(collapsed ? collapsed.split(",").filter(Boolean) : []);
     if (parts[0] === "trace" && parts[1]) await showTrace(parts[1], parts[2]);
     else await showList();
   } catch (e) {

@@ -168,6 +168,24 @@ fn the_traces_page_renders_a_stored_trace() {
     let shot = screenshot(&url, "traces-page-trace.png");
     println!("screenshot: {}", shot.display());
 
+    // A collapsed span (kept in the URL) hides its subtree, and only that.
+    let url = format!(
+        "{}/?account=page-account#/trace/trace-page-1?collapsed=plan",
+        collector.base_url()
+    );
+    let dom = run_chromium(&url, &["--dump-dom"]);
+    assert!(
+        dom.contains("data-loaded=\"trace\""),
+        "the collapsed trace did not load:\n{dom}"
+    );
+    assert!(row(&dom, "plan").contains("aria-expanded=\"false\""));
+    assert!(
+        row(&dom, "tool").contains("hidden"),
+        "the collapsed span's child is hidden"
+    );
+    assert!(!row(&dom, "retrieve").contains("hidden"));
+    assert!(row(&dom, "root").contains("aria-expanded=\"true\""));
+
     // The span view of the failed span shows its error.
     let url = format!(
         "{}/?account=page-account#/trace/trace-page-1/retrieve",
