@@ -2,13 +2,14 @@
 //!
 //! The page is static HTML, JavaScript and CSS compiled into the binary; it
 //! loads no external resource. Its data endpoints take the account as a query
-//! parameter and need no credentials: the page is meant for a collector bound
-//! to loopback.
+//! parameter. They need no credentials unless the collector requires an API
+//! key: then they take it as `key` in the query (the page passes on the `key`
+//! of its own URL) or as `x-api-key`.
 
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -62,7 +63,36 @@ fn json(body: String) -> Response {
         .into_response()
 }
 
-async fn accounts(State(shared): State<Arc<Shared>>) -> Response {
+/// Checks the API key, when the collector requires one.
+fn ui_auth(shared: &Shared, headers: &HeaderMap, key: Option<&str>) -> Result<(), ApiError> {
+    let Some(required) = &shared.api_key else {
+        return Ok(());
+    };
+    let given = key.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+    if given == Some(required.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized(
+            "this collector requires its API key: open the page with ?key=KEY",
+        )
+        .field("key"))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct KeyQuery {
+    #[serde(default)]
+    key: Option<String>,
+}
+
+async fn accounts(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(k): Query<KeyQuery>,
+) -> Response {
+    if let Err(e) = ui_auth(&shared, &headers, k.key.as_deref()) {
+        return e.into_response();
+    }
     match tokio::task::spawn_blocking(move || shared.store.accounts()).await {
         Ok(Ok(a)) => json(serde_json::to_string(&a).expect("strings serialize")),
         Ok(Err(e)) => e.into_response(),
@@ -75,6 +105,8 @@ async fn accounts(State(shared): State<Arc<Shared>>) -> Response {
 #[derive(Debug, Default, Deserialize)]
 struct TraceFilter {
     account: String,
+    #[serde(default)]
+    key: Option<String>,
     #[serde(default)]
     name: String,
     #[serde(default, rename = "type")]
@@ -149,7 +181,14 @@ fn traces_sql(f: &TraceFilter) -> (String, Vec<SqlValue>) {
     (sql, args)
 }
 
-async fn traces(State(shared): State<Arc<Shared>>, Query(f): Query<TraceFilter>) -> Response {
+async fn traces(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(f): Query<TraceFilter>,
+) -> Response {
+    if let Err(e) = ui_auth(&shared, &headers, f.key.as_deref()) {
+        return e.into_response();
+    }
     let result = tokio::task::spawn_blocking(move || {
         let (sql, args) = traces_sql(&f);
         shared.store.query_strings(&sql, args)
@@ -186,9 +225,18 @@ async fn traces(State(shared): State<Arc<Shared>>, Query(f): Query<TraceFilter>)
 struct TraceQuery {
     account: String,
     trace_id: String,
+    #[serde(default)]
+    key: Option<String>,
 }
 
-async fn trace(State(shared): State<Arc<Shared>>, Query(q): Query<TraceQuery>) -> Response {
+async fn trace(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<TraceQuery>,
+) -> Response {
+    if let Err(e) = ui_auth(&shared, &headers, q.key.as_deref()) {
+        return e.into_response();
+    }
     match tokio::task::spawn_blocking(move || shared.store.trace_spans(&q.account, &q.trace_id))
         .await
     {

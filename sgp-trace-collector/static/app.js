@@ -63,8 +63,13 @@ function showError(msg) {
   p.hidden = !msg;
 }
 
+// A collector that requires an API key is opened as /?key=KEY.
+const KEY = new URLSearchParams(location.search).get("key");
+
 async function getJson(url) {
-  const r = await fetch(url, { cache: "no-store" });
+  const u = new URL(url, location.origin);
+  if (KEY) u.searchParams.set("key", KEY);
+  const r = await fetch(u, { cache: "no-store" });
   if (!r.ok) throw new Error(url + ": HTTP " + r.status);
   return r.json();
 }

@@ -84,3 +84,32 @@ fn the_traces_list_filters_and_counts() {
     assert_eq!(ids, ["a", "a1", "a2"]);
     assert_eq!(get(&c, "/ui/api/accounts"), json!(["acct", "other"]));
 }
+
+#[test]
+fn a_collector_with_an_api_key_guards_the_page_data() {
+    let c = Collector::start(CollectorConfig::default().api_key("sekrit")).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let status = |path: &str| {
+        agent
+            .get(format!("{}{}", c.base_url(), path))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("/ui/api/accounts"), 401);
+    assert_eq!(status("/ui/api/traces?account=a&key=wrong"), 401);
+    assert_eq!(status("/ui/api/accounts?key=sekrit"), 200);
+    assert_eq!(status("/ui/api/trace?account=a&trace_id=t&key=sekrit"), 200);
+    let with_header = agent
+        .get(format!("{}/ui/api/traces?account=a", c.base_url()))
+        .header("x-api-key", "sekrit")
+        .call()
+        .unwrap();
+    assert_eq!(with_header.status(), 200);
+    // The page itself loads; it passes its own ?key= on.
+    assert_eq!(status("/"), 200);
+}
