@@ -1,0 +1,336 @@
+//! The hot path: what one span costs the thread that makes it (start and end), on one
+//! thread and on four, for sgp-trace and, in the same run, for the peers a Rust user would
+//! pick instead. Results and the machine are in `benches/README.md`.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=target-bench cargo bench -p sgp-trace-benches --bench hot_path -- \
+//!     --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Every library gets a background exporter that discards, so its export thread does all
+//! its work (coalescing and JSON encoding for sgp-trace, `SpanData` batches for
+//! OpenTelemetry, span collection for fastrace) but sends nothing. Spans are children of a
+//! trace in scope (a root per thread), except in the no-op cases. After the run the
+//! medians are printed again with their ratios to the peers.
+
+use std::hint::black_box;
+use std::sync::{Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, BenchmarkId, Criterion};
+use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData, SpanExporter,
+};
+use sgp_trace::{Batch, Config, ExportError};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// The small input: a short string, as a question or a tool name.
+const SMALL: &str = "what is sgp?";
+
+/// fastrace collects spans per root: one root covers this many spans, so its cost and the
+/// hand-over to fastrace's collector are counted but spread thin.
+const FASTRACE_SPANS_PER_ROOT: u64 = 256;
+
+// ---------------------------------------------------------------------------------------
+// The functions under test: two small arguments each.
+
+#[sgp_trace::traced]
+fn sgp_two_args(count: u64, label: &str) -> u64 {
+    black_box(count) + label.len() as u64
+}
+
+#[fastrace::trace]
+fn fastrace_two_args(count: u64, label: &str) -> u64 {
+    black_box(count) + label.len() as u64
+}
+
+#[tracing::instrument]
+fn tracing_two_args(count: u64, label: &str) -> u64 {
+    black_box(count) + label.len() as u64
+}
+
+fn otel_two_attrs(tracer: &SdkTracer, count: u64, label: &'static str) -> u64 {
+    let span = tracer
+        .span_builder("otel_two_attrs")
+        .with_attributes([
+            KeyValue::new("count", count as i64),
+            KeyValue::new("label", label),
+        ])
+        .start(tracer);
+    let _current = Context::current_with_span(span).attach();
+    black_box(count) + label.len() as u64
+}
+
+// ---------------------------------------------------------------------------------------
+// sgp-trace runtime: one process-wide runtime, switched between disabled and recording.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SgpMode {
+    Disabled,
+    Recording,
+}
+
+static SGP_MODE: Mutex<Option<SgpMode>> = Mutex::new(None);
+
+fn sgp_mode(mode: SgpMode) {
+    let mut current = SGP_MODE.lock().unwrap();
+    if *current == Some(mode) {
+        return;
+    }
+    let config = match mode {
+        SgpMode::Disabled => Config::builder().disabled(true),
+        SgpMode::Recording => {
+            Config::builder().exporter(|_batch: &Batch<'_>| -> Result<(), ExportError> { Ok(()) })
+        }
+    };
+    // The guard would stop tracing when dropped; the runtime lives for the whole run.
+    std::mem::forget(sgp_trace::init(config.build().expect("valid config")));
+    *current = Some(mode);
+}
+
+// ---------------------------------------------------------------------------------------
+// The peers, set up once.
+
+#[derive(Debug)]
+struct DiscardSpans;
+
+impl SpanExporter for DiscardSpans {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+struct DiscardReporter;
+
+impl fastrace::collector::Reporter for DiscardReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+fn otel_provider() -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(DiscardSpans).build())
+        .build()
+}
+
+struct Peers {
+    otel: SdkTracer,
+    _providers: [SdkTracerProvider; 2],
+}
+
+fn peers() -> Peers {
+    fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
+    let for_tracing = otel_provider();
+    let layer = tracing_opentelemetry::layer().with_tracer(for_tracing.tracer("tracing"));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+        .expect("no other subscriber");
+    let plain = otel_provider();
+    Peers {
+        otel: plain.tracer("plain"),
+        _providers: [for_tracing, plain],
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Running a loop on N threads at once.
+
+/// Runs `body(iters)` on `threads` threads started together and returns the wall time from
+/// the common start to the last thread's end: with four threads, the time per iteration is
+/// the time each thread took per span while all four ran (on two cores, at best twice the
+/// one-thread time).
+fn on_threads(threads: usize, iters: u64, body: &(dyn Fn(&Barrier, u64) + Sync)) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| body(&barrier, iters));
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed()
+    })
+}
+
+/// One benchmark case: per-thread setup, then the measured loop between two barrier waits.
+type Case = Box<dyn Fn(&Barrier, u64) + Sync>;
+
+fn sgp_in_trace(span: fn()) -> Case {
+    Box::new(move |barrier, iters| {
+        let _trace = sgp_trace::create_trace("bench").start();
+        barrier.wait();
+        for _ in 0..iters {
+            span();
+        }
+        barrier.wait();
+    })
+}
+
+fn no_trace(span: fn()) -> Case {
+    Box::new(move |barrier, iters| {
+        barrier.wait();
+        for _ in 0..iters {
+            span();
+        }
+        barrier.wait();
+    })
+}
+
+fn sgp_traced() {
+    black_box(sgp_two_args(black_box(7), black_box(SMALL)));
+}
+
+fn sgp_create_span() {
+    let span = sgp_trace::create_span("child")
+        .input(black_box(SMALL))
+        .start();
+    black_box(&span);
+}
+
+fn payload(bytes: usize) -> &'static str {
+    Box::leak("x".repeat(bytes).into_boxed_str())
+}
+
+fn sgp_input(text: &'static str) -> Case {
+    Box::new(move |barrier, iters| {
+        let _trace = sgp_trace::create_trace("bench").start();
+        barrier.wait();
+        for _ in 0..iters {
+            let span = sgp_trace::create_span("child")
+                .input(black_box(text))
+                .start();
+            black_box(&span);
+        }
+        barrier.wait();
+    })
+}
+
+fn fastrace_case() -> Case {
+    use fastrace::prelude::{Span, SpanContext};
+    Box::new(|barrier, iters| {
+        barrier.wait();
+        let mut left = iters;
+        while left > 0 {
+            let batch = left.min(FASTRACE_SPANS_PER_ROOT);
+            let root = Span::root("bench", SpanContext::random());
+            let _parent = root.set_local_parent();
+            for _ in 0..batch {
+                black_box(fastrace_two_args(black_box(7), black_box(SMALL)));
+            }
+            left -= batch;
+        }
+        barrier.wait();
+    })
+}
+
+fn tracing_case() -> Case {
+    Box::new(|barrier, iters| {
+        let root = tracing::info_span!("bench");
+        let _entered = root.enter();
+        barrier.wait();
+        for _ in 0..iters {
+            black_box(tracing_two_args(black_box(7), black_box(SMALL)));
+        }
+        barrier.wait();
+    })
+}
+
+fn otel_case(tracer: SdkTracer) -> Case {
+    Box::new(move |barrier, iters| {
+        let root = tracer.start("bench");
+        let _current = Context::current_with_span(root).attach();
+        barrier.wait();
+        for _ in 0..iters {
+            black_box(otel_two_attrs(&tracer, black_box(7), black_box(SMALL)));
+        }
+        barrier.wait();
+    })
+}
+
+fn run(c: &mut Criterion, name: &str, mode: Option<SgpMode>, case: Case) {
+    if let Some(mode) = mode {
+        sgp_mode(mode);
+    }
+    let mut group = c.benchmark_group(name);
+    for threads in [1usize, 4] {
+        let id = BenchmarkId::from_parameter(format!("{threads}_thread"));
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| on_threads(threads, iters, &*case))
+        });
+    }
+    group.finish();
+}
+
+fn hot_path(c: &mut Criterion) {
+    let peers = peers();
+    // The disabled cases first: the runtime starts disabled and is switched on once.
+    run(
+        c,
+        "sgp_disabled_traced",
+        Some(SgpMode::Disabled),
+        no_trace(sgp_traced),
+    );
+    run(
+        c,
+        "sgp_disabled_create_span",
+        Some(SgpMode::Disabled),
+        no_trace(sgp_create_span),
+    );
+    run(
+        c,
+        "sgp_no_trace_traced",
+        Some(SgpMode::Recording),
+        no_trace(sgp_traced),
+    );
+    run(
+        c,
+        "sgp_no_trace_create_span",
+        Some(SgpMode::Recording),
+        no_trace(sgp_create_span),
+    );
+    run(
+        c,
+        "sgp_create_span_small",
+        Some(SgpMode::Recording),
+        sgp_in_trace(sgp_create_span),
+    );
+    run(
+        c,
+        "sgp_traced_2args",
+        Some(SgpMode::Recording),
+        sgp_in_trace(sgp_traced),
+    );
+    run(
+        c,
+        "sgp_input_1kb",
+        Some(SgpMode::Recording),
+        sgp_input(payload(1024)),
+    );
+    run(
+        c,
+        "sgp_input_10kb",
+        Some(SgpMode::Recording),
+        sgp_input(payload(10 * 1024)),
+    );
+    let stats = sgp_trace::stats();
+    eprintln!(
+        "sgp-trace stats after its cases: enqueued {}, exported {}, coalesced {}, dropped (queue full) {}",
+        stats.enqueued, stats.exported, stats.coalesced, stats.dropped_queue_full
+    );
+    run(c, "fastrace_trace_2args", None, fastrace_case());
+    run(c, "tracing_otel_instrument_2args", None, tracing_case());
+    run(c, "otel_span_2attrs", None, otel_case(peers.otel.clone()));
+}
+
+criterion_group!(benches, hot_path);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    sgp_trace_benches::summary::print(&sgp_trace_benches::summary::criterion_dir());
+}
