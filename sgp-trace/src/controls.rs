@@ -130,6 +130,16 @@ impl Controls {
         object: JsonObject,
         applied: &mut Applied,
     ) -> (JsonObject, Option<usize>) {
+        if nesting_depth(object.as_str()) > MAX_DEPTH {
+            // Deeper than JSON parsers accept (serde_json and the server stop at 128): the
+            // value could be neither redacted nor stored, so a preview stands in for it.
+            applied.truncated += 1;
+            let size = object.as_str().len();
+            return (
+                preview(&object, self.max_field_bytes, "nested too deep"),
+                Some(size),
+            );
+        }
         let needs_redaction = self.redact_credentials && mentions_credential_key(object.as_str());
         let object = if needs_redaction || self.mask.is_some() {
             let mut value = object.to_value();
@@ -264,19 +274,48 @@ fn redact(value: &mut Value) -> usize {
 /// object's shape; when that is not enough, a preview of the JSON text stands in for it.
 /// Either way the marker says how large it was.
 fn truncate(object: &JsonObject, max_bytes: usize) -> JsonObject {
-    let original = object.as_str().len();
     let mut value = object.to_value();
     shorten_strings(&mut value, max_bytes / 4);
     let shortened = JsonObject::new(&value);
     if shortened.as_str().len() <= max_bytes {
         return shortened;
     }
+    preview(object, max_bytes, "too large")
+}
+
+/// `{"truncated": true, "reason": ..., "original_bytes": N, "preview": "..."}`.
+fn preview(object: &JsonObject, max_bytes: usize, reason: &str) -> JsonObject {
     let preview: String = object.as_str().chars().take(max_bytes / 2).collect();
     JsonObject::new(&serde_json::json!({
         "truncated": true,
-        "original_bytes": original,
+        "reason": reason,
+        "original_bytes": object.as_str().len(),
         "preview": preview,
     }))
+}
+
+/// The deepest nesting of objects and arrays kept as is.
+const MAX_DEPTH: usize = 100;
+
+/// How deeply the JSON text nests, by counting brackets outside strings; no parsing.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in json.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn shorten_strings(value: &mut Value, max_chars: usize) {
@@ -346,6 +385,27 @@ mod tests {
         ] {
             assert!(!is_credential_key(key), "{key} is not a credential");
         }
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings() {
+        assert_eq!(nesting_depth(r#"{"a":[{"b":"[[[{{"}]}"#), 3);
+        assert_eq!(nesting_depth(r#"{"a":"\"[["}"#), 1);
+    }
+
+    #[test]
+    fn values_nested_too_deep_become_a_preview() {
+        let mut deep = json!(1);
+        for _ in 0..300 {
+            deep = json!([deep]);
+        }
+        let object = JsonObject::new(&json!({ "v": deep }));
+        let mut applied = Applied::default();
+        let (cut, original) = controls().process(Field::Input, object.clone(), &mut applied);
+        let value = cut.to_value();
+        assert_eq!(value["reason"], "nested too deep");
+        assert_eq!(original, Some(object.as_str().len()));
+        assert_eq!(applied.truncated, 1);
     }
 
     #[test]

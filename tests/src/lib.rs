@@ -19,10 +19,11 @@ pub const API_KEY: &str = "test-key";
 
 /// A running collector and the runtime exporting to it.
 pub struct Harness {
-    /// The collector; dropped last.
-    pub collector: Collector,
-    /// The runtime's guard; `None` once a test shut it down itself.
+    /// The runtime's guard, dropped first so its last flush still reaches the collector;
+    /// `None` once a test shut it down itself.
     pub guard: Option<TracingGuard>,
+    /// The collector.
+    pub collector: Collector,
 }
 
 impl Harness {
