@@ -16,21 +16,20 @@
 //! better than wall time on a busy machine.
 //!
 //! Results, 2026-11-22, this project's 2-core machine, release build, 200 000
-//! spans, while another developer's builds and tests kept the load average at
-//! 6-10 (so the wall figures are low and vary run to run):
+//! spans, code of commit "ingest results" and later, while another developer's
+//! builds and tests kept the load average at 7-8 (wall figures vary run to run):
 //!
-//! | clients | phase | spans/s (wall) | spans per server CPU second |
+//! | clients | phase | spans/s (wall), 4 runs | spans per server CPU second |
 //! |---|---|---|---|
-//! | 2 | fresh spans | 43 000 - 72 000 | 75 000 - 83 000 |
-//! | 2 | end events  | 44 000 - 55 000 | 72 000 - 79 000 |
-//! | 4 | fresh spans | 70 000 | 99 500 |
-//! | 4 | end events  | 91 000 | 102 500 |
+//! | 2 | fresh spans | 93 000, 105 000, 117 000 | 108 000 - 122 000 |
+//! | 2 | end events  | 89 000, 100 000, 111 000 | 107 000 - 117 000 |
+//! | 4 | fresh spans | 82 000 | 106 000 |
+//! | 4 | end events  | 75 000 | 97 000 |
 //!
 //! The writer (one SQLite transaction per batch, serialized) costs about
 //! 7.5 µs of CPU per span and parsing about 2 µs (in parallel): see the
-//! `writer_cost_per_span` test in `src/store.rs`. The 100 000 spans/s target
-//! needs about 1.2 idle cores for the server; it was not reached on the loaded
-//! machine above.
+//! `writer_cost_per_span` test in `src/store.rs`. Earlier, under a load average
+//! of 10 and before the in-memory id index, the same bench gave 30 000-45 000.
 
 use std::time::Instant;
 
