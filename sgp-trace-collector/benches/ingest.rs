@@ -16,10 +16,10 @@
 //! better than wall time on a busy machine.
 //!
 //! Results, 2026-11-22, this project's 2-core machine, release build, 200 000
-//! spans, code of commit "ingest results" and later, while another developer's
+//! spans, the code as of this file's commit, while another developer's
 //! builds and tests kept the load average at 7-8 (wall figures vary run to run):
 //!
-//! | clients | phase | spans/s (wall), 4 runs | spans per server CPU second |
+//! | clients | phase | spans/s (wall), 3 runs | spans per server CPU second |
 //! |---|---|---|---|
 //! | 2 | fresh spans | 93 000, 105 000, 117 000 | 108 000 - 122 000 |
 //! | 2 | end events  | 89 000, 100 000, 111 000 | 107 000 - 117 000 |
