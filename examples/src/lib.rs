@@ -80,9 +80,15 @@ impl Backend {
             println!("trace {trace_id}: {} spans", trace.len());
             print_tree(&trace, None, 1);
         }
+        for trace_id in trace_ids {
+            println!(
+                "trace page: {}/?account={LOCAL_ACCOUNT}#/trace/{trace_id}",
+                collector.base_url()
+            );
+        }
         println!(
-            "traces page: {}/ (stored in {})",
-            collector.base_url(),
+            "The collector stops with this program. Keep the page up with `cargo run --bin demo -- --serve`, \
+             or browse the stored traces later with\n  cargo run -p sgp-trace-collector -- --db {}",
             collector.db_path().display()
         );
     }

@@ -76,7 +76,7 @@ fn summarize(sources: usize) -> String {
     format!("summary of {sources} sources")
 }
 
-#[traced(root, name = "answer question")]
+#[traced(root, name = "answer question", skip(child_env))]
 fn answer(question: &str, child_env: &[(&'static str, String)]) -> (String, String) {
     let plan = plan(question);
     let searches: Vec<_> = plan
