@@ -140,44 +140,92 @@ fn peers() -> Peers {
 // ---------------------------------------------------------------------------------------
 // Running a loop on N threads at once.
 
-/// Runs `body(iters)` on `threads` threads started together and returns the wall time from
-/// the common start to the last thread's end: with four threads, the time per iteration is
-/// the time each thread took per span while all four ran (on two cores, at best twice the
-/// one-thread time).
-fn on_threads(threads: usize, iters: u64, body: &(dyn Fn(&Barrier, u64) + Sync)) -> Duration {
+/// Runs `body(iters)` on `threads` threads started together and returns the on-CPU time
+/// of the measured loops, averaged over the threads (`CLOCK_THREAD_CPUTIME_ID`).
+///
+/// CPU time, not wall time: the machine is shared, and wall time would mostly measure how
+/// often other processes took the core away. With four threads on two cores the figure is
+/// still per span and per thread, so contention between the threads (locks, shared cache
+/// lines, the bounded channel) shows, but waiting for a core does not. Set
+/// `SGP_BENCH_CLOCK=wall` to get wall time from the common start to the last thread's end.
+fn on_threads(
+    threads: usize,
+    iters: u64,
+    body: &(dyn Fn(&Barrier, u64) -> Duration + Sync),
+) -> Duration {
     let barrier = Barrier::new(threads + 1);
+    let wall = std::env::var_os("SGP_BENCH_CLOCK").is_some_and(|clock| clock == "wall");
     thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| body(&barrier, iters));
-        }
+        let workers: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| body(&barrier, iters)))
+            .collect();
         barrier.wait();
         let start = Instant::now();
         barrier.wait();
-        start.elapsed()
+        let elapsed = start.elapsed();
+        let cpu: Duration = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        if wall {
+            elapsed
+        } else {
+            cpu / threads as u32
+        }
     })
 }
 
+/// This thread's time on a CPU so far (`CLOCK_THREAD_CPUTIME_ID`, nanosecond resolution).
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the clock id is a constant Linux knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Marks the start and the end of the measured loop of one thread; returns its CPU time.
+struct Measured<'a> {
+    barrier: &'a Barrier,
+    cpu_start: Duration,
+}
+
+impl<'a> Measured<'a> {
+    fn start(barrier: &'a Barrier) -> Measured<'a> {
+        barrier.wait();
+        Measured {
+            barrier,
+            cpu_start: thread_cpu_time(),
+        }
+    }
+
+    fn end(self) -> Duration {
+        let cpu = thread_cpu_time() - self.cpu_start;
+        self.barrier.wait();
+        cpu
+    }
+}
+
 /// One benchmark case: per-thread setup, then the measured loop between two barrier waits.
-type Case = Box<dyn Fn(&Barrier, u64) + Sync>;
+type Case = Box<dyn Fn(&Barrier, u64) -> Duration + Sync>;
 
 fn sgp_in_trace(span: fn()) -> Case {
     Box::new(move |barrier, iters| {
         let _trace = sgp_trace::create_trace("bench").start();
-        barrier.wait();
+        let measured = Measured::start(barrier);
         for _ in 0..iters {
             span();
         }
-        barrier.wait();
+        measured.end()
     })
 }
 
 fn no_trace(span: fn()) -> Case {
     Box::new(move |barrier, iters| {
-        barrier.wait();
+        let measured = Measured::start(barrier);
         for _ in 0..iters {
             span();
         }
-        barrier.wait();
+        measured.end()
     })
 }
 
@@ -199,21 +247,21 @@ fn payload(bytes: usize) -> &'static str {
 fn sgp_input(text: &'static str) -> Case {
     Box::new(move |barrier, iters| {
         let _trace = sgp_trace::create_trace("bench").start();
-        barrier.wait();
+        let measured = Measured::start(barrier);
         for _ in 0..iters {
             let span = sgp_trace::create_span("child")
                 .input(black_box(text))
                 .start();
             black_box(&span);
         }
-        barrier.wait();
+        measured.end()
     })
 }
 
 fn fastrace_case() -> Case {
     use fastrace::prelude::{Span, SpanContext};
     Box::new(|barrier, iters| {
-        barrier.wait();
+        let measured = Measured::start(barrier);
         let mut left = iters;
         while left > 0 {
             let batch = left.min(FASTRACE_SPANS_PER_ROOT);
@@ -224,7 +272,7 @@ fn fastrace_case() -> Case {
             }
             left -= batch;
         }
-        barrier.wait();
+        measured.end()
     })
 }
 
@@ -232,11 +280,11 @@ fn tracing_case() -> Case {
     Box::new(|barrier, iters| {
         let root = tracing::info_span!("bench");
         let _entered = root.enter();
-        barrier.wait();
+        let measured = Measured::start(barrier);
         for _ in 0..iters {
             black_box(tracing_two_args(black_box(7), black_box(SMALL)));
         }
-        barrier.wait();
+        measured.end()
     })
 }
 
@@ -244,11 +292,11 @@ fn otel_case(tracer: SdkTracer) -> Case {
     Box::new(move |barrier, iters| {
         let root = tracer.start("bench");
         let _current = Context::current_with_span(root).attach();
-        barrier.wait();
+        let measured = Measured::start(barrier);
         for _ in 0..iters {
             black_box(otel_two_attrs(&tracer, black_box(7), black_box(SMALL)));
         }
-        barrier.wait();
+        measured.end()
     })
 }
 
