@@ -468,20 +468,32 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
 
     // Replay sent nothing twice: each span's final state went out exactly once.
     let sent = sent.lock().unwrap();
-    let mut ends: HashMap<&str, usize> = HashMap::new();
+    let mut events: HashMap<(&str, bool), usize> = HashMap::new();
     for (id, ended) in sent.iter() {
-        if *ended {
-            *ends.entry(id).or_default() += 1;
-        }
+        *events.entry((id.as_str(), *ended)).or_default() += 1;
     }
     for span in &spans {
         let id = span["id"].as_str().unwrap();
-        let count = ends.get(id).copied().unwrap_or(0);
-        // The buffer's root is sent in progress, then once more with its end.
-        assert_eq!(
-            count, 1,
-            "the end of {} was sent {count} times",
+        let ends = events.get(&(id, true)).copied().unwrap_or(0);
+        let starts = events.get(&(id, false)).copied().unwrap_or(0);
+        assert_eq!(ends, 1, "the end of {} was sent {ends} times", span["name"]);
+        assert!(
+            starts <= 1,
+            "the start of {} was sent {starts} times",
             span["name"]
+        );
+    }
+    // The buffer's root went out twice: in progress at the first flush, then with its end.
+    for (_, trace_id) in &traces {
+        let root = spans
+            .iter()
+            .find(|s| s["trace_id"] == *trace_id && s["name"] == "order plan")
+            .unwrap();
+        let id = root["id"].as_str().unwrap();
+        assert_eq!(
+            events.get(&(id, false)),
+            Some(&1),
+            "the root's start was flushed"
         );
     }
 }
