@@ -101,6 +101,9 @@ impl ShipWorkflow {
     }
 }
 
+/// Executions of `OrderWorkflow::run` by workflow id (a test-only side effect).
+static EXECUTIONS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
 #[workflow]
 #[derive(Default)]
 pub struct OrderWorkflow;
@@ -109,6 +112,12 @@ pub struct OrderWorkflow;
 impl OrderWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, order: String) -> WorkflowResult<String> {
+        // How often this run's code starts: more than once means the worker replayed it.
+        *EXECUTIONS
+            .lock()
+            .unwrap()
+            .entry(ctx.workflow_id().to_owned())
+            .or_default() += 1;
         // Workflow code traced with #[traced]: recorded outside replay only.
         check_order(&order);
         let mut spans = SpanBuffer::for_workflow(ctx, "order plan");
@@ -451,6 +460,13 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
     });
     sgp_trace::flush_queue_within(Duration::from_secs(20)).expect("the queue flushes");
     drop(server);
+
+    let executions = EXECUTIONS.lock().unwrap().clone();
+    assert_eq!(executions["order-cached"], 1, "the cache kept the workflow");
+    assert!(
+        executions["order-uncached"] >= 5,
+        "without a cache each workflow task replays from the start: {executions:?}"
+    );
 
     let spans = collector.spans(ACCOUNT);
     let mut total = 0;
