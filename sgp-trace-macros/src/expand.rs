@@ -168,7 +168,7 @@ fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream 
             let key = ident.to_string();
             let key = key.strip_prefix("r#").unwrap_or(&key);
             quote! {
-                #input.push(#key, (&&&::sgp_trace::macro_support::Wrap(&#ident)).sgp_input());
+                (&&&::sgp_trace::macro_support::Wrap(&#ident)).sgp_input(&mut #input, #key);
             }
         });
         Some(quote! {
@@ -178,7 +178,7 @@ fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream 
             };
             let mut #input = ::sgp_trace::macro_support::Input::with_capacity(#count);
             #(#fields)*
-            #builder = #builder.input(&#input);
+            #builder = #builder.input_object(#input.finish());
         })
     };
     let metadata = args

@@ -312,6 +312,7 @@ impl ContextGuard {
     }
 
     /// A guard that entered nothing, for a span that records nothing.
+    #[inline]
     pub(crate) fn inert() -> ContextGuard {
         ContextGuard {
             span_id: None,
@@ -321,6 +322,7 @@ impl ContextGuard {
 }
 
 impl Drop for ContextGuard {
+    #[inline]
     fn drop(&mut self) {
         let Some(span_id) = &self.span_id else { return };
         let _ = STACK.try_with(|stack| {

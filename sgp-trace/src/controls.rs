@@ -130,7 +130,8 @@ impl Controls {
         object: JsonObject,
         applied: &mut Applied,
     ) -> (JsonObject, Option<usize>) {
-        if nesting_depth(object.as_str()) > MAX_DEPTH {
+        let scan = scan(object.as_str());
+        if scan.depth > MAX_DEPTH {
             // Deeper than JSON parsers accept (serde_json and the server stop at 128): the
             // value could be neither redacted nor stored, so a preview stands in for it.
             applied.truncated += 1;
@@ -140,7 +141,7 @@ impl Controls {
                 Some(size),
             );
         }
-        let needs_redaction = self.redact_credentials && mentions_credential_key(object.as_str());
+        let needs_redaction = self.redact_credentials && scan.credential_key;
         let object = if needs_redaction || self.mask.is_some() {
             let mut value = object.to_value();
             if needs_redaction {
@@ -203,10 +204,64 @@ const KEY_QUALIFIERS: &[&str] = &[
     "encryption",
 ];
 
-/// A cheap look at the JSON text before parsing it: could any key name a credential?
-fn mentions_credential_key(json: &str) -> bool {
-    let lower = json.to_ascii_lowercase();
-    [
+/// What one pass over a payload's JSON text tells, without parsing it.
+struct Scan {
+    /// How deeply objects and arrays nest.
+    depth: usize,
+    /// Whether some key names a credential, so the payload must be parsed and redacted.
+    credential_key: bool,
+}
+
+/// Walks the JSON text once: brackets outside strings give the depth, and each string
+/// followed by `:` is a key, checked against the credential words.
+fn scan(json: &str) -> Scan {
+    let mut result = Scan {
+        depth: 0,
+        credential_key: false,
+    };
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut string_start, mut last_string) = (0usize, None::<(usize, usize)>);
+    for (index, byte) in json.bytes().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    in_string = false;
+                    last_string = Some((string_start, index));
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => {
+                in_string = true;
+                string_start = index + 1;
+                continue;
+            }
+            b':' => {
+                if let Some((start, end)) = last_string {
+                    result.credential_key |= is_credential_key(&json[start..end]);
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                result.depth = result.depth.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if !byte.is_ascii_whitespace() {
+            last_string = None;
+        }
+    }
+    result
+}
+
+/// Whether a key names a credential, judged by its last word (and the one before `key`).
+fn is_credential_key(key: &str) -> bool {
+    const FRAGMENTS: &[&str] = &[
         "key",
         "secret",
         "pass",
@@ -215,13 +270,11 @@ fn mentions_credential_key(json: &str) -> bool {
         "auth",
         "credential",
         "cookie",
-    ]
-    .iter()
-    .any(|word| lower.contains(word))
-}
-
-/// Whether a key names a credential, judged by its last word (and the one before `key`).
-fn is_credential_key(key: &str) -> bool {
+    ];
+    let lower = key.to_ascii_lowercase();
+    if !FRAGMENTS.iter().any(|fragment| lower.contains(fragment)) {
+        return false;
+    }
     let words = key_words(key);
     match words.as_slice() {
         [.., qualifier, last] if last == "key" => KEY_QUALIFIERS.contains(&qualifier.as_str()),
@@ -297,27 +350,6 @@ fn preview(object: &JsonObject, max_bytes: usize, reason: &str) -> JsonObject {
 /// The deepest nesting of objects and arrays kept as is.
 const MAX_DEPTH: usize = 100;
 
-/// How deeply the JSON text nests, by counting brackets outside strings; no parsing.
-fn nesting_depth(json: &str) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for byte in json.bytes() {
-        match (in_string, escaped, byte) {
-            (true, true, _) => escaped = false,
-            (true, false, b'\\') => escaped = true,
-            (true, false, b'"') => in_string = false,
-            (true, false, _) => {}
-            (false, _, b'"') => in_string = true,
-            (false, _, b'{' | b'[') => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
-}
-
 fn shorten_strings(value: &mut Value, max_chars: usize) {
     match value {
         Value::String(text) if text.len() > max_chars => {
@@ -388,9 +420,11 @@ mod tests {
     }
 
     #[test]
-    fn depth_counts_brackets_outside_strings() {
-        assert_eq!(nesting_depth(r#"{"a":[{"b":"[[[{{"}]}"#), 3);
-        assert_eq!(nesting_depth(r#"{"a":"\"[["}"#), 1);
+    fn one_scan_finds_depth_and_credential_keys() {
+        assert_eq!(scan(r#"{"a":[{"b":"[[[{{"}]}"#).depth, 3);
+        assert_eq!(scan(r#"{"a":"\"[["}"#).depth, 1);
+        assert!(scan(r#"{"q":"password","nested":{"api_key":1}}"#).credential_key);
+        assert!(!scan(r#"{"q":"my password is","list":["token"],"max_tokens":3}"#).credential_key);
     }
 
     #[test]

@@ -83,15 +83,17 @@ pub struct JsonObject(Arc<str>);
 impl JsonObject {
     /// Serializes a value into an object, wrapping or replacing it as described above.
     pub fn new<T: Serialize + ?Sized>(value: &T) -> JsonObject {
+        // Written once behind room for the wrapper, which is kept only for a non-object.
+        const WRAPPER: &[u8] = b"{\"value\":";
         let mut json = Vec::with_capacity(64);
+        json.extend_from_slice(WRAPPER);
         match serde_json::to_writer(&mut json, value) {
-            Ok(()) if json.first() == Some(&b'{') => JsonObject::from_json(json),
+            Ok(()) if json.get(WRAPPER.len()) == Some(&b'{') => {
+                JsonObject::from_slice(&json[WRAPPER.len()..])
+            }
             Ok(()) => {
-                let mut wrapped = Vec::with_capacity(json.len() + 10);
-                wrapped.extend_from_slice(b"{\"value\":");
-                wrapped.extend_from_slice(&json);
-                wrapped.push(b'}');
-                JsonObject::from_json(wrapped)
+                json.push(b'}');
+                JsonObject::from_slice(&json)
             }
             Err(error) => JsonObject::serialization_error(&error),
         }
@@ -112,10 +114,15 @@ impl JsonObject {
     }
 
     /// Wraps JSON text that serde_json wrote, so it is valid JSON and UTF-8.
-    fn from_json(json: Vec<u8>) -> JsonObject {
-        let text = String::from_utf8(json)
-            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
-        JsonObject(Arc::from(text))
+    pub(crate) fn from_json(json: Vec<u8>) -> JsonObject {
+        JsonObject::from_slice(&json)
+    }
+
+    fn from_slice(json: &[u8]) -> JsonObject {
+        match std::str::from_utf8(json) {
+            Ok(text) => JsonObject(Arc::from(text)),
+            Err(_) => JsonObject(Arc::from(String::from_utf8_lossy(json).as_ref())),
+        }
     }
 
     /// The object's JSON text.

@@ -53,6 +53,7 @@ pub mod macro_support;
 
 pub use config::{
     Config, ConfigBuilder, ConfigError, API_MAX_BATCH_BYTES, API_MAX_BATCH_ITEMS, DEFAULT_BASE_URL,
+    DEFAULT_QUEUE_CAPACITY,
 };
 pub use context::{
     current_span, current_trace, ContextGuard, InvalidSpanContext, SpanContext, PARENT_ENV_VAR,

@@ -13,9 +13,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
-use serde_json::value::RawValue;
+use serde::Serialize;
 
 use crate::{CategorizeError, ErrorCategory, Id, JsonObject, Span, SpanStatus};
 
@@ -82,45 +80,56 @@ pub fn group_id(value: impl Display) -> Option<Id> {
     }
 }
 
-/// The input of a traced function: argument names and their JSON, serialized as one object.
-#[derive(Debug, Default)]
+/// The input of a traced function: argument names and their JSON, written straight into
+/// one object as each argument is recorded.
+#[derive(Debug)]
 pub struct Input {
-    fields: Vec<(&'static str, Box<RawValue>)>,
+    json: Vec<u8>,
 }
 
 impl Input {
     /// An empty input with room for `capacity` arguments.
     pub fn with_capacity(capacity: usize) -> Input {
-        Input {
-            fields: Vec::with_capacity(capacity),
+        let mut json = Vec::with_capacity(2 + 32 * capacity);
+        json.push(b'{');
+        Input { json }
+    }
+
+    fn key(&mut self, name: &str) {
+        if self.json.len() > 1 {
+            self.json.push(b',');
+        }
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.json, name);
+        self.json.push(b':');
+    }
+
+    /// Adds an argument that implements `Serialize`; one that fails to serialize is recorded
+    /// as the error's text.
+    pub fn push_serialize<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        let mark = self.json.len();
+        self.key(name);
+        if let Err(error) = serde_json::to_writer(&mut self.json, value) {
+            self.json.truncate(mark);
+            self.push_text(name, &format!("serialization error: {error}"));
         }
     }
 
-    /// Adds one argument.
-    pub fn push(&mut self, name: &'static str, value: Box<RawValue>) {
-        self.fields.push((name, value));
+    /// Adds an argument recorded as text.
+    pub fn push_text(&mut self, name: &str, text: &str) {
+        self.key(name);
+        let _ = serde_json::to_writer(&mut self.json, text);
     }
-}
 
-impl Serialize for Input {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
-        for (name, value) in &self.fields {
-            map.serialize_entry(name, value)?;
-        }
-        map.end()
+    /// The finished object.
+    pub fn finish(mut self) -> JsonObject {
+        self.json.push(b'}');
+        JsonObject::from_json(self.json)
     }
 }
 
 /// A borrowed value whose recording method is chosen by autoref specialization.
 pub struct Wrap<'a, T: ?Sized>(pub &'a T);
-
-fn raw<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).unwrap_or_else(|error| {
-        serde_json::value::to_raw_value(&format!("serialization error: {error}"))
-            .expect("a string serializes")
-    })
-}
 
 fn placeholder<T: ?Sized>() -> String {
     format!("<{}>", std::any::type_name::<T>())
@@ -128,15 +137,15 @@ fn placeholder<T: ?Sized>() -> String {
 
 /// First choice: the value implements `Serialize`.
 pub trait ViaSerialize {
-    /// The value as an input field.
-    fn sgp_input(&self) -> Box<RawValue>;
+    /// Records the value as the input field `name`.
+    fn sgp_input(&self, input: &mut Input, name: &str);
     /// The value as a span output.
     fn sgp_output(&self) -> JsonObject;
 }
 
 impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
-    fn sgp_input(&self) -> Box<RawValue> {
-        raw(self.0)
+    fn sgp_input(&self, input: &mut Input, name: &str) {
+        input.push_serialize(name, self.0);
     }
 
     fn sgp_output(&self) -> JsonObject {
@@ -146,15 +155,15 @@ impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
 
 /// Second choice: the value implements `Debug`; recorded as its `{:?}` text.
 pub trait ViaDebug {
-    /// The value as an input field.
-    fn sgp_input(&self) -> Box<RawValue>;
+    /// Records the value as the input field `name`.
+    fn sgp_input(&self, input: &mut Input, name: &str);
     /// The value as a span output.
     fn sgp_output(&self) -> JsonObject;
 }
 
 impl<T: Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
-    fn sgp_input(&self) -> Box<RawValue> {
-        raw(&format!("{:?}", self.0))
+    fn sgp_input(&self, input: &mut Input, name: &str) {
+        input.push_text(name, &format!("{:?}", self.0));
     }
 
     fn sgp_output(&self) -> JsonObject {
@@ -164,15 +173,15 @@ impl<T: Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
 
 /// Last choice: a placeholder naming the type, such as `"<my_crate::Connection>"`.
 pub trait ViaPlaceholder {
-    /// The value as an input field.
-    fn sgp_input(&self) -> Box<RawValue>;
+    /// Records the value as the input field `name`.
+    fn sgp_input(&self, input: &mut Input, name: &str);
     /// The value as a span output.
     fn sgp_output(&self) -> JsonObject;
 }
 
 impl<T: ?Sized> ViaPlaceholder for Wrap<'_, T> {
-    fn sgp_input(&self) -> Box<RawValue> {
-        raw(&placeholder::<T>())
+    fn sgp_input(&self, input: &mut Input, name: &str) {
+        input.push_text(name, &placeholder::<T>());
     }
 
     fn sgp_output(&self) -> JsonObject {
@@ -308,7 +317,12 @@ fn record_panic(span: &mut Span, payload: &(dyn Any + Send)) {
 
 /// Runs a synchronous body with `span` current. A panic is recorded on the span (status
 /// `ERROR`, `error_type` "panic", the message) and then resumed unchanged.
+#[inline]
 pub fn call_sync<R>(span: &mut Span, body: impl FnOnce() -> R) -> R {
+    if !span.is_recording() {
+        // Nothing to enter and nothing to record a panic on.
+        return body();
+    }
     let entered = span.enter();
     let result = panic::catch_unwind(AssertUnwindSafe(body));
     drop(entered);
@@ -419,17 +433,28 @@ mod tests {
     struct OnlyDebug(#[allow(dead_code)] u8);
     struct Opaque;
 
+    /// The input object with one field recorded the way the expansion records it.
+    #[allow(clippy::needless_borrow)] // the extra borrows are the specialization
+    fn recorded(record: impl FnOnce(&mut Input)) -> String {
+        let mut input = Input::with_capacity(1);
+        record(&mut input);
+        input.finish().as_str().to_owned()
+    }
+
     #[test]
     #[allow(clippy::needless_borrow)] // the extra borrows are the specialization
     fn autoref_specialization_picks_serialize_then_debug_then_placeholder() {
-        assert_eq!((&&&Wrap(&5)).sgp_input().get(), "5");
         assert_eq!(
-            (&&&Wrap(&OnlyDebug(1))).sgp_input().get(),
-            r#""OnlyDebug(1)""#
+            recorded(|input| (&&&Wrap(&5)).sgp_input(input, "v")),
+            r#"{"v":5}"#
         );
         assert_eq!(
-            (&&&Wrap(&Opaque)).sgp_input().get(),
-            r#""<sgp_trace::macro_support::tests::Opaque>""#
+            recorded(|input| (&&&Wrap(&OnlyDebug(1))).sgp_input(input, "v")),
+            r#"{"v":"OnlyDebug(1)"}"#
+        );
+        assert_eq!(
+            recorded(|input| (&&&Wrap(&Opaque)).sgp_input(input, "v")),
+            r#"{"v":"<sgp_trace::macro_support::tests::Opaque>"}"#
         );
         assert_eq!((&&&Wrap(&"no")).sgp_error_message(), "no");
         assert_eq!((&&&Wrap(&OnlyDebug(2))).sgp_error_message(), "OnlyDebug(2)");
@@ -450,10 +475,21 @@ mod tests {
     }
 
     #[test]
-    fn input_serializes_as_one_object() {
-        let mut input = Input::with_capacity(2);
-        input.push("a", (&&&Wrap(&1)).sgp_input());
-        input.push("b", (&&&Wrap(&"x")).sgp_input());
-        assert_eq!(JsonObject::new(&input).as_str(), r#"{"a":1,"b":"x"}"#);
+    #[allow(clippy::needless_borrow)] // the extra borrows are the specialization
+    fn input_is_one_object_and_keeps_a_failing_argument_visible() {
+        struct Refuses;
+        impl Serialize for Refuses {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let mut input = Input::with_capacity(3);
+        (&&&Wrap(&1)).sgp_input(&mut input, "a");
+        (&&&Wrap(&Refuses)).sgp_input(&mut input, "bad");
+        (&&&Wrap(&"x")).sgp_input(&mut input, "b");
+        assert_eq!(
+            input.finish().as_str(),
+            r#"{"a":1,"bad":"serialization error: no","b":"x"}"#
+        );
     }
 }

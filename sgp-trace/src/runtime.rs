@@ -94,6 +94,7 @@ struct WorkerHandle {
 
 /// Whether spans are recorded now; reads the environment on first use when `init` was not
 /// called.
+#[inline]
 pub(crate) fn is_recording() -> bool {
     if RUNTIME.recording.load(Ordering::Relaxed) {
         return true;
@@ -213,12 +214,13 @@ fn start_worker(
 ) -> std::io::Result<WorkerHandle> {
     // Control messages are rare and small; a few slots is plenty.
     let (control, control_receiver) = bounded(64);
+    let pending_limit = settings.pending_limit(pipeline.capacity());
     let worker = Worker::new(
         pipeline.receiver.clone(),
         control_receiver,
         exporter,
         settings,
-        pipeline.capacity(),
+        pending_limit,
     );
     let thread = thread::Builder::new()
         .name("sgp-trace-export".into())

@@ -80,6 +80,13 @@ impl SpanBuilder {
         self
     }
 
+    /// The span's input, already a JSON object (what `#[traced]` records).
+    #[doc(hidden)]
+    pub fn input_object(mut self, input: JsonObject) -> Self {
+        self.input = Some(input);
+        self
+    }
+
     /// The span's output, when known before it starts.
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
         self.output = self.may_record().then(|| JsonObject::new(output));
@@ -175,13 +182,12 @@ impl SpanBuilder {
             held,
         });
         Span {
-            state: Some(Recording {
+            inner: Some(Box::new(Inner::Recording(Recording {
                 item,
                 root,
                 pipeline,
                 held,
-            }),
-            unsampled: None,
+            }))),
         }
     }
 
@@ -268,10 +274,16 @@ fn insert_metadata<T: Serialize + ?Sized>(map: &mut Map<String, Value>, key: Str
 #[derive(Debug)]
 #[must_use = "a span ends as soon as it is dropped"]
 pub struct Span {
-    state: Option<Recording>,
+    /// `None` for a no-op span, so that one is a null pointer to create, move and drop.
+    inner: Option<Box<Inner>>,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Recording(Recording),
     /// The context of a span whose trace the sampler dropped: not recorded, but entered, so
     /// the spans under it know to be no-ops too.
-    unsampled: Option<Entry>,
+    Unsampled(Entry),
 }
 
 #[derive(Debug)]
@@ -285,10 +297,16 @@ struct Recording {
 
 impl Span {
     /// A span that records nothing.
+    #[inline]
     pub fn noop() -> Span {
-        Span {
-            state: None,
-            unsampled: None,
+        Span { inner: None }
+    }
+
+    #[inline]
+    fn recording(&mut self) -> Option<&mut Recording> {
+        match self.inner.as_deref_mut() {
+            Some(Inner::Recording(state)) => Some(state),
+            _ => None,
         }
     }
 
@@ -305,31 +323,35 @@ impl Span {
             sampled: false,
         };
         Span {
-            state: None,
-            unsampled: Some(entry),
+            inner: Some(Box::new(Inner::Unsampled(entry))),
         }
     }
 
     /// Whether this span will be sent; `false` for a no-op span. Check it before computing
     /// an expensive value for a setter.
+    #[inline]
     pub fn is_recording(&self) -> bool {
-        self.state.is_some()
+        matches!(self.inner.as_deref(), Some(Inner::Recording(_)))
     }
 
     /// The span's context, to pass to other threads, processes or queues; `None` for a
     /// no-op span.
     pub fn context(&self) -> Option<SpanContext> {
-        self.state.as_ref().map(|state| SpanContext {
-            trace_id: state.item.trace_id.clone(),
-            span_id: state.item.id.clone(),
-            group_id: state.item.group_id.clone(),
-        })
+        match self.inner.as_deref() {
+            Some(Inner::Recording(state)) => Some(SpanContext {
+                trace_id: state.item.trace_id.clone(),
+                span_id: state.item.id.clone(),
+                group_id: state.item.group_id.clone(),
+            }),
+            _ => None,
+        }
     }
 
     /// Makes the span current on this thread until the returned guard drops.
+    #[inline]
     pub fn enter(&self) -> ContextGuard {
-        match (&self.state, &self.unsampled) {
-            (Some(state), _) => ContextGuard::push(Entry {
+        match self.inner.as_deref() {
+            Some(Inner::Recording(state)) => ContextGuard::push(Entry {
                 context: SpanContext {
                     trace_id: state.item.trace_id.clone(),
                     span_id: state.item.id.clone(),
@@ -338,28 +360,28 @@ impl Span {
                 root: state.root.clone(),
                 sampled: true,
             }),
-            (None, Some(unsampled)) => ContextGuard::push(unsampled.clone()),
-            (None, None) => ContextGuard::inert(),
+            Some(Inner::Unsampled(entry)) => ContextGuard::push(entry.clone()),
+            None => ContextGuard::inert(),
         }
     }
 
     /// Replaces the input; sent when the span ends.
     pub fn set_input<T: Serialize + ?Sized>(&mut self, input: &T) {
-        if let Some(state) = &mut self.state {
+        if let Some(state) = self.recording() {
             state.item.input = Some(JsonObject::new(input));
         }
     }
 
     /// Sets the output; sent when the span ends.
     pub fn set_output<T: Serialize + ?Sized>(&mut self, output: &T) {
-        if let Some(state) = &mut self.state {
+        if let Some(state) = self.recording() {
             state.item.output = Some(JsonObject::new(output));
         }
     }
 
     /// Adds or replaces one metadata entry.
     pub fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
-        if let Some(state) = &mut self.state {
+        if let Some(state) = self.recording() {
             let map = Arc::make_mut(state.item.metadata.get_or_insert_with(Default::default));
             insert_metadata(map, key.into(), value);
         }
@@ -367,7 +389,7 @@ impl Span {
 
     /// Sets how the span ended; without it a span ends as `SUCCESS`.
     pub fn set_status(&mut self, status: SpanStatus) {
-        if let Some(state) = &mut self.state {
+        if let Some(state) = self.recording() {
             state.item.status = Some(status);
         }
     }
@@ -381,7 +403,7 @@ impl Span {
     /// span.set_error("std::io::Error", &error.to_string(), "application");
     /// ```
     pub fn set_error(&mut self, error_type: &str, message: &str, category: &str) {
-        if let Some(state) = &mut self.state {
+        if let Some(state) = self.recording() {
             state.item.status = Some(SpanStatus::Error);
             let map = Arc::make_mut(state.item.metadata.get_or_insert_with(Default::default));
             map.insert("error".into(), Value::Bool(true));
@@ -395,7 +417,10 @@ impl Span {
     pub fn end(self) {}
 
     fn finish(&mut self) {
-        if let Some(mut state) = self.state.take() {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        if let Inner::Recording(mut state) = *inner {
             state.item.end_timestamp = Some(Timestamp::now());
             state.item.status.get_or_insert(SpanStatus::Success);
             state.pipeline.send_event(Event {
@@ -407,8 +432,11 @@ impl Span {
 }
 
 impl Drop for Span {
+    #[inline]
     fn drop(&mut self) {
-        self.finish();
+        if self.inner.is_some() {
+            self.finish();
+        }
     }
 }
 

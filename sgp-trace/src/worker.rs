@@ -73,6 +73,12 @@ impl From<&Config> for Settings {
 }
 
 impl Settings {
+    /// How many events the export thread buffers beyond the channel: a few batches' worth,
+    /// enough to coalesce and fill batches, so that memory stays bounded by the channel.
+    pub(crate) fn pending_limit(&self, capacity: usize) -> usize {
+        capacity.min((8 * self.max_batch_items).max(self.flush_at))
+    }
+
     /// The wait before attempt `attempt + 1`, after `attempt` failures.
     fn backoff(&self, attempt: u32) -> Duration {
         let doublings = attempt.saturating_sub(1).min(30);

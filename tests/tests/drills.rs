@@ -240,7 +240,7 @@ fn one_poison_span_among_10k_loses_exactly_one() {
 #[test]
 fn hostile_values_do_not_stop_the_export_thread() {
     #[derive(Debug)]
-    struct DebugOnly(String);
+    struct DebugOnly(#[allow(dead_code)] String);
     struct Refuses;
     impl serde::Serialize for Refuses {
         fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {

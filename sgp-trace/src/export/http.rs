@@ -63,10 +63,12 @@ impl Exporter for HttpExporter {
             }
         };
         let status = response.status();
+        // Reading the answer to its end lets the agent reuse the connection for the next
+        // batch instead of opening (and, against SGP, TLS-handshaking) a new one.
+        let body = response.body_mut().read_to_string().unwrap_or_default();
         if status.is_success() {
             return Ok(());
         }
-        let body = response.body_mut().read_to_string().unwrap_or_default();
         Err(classify(status, response.headers(), &body))
     }
 }
