@@ -24,6 +24,8 @@ mod api;
 mod collector;
 mod error;
 mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 mod ids;
 mod model;
 mod search;

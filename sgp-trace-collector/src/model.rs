@@ -241,6 +241,56 @@ fn opt_string(
     }
 }
 
+/// Walks a JSON document as `serde_json::Value` parsing would, without building
+/// it: numbers and strings are decoded (so a number out of range or a lone
+/// surrogate escape fails as it does there), the rest is skipped.
+struct Readable;
+
+impl<'de> Deserialize<'de> for Readable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Readable, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Readable;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Readable, E> {
+                Ok(Readable)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Readable, E> {
+                Ok(Readable)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Readable, E> {
+                Ok(Readable)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Readable, E> {
+                Ok(Readable)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Readable, E> {
+                Ok(Readable)
+            }
+            fn visit_unit<E>(self) -> Result<Readable, E> {
+                Ok(Readable)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Readable, A::Error> {
+                while seq.next_element::<Readable>()?.is_some() {}
+                Ok(Readable)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Readable, A::Error> {
+                while map.next_entry::<Readable, Readable>()?.is_some() {}
+                Ok(Readable)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 fn opt_object<'a>(
     ctx: &Ctx<'_>,
     field: &str,
@@ -249,14 +299,21 @@ fn opt_object<'a>(
     let Some(r) = present(raw) else {
         return Ok(None);
     };
-    if r.get().starts_with('{') {
-        Ok(Some(r.get()))
-    } else {
-        Err(ctx.err(
+    if !r.get().starts_with('{') {
+        return Err(ctx.err(
             ApiError::validation(format!("{field} must be a JSON object")),
             field,
-        ))
+        ));
     }
+    // The raw text is JSON by grammar, but a number out of range (`1e400`) or a
+    // lone surrogate escape would make every later read of the span fail.
+    if let Err(e) = serde_json::from_str::<Readable>(r.get()) {
+        return Err(ctx.err(
+            ApiError::validation(format!("{field} cannot be stored as JSON: {e}")),
+            field,
+        ));
+    }
+    Ok(Some(r.get()))
 }
 
 fn push_str(buf: &mut Vec<u8>, key: &str, value: &str) {
@@ -283,20 +340,25 @@ pub(crate) fn parse_item(
     item: &str,
     account_id: &str,
 ) -> Result<NewSpan, ApiError> {
+    let bare = Ctx {
+        index,
+        trace_id: None,
+        id: None,
+    };
+    // Checked first: serde would also read a struct from a JSON array, by position.
+    if !item.trim_start().starts_with('{') {
+        return Err(bare.err(
+            ApiError::validation("a span item must be a JSON object"),
+            "items",
+        ));
+    }
     let item: RawItem<'_> = match serde_json::from_str(item) {
         Ok(i) => i,
         Err(e) => {
-            let ctx = Ctx {
-                index,
-                trace_id: None,
-                id: None,
-            };
-            let msg = if item.trim_start().starts_with('{') {
-                format!("invalid span item: {e}")
-            } else {
-                "a span item must be a JSON object".to_owned()
-            };
-            return Err(ctx.err(ApiError::validation(msg), "items"));
+            return Err(bare.err(
+                ApiError::validation(format!("invalid span item: {e}")),
+                "items",
+            ))
         }
     };
     let id_hint = lenient(item.id);
@@ -515,6 +577,14 @@ pub(crate) fn parse_batch(
     }
     let (text, lossy) = body_text(body);
     let batch: Batch<'_> = match serde_json::from_str(&text) {
+        // serde would also read the struct from a JSON array, by position.
+        Ok(_) if !text.trim_start().starts_with('{') => {
+            return Err((
+                None,
+                ApiError::validation("the body must be {\"items\": [...]}, not a JSON array")
+                    .field("items"),
+            ))
+        }
         Ok(b) => b,
         Err(e) if e.is_data() => {
             return Err((
@@ -591,6 +661,63 @@ mod tests {
         let v: Value = serde_json::from_str(&child.body).unwrap();
         assert_eq!(v["account_id"], "acc");
         assert_eq!(v["object"], "span");
+    }
+
+    #[test]
+    fn a_span_item_is_an_object_never_an_array() {
+        let positional = r#"["n","t","a",null,null,"2024-01-01T00:00:00Z"]"#;
+        for item in [positional, "[]", " 1", "\"x\""] {
+            let e = parse_item(Some(3), item, "acc").unwrap_err();
+            assert_eq!(e.status(), 422, "{item}");
+            assert_eq!(e.message, "a span item must be a JSON object");
+            assert_eq!(e.index, Some(3));
+        }
+        let batch = format!(r#"{{"items":[{positional}]}}"#);
+        assert_eq!(
+            parse_batch(batch.as_bytes(), "acc").unwrap_err().1.status(),
+            422
+        );
+        // Nor is a batch body an array holding the item list.
+        let batch = br#" [[{"name":"n","trace_id":"t","start_timestamp":"2024-01-01T00:00:00Z"}]]"#;
+        let e = parse_batch(batch, "acc").unwrap_err().1;
+        assert_eq!((e.status(), e.field.as_deref()), (422, Some("items")));
+        assert!(e.message.contains("not a JSON array"), "{}", e.message);
+    }
+
+    #[test]
+    fn payloads_that_json_readers_reject_are_refused() {
+        let with_meta = |meta: &str| {
+            format!(
+                r#"{{"name":"n","trace_id":"t","id":"a","start_timestamp":"2024-01-01T00:00:00Z","metadata":{meta}}}"#
+            )
+        };
+        for bad in [
+            r#"{"a":1e400}"#,
+            r#"{"a":[-1e309]}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"\udc00":1}"#,
+        ] {
+            assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+            let e = parse_item(None, &with_meta(bad), "acc").unwrap_err();
+            assert_eq!(
+                (e.status(), e.field.as_deref()),
+                (422, Some("metadata")),
+                "{bad}"
+            );
+            assert!(
+                e.message.starts_with("metadata cannot be stored as JSON: "),
+                "{}",
+                e.message
+            );
+        }
+        for good in [
+            r#"{"a":1e300,"b":1.5e-400,"c":123456789012345678901234567890,"d":-0}"#,
+            r#"{"s":"\ud83d\ude00\u0000","n":null,"t":[true,false,{}]}"#,
+        ] {
+            let span = parse_item(None, &with_meta(good), "acc").unwrap();
+            let v: Value = serde_json::from_str(&span.body).unwrap();
+            assert_eq!(v["metadata"], serde_json::from_str::<Value>(good).unwrap());
+        }
     }
 
     #[test]
