@@ -13,7 +13,11 @@ fn the_demo_runs_without_credentials_and_prints_the_trace() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for line in [
         "trace ",
         ": 11 spans",

@@ -207,3 +207,34 @@ fn spans_under_an_inherited_context_keep_its_trace_id_so_no_409_is_possible() {
         }
     }
 }
+
+#[test]
+fn a_tokio_child_process_records_under_the_parent_span() {
+    use sgp_trace::propagate::CommandExt;
+    let harness = sgp_trace_tests::Harness::start(|config| config);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let parent = sgp_trace::create_trace("async parent").start();
+    let status = runtime.block_on(async {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_child_processes"))
+            .args(["--child", "7"])
+            .env("SGP_API_KEY", API_KEY)
+            .env("SGP_ACCOUNT_ID", ACCOUNT)
+            .env("SGP_CLIENT_BASE_URL", harness.collector.base_url())
+            .propagate_context()
+            .status()
+            .await
+            .unwrap()
+    });
+    assert!(status.success());
+    drop(parent);
+    sgp_trace::flush_queue().unwrap();
+    let spans = harness.collector.spans(ACCOUNT);
+    assert_eq!(trace_ids(&spans).len(), 1);
+    assert_eq!(
+        tree_of(&spans),
+        "async parent [SUCCESS]\n  child 7 [SUCCESS]\n    child_processes::process_chunk [SUCCESS]\n"
+    );
+}

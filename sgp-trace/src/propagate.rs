@@ -214,41 +214,41 @@ pub trait CommandExt {
 
 impl CommandExt for std::process::Command {
     fn propagate_context(&mut self) -> &mut Self {
-        let (parent, sampled) = parent_for_child();
-        match parent {
-            Some(value) => self.env(PARENT_ENV_VAR, value),
-            None => self.env_remove(PARENT_ENV_VAR),
-        };
-        match sampled {
-            Some(flag) => self.env(PARENT_SAMPLED_ENV_VAR, flag),
-            None => self.env_remove(PARENT_SAMPLED_ENV_VAR),
+        for (name, value) in child_environment() {
+            match value {
+                Some(value) => self.env(name, value),
+                None => self.env_remove(name),
+            };
         }
+        self
     }
 }
 
 #[cfg(feature = "tokio")]
 impl CommandExt for tokio::process::Command {
     fn propagate_context(&mut self) -> &mut Self {
-        let (parent, sampled) = parent_for_child();
-        match parent {
-            Some(value) => self.env(PARENT_ENV_VAR, value),
-            None => self.env_remove(PARENT_ENV_VAR),
-        };
-        match sampled {
-            Some(flag) => self.env(PARENT_SAMPLED_ENV_VAR, flag),
-            None => self.env_remove(PARENT_SAMPLED_ENV_VAR),
+        for (name, value) in child_environment() {
+            match value {
+                Some(value) => self.env(name, value),
+                None => self.env_remove(name),
+            };
         }
+        self
     }
 }
 
-/// The current span's compact form, after making sure its start reached the server, and
-/// `Some("0")` when its trace was not sampled.
-fn parent_for_child() -> (Option<String>, Option<&'static str>) {
+/// The variables a child process gets: the current span's compact form (after making sure
+/// its start reached the server) and, when its trace was not sampled, the flag saying so;
+/// `None` removes a variable, so nothing stale from this process's own parent leaks through.
+fn child_environment() -> [(&'static str, Option<String>); 2] {
     let Some(entry) = context::current_entry() else {
-        return (None, None);
+        return [(PARENT_ENV_VAR, None), (PARENT_SAMPLED_ENV_VAR, None)];
     };
     if !entry.sampled {
-        return (Some(entry.context.to_string()), Some("0"));
+        return [
+            (PARENT_ENV_VAR, Some(entry.context.to_string())),
+            (PARENT_SAMPLED_ENV_VAR, Some("0".into())),
+        ];
     }
     if let Err(error) = crate::flush_queue_within(PARENT_SEND_TIMEOUT) {
         diag::warn(format_args!(
@@ -256,5 +256,8 @@ fn parent_for_child() -> (Option<String>, Option<&'static str>) {
             entry.context.span_id
         ));
     }
-    (Some(entry.context.to_string()), None)
+    [
+        (PARENT_ENV_VAR, Some(entry.context.to_string())),
+        (PARENT_SAMPLED_ENV_VAR, None),
+    ]
 }

@@ -81,6 +81,26 @@ pub fn tree(spans: &BTreeMap<String, Value>) -> String {
 
 /// Like [`tree`], for spans whose names repeat.
 pub fn tree_of<'a>(spans: impl IntoIterator<Item = &'a Value>) -> String {
+    render(spans, |span| {
+        (span["name"].as_str().unwrap_or_default(), "")
+    })
+}
+
+/// Like [`tree_of`], with siblings in start order (then by name), for tests that check the
+/// order in which work ran.
+pub fn tree_in_start_order<'a>(spans: impl IntoIterator<Item = &'a Value>) -> String {
+    render(spans, |span| {
+        (
+            span["start_timestamp"].as_str().unwrap_or_default(),
+            span["name"].as_str().unwrap_or_default(),
+        )
+    })
+}
+
+fn render<'a>(
+    spans: impl IntoIterator<Item = &'a Value>,
+    order: impl Fn(&'a Value) -> (&'a str, &'a str),
+) -> String {
     let mut children: BTreeMap<Option<&str>, Vec<&Value>> = BTreeMap::new();
     for span in spans {
         children
@@ -89,7 +109,7 @@ pub fn tree_of<'a>(spans: impl IntoIterator<Item = &'a Value>) -> String {
             .push(span);
     }
     for list in children.values_mut() {
-        list.sort_by_key(|span| span["name"].as_str());
+        list.sort_by_key(|span| order(span));
     }
     let mut out = String::new();
     let roots = children.get(&None).cloned().unwrap_or_default();

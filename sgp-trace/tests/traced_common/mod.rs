@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -34,45 +33,5 @@ pub fn named<'a>(spans: &'a [Value], name: &str) -> &'a Value {
 /// The tree of spans as indented `name [STATUS]` lines, children in start order (then by
 /// name), checking that each child is in its parent's trace.
 pub fn tree(spans: &[Value]) -> String {
-    let mut children: BTreeMap<Option<&str>, Vec<&Value>> = BTreeMap::new();
-    for span in spans {
-        children
-            .entry(span["parent_id"].as_str())
-            .or_default()
-            .push(span);
-    }
-    for list in children.values_mut() {
-        list.sort_by_key(|span| {
-            (
-                span["start_timestamp"].as_str().unwrap_or_default(),
-                span["name"].as_str(),
-            )
-        });
-    }
-    let mut out = String::new();
-    for root in children.get(&None).cloned().unwrap_or_default() {
-        write(root, &children, 0, &mut out);
-    }
-    out
-}
-
-fn write(
-    span: &Value,
-    children: &BTreeMap<Option<&str>, Vec<&Value>>,
-    depth: usize,
-    out: &mut String,
-) {
-    let status = span["status"].as_str().unwrap_or("RUNNING");
-    out.push_str(&format!(
-        "{}{} [{status}]\n",
-        "  ".repeat(depth),
-        span["name"].as_str().unwrap_or("?")
-    ));
-    for child in children.get(&span["id"].as_str()).into_iter().flatten() {
-        assert_eq!(
-            child["trace_id"], span["trace_id"],
-            "a child is in its parent's trace"
-        );
-        write(child, children, depth + 1, out);
-    }
+    sgp_trace_tests::tree_in_start_order(spans)
 }
