@@ -85,6 +85,18 @@ impl Pipeline {
     fn capacity(&self) -> usize {
         self.sender.capacity().unwrap_or(0)
     }
+
+    /// Queues a span's start event, unless the queue is more than half full: the end event
+    /// alone stores the same span (the API keeps the completed state), so under pressure the
+    /// start, which only lets live views show the span running, gives way. Counted in
+    /// [`Stats::starts_skipped`].
+    pub(crate) fn send_start(&self, event: Event) {
+        if self.sender.len() * 2 > self.capacity() {
+            Counters::add(&COUNTERS.starts_skipped, 1);
+            return;
+        }
+        self.send_event(event);
+    }
 }
 
 struct WorkerHandle {

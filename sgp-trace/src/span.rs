@@ -177,7 +177,7 @@ impl SpanBuilder {
             observability: crate::correlation::current(),
         };
         let root = root.unwrap_or(span_id);
-        pipeline.send_event(Event {
+        pipeline.send_start(Event {
             item: item.clone(),
             held,
         });

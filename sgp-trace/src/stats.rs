@@ -41,6 +41,10 @@ pub struct Stats {
     pub redacted_values: u64,
     /// Payloads dropped because the masking hook failed on them.
     pub mask_failures: u64,
+    /// Start events not queued because the queue was more than half full; the span's end
+    /// event still stores the whole span, so this is not a loss (the span is just not shown
+    /// running while it runs).
+    pub starts_skipped: u64,
 }
 
 impl Stats {
@@ -88,6 +92,7 @@ pub(crate) struct Counters {
     pub(crate) truncated_fields: AtomicU64,
     pub(crate) redacted_values: AtomicU64,
     pub(crate) mask_failures: AtomicU64,
+    pub(crate) starts_skipped: AtomicU64,
 }
 
 impl Counters {
@@ -107,6 +112,7 @@ impl Counters {
             truncated_fields: AtomicU64::new(0),
             redacted_values: AtomicU64::new(0),
             mask_failures: AtomicU64::new(0),
+            starts_skipped: AtomicU64::new(0),
         }
     }
 
@@ -130,6 +136,7 @@ impl Counters {
             truncated_fields: self.truncated_fields.load(Relaxed),
             redacted_values: self.redacted_values.load(Relaxed),
             mask_failures: self.mask_failures.load(Relaxed),
+            starts_skipped: self.starts_skipped.load(Relaxed),
         }
     }
 }
