@@ -92,7 +92,10 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     emit_trace("flood", 1_000);
     let stats = sgp_trace::stats();
     assert!(stats.dropped_queue_full > 0, "{stats:?}");
-    assert!(stats.starts_skipped > 0, "starts give way under pressure: {stats:?}");
+    assert!(
+        stats.starts_skipped > 0,
+        "starts give way under pressure: {stats:?}"
+    );
     assert_eq!(
         stats.enqueued + stats.dropped_queue_full + stats.starts_skipped,
         2_000,
