@@ -38,7 +38,7 @@ cargo fuzz run --sanitizer none "$target" "$work" "corpus/$target" -- \
 rc=$?
 set -e
 
-grep -E "^INFO: Loaded [0-9]+ modules|^#[0-9]+ +DONE" "$log" || true
+grep -E "^INFO: Loaded [0-9]+ modules|^#[0-9]+[[:space:]]+DONE" "$log" || true
 if [ "$rc" -ne 0 ]; then
     tail -n 60 "$log"
     echo "fuzz: $target FAILED (exit $rc); the input is in $here/artifacts/$target/" >&2
