@@ -212,30 +212,27 @@ pub trait CommandExt {
     fn propagate_context(&mut self) -> &mut Self;
 }
 
-impl CommandExt for std::process::Command {
-    fn propagate_context(&mut self) -> &mut Self {
-        for (name, value) in child_environment() {
-            match value {
-                Some(value) => self.env(name, value),
-                None => self.env_remove(name),
-            };
+/// The same implementation for every `Command` type with `env` and `env_remove`.
+macro_rules! impl_command_ext {
+    ($command:ty) => {
+        impl CommandExt for $command {
+            fn propagate_context(&mut self) -> &mut Self {
+                for (name, value) in child_environment() {
+                    match value {
+                        Some(value) => self.env(name, value),
+                        None => self.env_remove(name),
+                    };
+                }
+                self
+            }
         }
-        self
-    }
+    };
 }
 
+impl_command_ext!(std::process::Command);
+
 #[cfg(feature = "tokio")]
-impl CommandExt for tokio::process::Command {
-    fn propagate_context(&mut self) -> &mut Self {
-        for (name, value) in child_environment() {
-            match value {
-                Some(value) => self.env(name, value),
-                None => self.env_remove(name),
-            };
-        }
-        self
-    }
-}
+impl_command_ext!(tokio::process::Command);
 
 /// The variables a child process gets: the current span's compact form (after making sure
 /// its start reached the server) and, when its trace was not sampled, the flag saying so;
