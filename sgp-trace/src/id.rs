@@ -28,8 +28,18 @@ pub struct Id(Repr);
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Repr {
-    Uuid(u128),
+    /// The UUID's 16 bytes, as two words rather than a `u128`, whose 16-byte alignment would
+    /// make every id (and every span, which holds four) 8 bytes larger.
+    Uuid([u64; 2]),
     Text(Arc<str>),
+}
+
+fn words(value: u128) -> [u64; 2] {
+    [(value >> 64) as u64, value as u64]
+}
+
+fn joined([high, low]: [u64; 2]) -> u128 {
+    (u128::from(high) << 64) | u128::from(low)
 }
 
 /// Why a user-supplied id was refused.
@@ -78,7 +88,7 @@ impl Id {
         if let Ok(uuid) = Uuid::try_parse(text) {
             let mut buf = Uuid::encode_buffer();
             if uuid.hyphenated().encode_lower(&mut buf) == text {
-                return Ok(Id(Repr::Uuid(uuid.as_u128())));
+                return Ok(Id(Repr::Uuid(words(uuid.as_u128()))));
             }
         }
         Ok(Id(Repr::Text(Arc::from(text))))
@@ -86,13 +96,13 @@ impl Id {
 
     /// A new random UUIDv4 id.
     pub fn random() -> Id {
-        Id(Repr::Uuid(Uuid::new_v4().as_u128()))
+        Id(Repr::Uuid(words(Uuid::new_v4().as_u128())))
     }
 
     /// The id as a UUID, when it is one in canonical form.
     pub fn as_uuid(&self) -> Option<Uuid> {
         match &self.0 {
-            Repr::Uuid(value) => Some(Uuid::from_u128(*value)),
+            Repr::Uuid(value) => Some(Uuid::from_u128(joined(*value))),
             Repr::Text(_) => None,
         }
     }
@@ -103,7 +113,11 @@ impl fmt::Display for Id {
         match &self.0 {
             Repr::Uuid(value) => {
                 let mut buf = Uuid::encode_buffer();
-                f.write_str(Uuid::from_u128(*value).hyphenated().encode_lower(&mut buf))
+                f.write_str(
+                    Uuid::from_u128(joined(*value))
+                        .hyphenated()
+                        .encode_lower(&mut buf),
+                )
             }
             Repr::Text(text) => f.write_str(text),
         }
@@ -145,8 +159,11 @@ impl Serialize for Id {
         match &self.0 {
             Repr::Uuid(value) => {
                 let mut buf = Uuid::encode_buffer();
-                serializer
-                    .serialize_str(Uuid::from_u128(*value).hyphenated().encode_lower(&mut buf))
+                serializer.serialize_str(
+                    Uuid::from_u128(joined(*value))
+                        .hyphenated()
+                        .encode_lower(&mut buf),
+                )
             }
             Repr::Text(text) => serializer.serialize_str(text),
         }

@@ -39,11 +39,18 @@ pub struct SpanBuilder {
     name: Cow<'static, str>,
     new_trace: bool,
     span_type: Option<SpanType>,
+    input: Option<JsonObject>,
+    /// The settings most spans never use, boxed so the common builder stays small: it is
+    /// moved by every chained call.
+    extras: Option<Box<Extras>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Extras {
     span_id: Option<Id>,
     trace_id: Option<Id>,
     parent: Option<SpanContext>,
     group_id: Option<Id>,
-    input: Option<JsonObject>,
     output: Option<JsonObject>,
     metadata: Option<Map<String, Value>>,
 }
@@ -54,14 +61,29 @@ impl SpanBuilder {
             name,
             new_trace,
             span_type: None,
-            span_id: None,
-            trace_id: None,
-            parent: None,
-            group_id: None,
             input: None,
-            output: None,
-            metadata: None,
+            extras: None,
         }
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
+
+    fn extras(&self) -> Option<&Extras> {
+        self.extras.as_deref()
+    }
+
+    fn trace_id_given(&self) -> Option<&Id> {
+        self.extras()?.trace_id.as_ref()
+    }
+
+    fn parent_given(&self) -> Option<&SpanContext> {
+        self.extras()?.parent.as_ref()
+    }
+
+    fn group_id_given(&self) -> Option<Id> {
+        self.extras()?.group_id.clone()
     }
 
     /// The span's type (default: `TRACER` for a trace, `STANDALONE` for a span).
@@ -89,7 +111,9 @@ impl SpanBuilder {
 
     /// The span's output, when known before it starts.
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
-        self.output = self.may_record().then(|| JsonObject::new(output));
+        if self.may_record() {
+            self.extras_mut().output = Some(JsonObject::new(output));
+        }
         self
     }
 
@@ -97,7 +121,7 @@ impl SpanBuilder {
     pub fn metadata<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
         if self.may_record() {
             insert_metadata(
-                self.metadata.get_or_insert_with(Map::new),
+                self.extras_mut().metadata.get_or_insert_with(Map::new),
                 key.into(),
                 value,
             );
@@ -107,7 +131,7 @@ impl SpanBuilder {
 
     /// Uses this span id instead of a random UUID.
     pub fn span_id(mut self, id: Id) -> Self {
-        self.span_id = Some(id);
+        self.extras_mut().span_id = Some(id);
         self
     }
 
@@ -115,20 +139,20 @@ impl SpanBuilder {
     /// top of that trace, with no parent (prefer [`SpanBuilder::parent`] when the parent span
     /// is known).
     pub fn trace_id(mut self, id: Id) -> Self {
-        self.trace_id = Some(id);
+        self.extras_mut().trace_id = Some(id);
         self
     }
 
     /// Makes the span a child of `parent`, in the parent's trace, instead of the current
     /// span. Ignored by [`create_trace`], which always starts a new trace.
     pub fn parent(mut self, parent: SpanContext) -> Self {
-        self.parent = Some(parent);
+        self.extras_mut().parent = Some(parent);
         self
     }
 
     /// Links the trace to others of the same group. Spans inherit their parent's group.
     pub fn group_id(mut self, id: Id) -> Self {
-        self.group_id = Some(id);
+        self.extras_mut().group_id = Some(id);
         self
     }
 
@@ -139,7 +163,7 @@ impl SpanBuilder {
 
     /// Starts the span without making it current: for a span that moves to another thread or
     /// lives inside a future, entered where it runs with [`Span::enter`].
-    pub fn start_detached(self) -> Span {
+    pub fn start_detached(mut self) -> Span {
         let Some(pipeline) = runtime::recording_pipeline() else {
             return Span::noop();
         };
@@ -160,7 +184,8 @@ impl SpanBuilder {
         } else {
             SpanType::Standalone
         });
-        let span_id = self.span_id.unwrap_or_else(Id::random);
+        let extras = self.extras.take().map(|extras| *extras).unwrap_or_default();
+        let span_id = extras.span_id.unwrap_or_else(Id::random);
         let item = SpanItem {
             name: self.name,
             trace_id: placement.trace_id,
@@ -172,8 +197,8 @@ impl SpanBuilder {
             status: None,
             span_type,
             input: self.input,
-            output: self.output,
-            metadata: self.metadata.map(Arc::new),
+            output: extras.output,
+            metadata: extras.metadata.map(Arc::new),
             observability: crate::correlation::current(),
         };
         let root = root.unwrap_or(span_id);
@@ -197,36 +222,36 @@ impl SpanBuilder {
         if self.new_trace {
             // In a child process that continues its parent's trace, a top-level trace joins
             // it under the parent's span, so the whole run is one tree.
-            if let (None, Some(inherited)) = (&self.trace_id, context::inherited_parent()) {
-                let (placement, root) = child_placement(&inherited, self.group_id.clone());
+            if let (None, Some(inherited)) = (self.trace_id_given(), context::inherited_parent()) {
+                let (placement, root) = child_placement(&inherited, self.group_id_given());
                 return Some((placement, root, inherited.sampled));
             }
             let placement = Placement {
-                trace_id: self.trace_id.clone().unwrap_or_else(Id::random),
+                trace_id: self.trace_id_given().cloned().unwrap_or_else(Id::random),
                 parent_id: None,
-                group_id: self.group_id.clone(),
+                group_id: self.group_id_given(),
             };
             return Some((placement, None, true));
         }
-        if let Some(parent) = &self.parent {
+        if let Some(parent) = self.parent_given() {
             let placement = Placement {
                 trace_id: parent.trace_id.clone(),
                 parent_id: Some(parent.span_id.clone()),
-                group_id: self.group_id.clone().or_else(|| parent.group_id.clone()),
+                group_id: self.group_id_given().or_else(|| parent.group_id.clone()),
             };
             return Some((placement, Some(parent.span_id.clone()), true));
         }
-        if let Some(trace_id) = &self.trace_id {
+        if let Some(trace_id) = self.trace_id_given() {
             let placement = Placement {
                 trace_id: trace_id.clone(),
                 parent_id: None,
-                group_id: self.group_id.clone(),
+                group_id: self.group_id_given(),
             };
             return Some((placement, None, true));
         }
         context::with_current(|current| {
             let current = current?;
-            let (placement, root) = child_placement(current, self.group_id.clone());
+            let (placement, root) = child_placement(current, self.group_id_given());
             Some((placement, root, current.sampled))
         })
     }
@@ -255,8 +280,8 @@ impl SpanBuilder {
     fn may_record(&self) -> bool {
         runtime::is_recording()
             && (self.new_trace
-                || self.parent.is_some()
-                || self.trace_id.is_some()
+                || self.parent_given().is_some()
+                || self.trace_id_given().is_some()
                 || context::has_recording_parent())
     }
 }
