@@ -5,9 +5,8 @@ mod support;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
-use sgp_trace::{create_span, create_trace, Config, HttpExporter};
+use sgp_trace::{create_span, create_trace, Config};
 use sgp_trace_collector::{Collector, CollectorConfig};
-use sgp_trace_otel::{FanOutExporter, OtlpExporter};
 use support::{hex, text, OtlpSink};
 
 const ACCOUNT: &str = "correlation-account";
@@ -18,21 +17,7 @@ fn sgp_spans_record_the_opentelemetry_span_they_start_in() {
     assert!(!sgp_trace_otel::install_correlation(), "once per process");
     let collector = Collector::start(CollectorConfig::default()).unwrap();
     let sink = OtlpSink::start();
-    let sgp = Config::builder()
-        .base_url(collector.base_url())
-        .credentials("key", ACCOUNT)
-        .build()
-        .unwrap();
-    let fanout = FanOutExporter::builder()
-        .exporter("sgp", HttpExporter::new(&sgp))
-        .exporter(
-            "otlp",
-            OtlpExporter::builder()
-                .endpoint(&sink.base_url)
-                .build()
-                .unwrap(),
-        )
-        .build();
+    let fanout = support::fan_out(&collector, ACCOUNT, &sink);
     let guard = sgp_trace::init(Config::builder().exporter(fanout.clone()).build().unwrap());
 
     let infrastructure = SpanContext::new(

@@ -6,11 +6,11 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use sgp_trace::{create_span, create_trace, Config, HttpExporter, SpanType};
+use sgp_trace::{create_span, create_trace, Config, SpanType};
 use sgp_trace_collector::{Collector, CollectorConfig};
 use sgp_trace_otel::opentelemetry_proto::tonic::common::v1::any_value::Value;
 use sgp_trace_otel::opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use sgp_trace_otel::{FanOutExporter, LlmSpanExt, OtlpExporter, TokenUsage};
+use sgp_trace_otel::{LlmSpanExt, TokenUsage};
 use support::{attribute, text, OtlpSink};
 
 const ACCOUNT: &str = "llm-account";
@@ -19,21 +19,7 @@ const ACCOUNT: &str = "llm-account";
 fn llm_calls_reach_sgp_in_one_shape_and_otlp_with_guide_and_gen_ai_names() {
     let collector = Collector::start(CollectorConfig::default()).unwrap();
     let sink = OtlpSink::start();
-    let sgp = Config::builder()
-        .base_url(collector.base_url())
-        .credentials("key", ACCOUNT)
-        .build()
-        .unwrap();
-    let fanout = FanOutExporter::builder()
-        .exporter("sgp", HttpExporter::new(&sgp))
-        .exporter(
-            "otlp",
-            OtlpExporter::builder()
-                .endpoint(&sink.base_url)
-                .build()
-                .unwrap(),
-        )
-        .build();
+    let fanout = support::fan_out(&collector, ACCOUNT, &sink);
     let guard = sgp_trace::init(Config::builder().exporter(fanout.clone()).build().unwrap());
     {
         let _trace = create_trace("conversation").start();

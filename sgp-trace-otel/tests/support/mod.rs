@@ -13,6 +13,28 @@ use prost::Message;
 use sgp_trace_otel::opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use sgp_trace_otel::opentelemetry_proto::tonic::common::v1::any_value::Value;
 use sgp_trace_otel::opentelemetry_proto::tonic::trace::v1::Span;
+use sgp_trace_otel::{FanOutExporter, OtlpExporter};
+
+/// A fan-out to the collector (as `account`) and to the sink, each with default settings.
+pub fn fan_out(
+    collector: &sgp_trace_collector::Collector,
+    account: &str,
+    sink: &OtlpSink,
+) -> FanOutExporter {
+    let sgp = sgp_trace::Config::builder()
+        .base_url(collector.base_url())
+        .credentials("key", account)
+        .build()
+        .unwrap();
+    let otlp = OtlpExporter::builder()
+        .endpoint(&sink.base_url)
+        .build()
+        .unwrap();
+    FanOutExporter::builder()
+        .exporter("sgp", sgp_trace::HttpExporter::new(&sgp))
+        .exporter("otlp", otlp)
+        .build()
+}
 
 /// One request the sink received.
 #[derive(Debug, Clone)]
