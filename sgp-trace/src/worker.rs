@@ -308,22 +308,24 @@ impl Worker {
         if let Some(front) = self.outgoing.front() {
             return front.not_before.saturating_duration_since(now);
         }
-        match self.pending.since {
-            Some(_) if self.pending.len() >= self.settings.flush_at => Duration::ZERO,
-            Some(since) => (since + self.settings.flush_interval).saturating_duration_since(now),
-            None => IDLE_WAIT,
+        self.cut_due()
+            .map_or(IDLE_WAIT, |due| due.saturating_duration_since(now))
+    }
+
+    /// When the pending events are due to be cut into batches: as soon as `flush_at` of
+    /// them wait, else when the oldest has waited `flush_interval`; `None` when none waits.
+    fn cut_due(&self) -> Option<Instant> {
+        let since = self.pending.since?;
+        if self.pending.len() >= self.settings.flush_at {
+            Some(since)
+        } else {
+            Some(since + self.settings.flush_interval)
         }
     }
 
     /// Cuts pending events into batches when a trigger fired, then sends one due batch.
     fn step(&mut self, now: Instant) {
-        let due = match self.pending.since {
-            Some(since) => {
-                self.pending.len() >= self.settings.flush_at
-                    || now >= since + self.settings.flush_interval
-            }
-            None => false,
-        };
+        let due = self.cut_due().is_some_and(|due| now >= due);
         if due && self.outgoing.is_empty() {
             self.cut(now);
         }
