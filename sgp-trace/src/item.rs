@@ -85,9 +85,9 @@ impl JsonObject {
     pub fn new<T: Serialize + ?Sized>(value: &T) -> JsonObject {
         // Written once behind room for the wrapper, which is kept only for a non-object.
         const WRAPPER: &[u8] = b"{\"value\":";
-        let mut json = Vec::with_capacity(64);
+        let mut json = scratch::take();
         json.extend_from_slice(WRAPPER);
-        match serde_json::to_writer(&mut json, value) {
+        let object = match serde_json::to_writer(&mut json, value) {
             Ok(()) if json.get(WRAPPER.len()) == Some(&b'{') => {
                 JsonObject::from_slice(&json[WRAPPER.len()..])
             }
@@ -96,7 +96,9 @@ impl JsonObject {
                 JsonObject::from_slice(&json)
             }
             Err(error) => JsonObject::serialization_error(&error),
-        }
+        };
+        scratch::give_back(json);
+        object
     }
 
     /// An object `{"serialization_error": message}` that stands for a value that could not be
@@ -116,6 +118,11 @@ impl JsonObject {
     /// Wraps JSON text that serde_json wrote, so it is valid JSON and UTF-8.
     pub(crate) fn from_json(json: Vec<u8>) -> JsonObject {
         JsonObject::from_slice(&json)
+    }
+
+    /// Copies JSON text that serde_json wrote.
+    pub(crate) fn from_json_text(json: &[u8]) -> JsonObject {
+        JsonObject::from_slice(json)
     }
 
     fn from_slice(json: &[u8]) -> JsonObject {
@@ -148,6 +155,34 @@ impl Serialize for JsonObject {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
         raw.serialize(serializer)
+    }
+}
+
+/// One reusable buffer per thread to serialize payloads into: the payload is then copied
+/// into its shared [`JsonObject`] in one allocation, instead of a growing `Vec` that is
+/// allocated and freed for every span.
+pub(crate) mod scratch {
+    use std::cell::Cell;
+
+    /// A buffer that grew larger than this is not kept, so one huge payload does not pin
+    /// its memory to the thread.
+    const MAX_KEPT_BYTES: usize = 64 * 1024;
+
+    thread_local! {
+        static BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    }
+
+    /// The thread's buffer, empty; a new one when it is in use (a `Serialize` impl that
+    /// records a span) or the thread is ending.
+    pub(crate) fn take() -> Vec<u8> {
+        BUFFER.try_with(Cell::take).unwrap_or_default()
+    }
+
+    pub(crate) fn give_back(mut buffer: Vec<u8>) {
+        if buffer.capacity() <= MAX_KEPT_BYTES {
+            buffer.clear();
+            let _ = BUFFER.try_with(|cell| cell.set(buffer));
+        }
     }
 }
 

@@ -40,6 +40,7 @@ mod held;
 mod id;
 mod item;
 mod kind;
+mod lane;
 mod runtime;
 mod sampling;
 mod span;

@@ -90,7 +90,8 @@ pub struct Input {
 impl Input {
     /// An empty input with room for `capacity` arguments.
     pub fn with_capacity(capacity: usize) -> Input {
-        let mut json = Vec::with_capacity(2 + 32 * capacity);
+        let mut json = crate::item::scratch::take();
+        json.reserve(2 + 32 * capacity);
         json.push(b'{');
         Input { json }
     }
@@ -124,7 +125,9 @@ impl Input {
     /// The finished object.
     pub fn finish(mut self) -> JsonObject {
         self.json.push(b'}');
-        JsonObject::from_json(self.json)
+        let object = JsonObject::from_json_text(&self.json);
+        crate::item::scratch::give_back(self.json);
+        object
     }
 }
 

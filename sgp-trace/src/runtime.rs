@@ -7,10 +7,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use std::{fmt, thread};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::diag;
 use crate::export::{Exporter, HttpExporter};
+use crate::lane::{self, Route, Shipment, StartSlot, MAX_LANE_EVENTS};
 use crate::stats::{Counters, Stats};
 use crate::worker::{Control, Settings, Worker};
 use crate::{Config, SpanItem};
@@ -51,52 +52,101 @@ pub(crate) struct Event {
     pub(crate) held: bool,
 }
 
-/// The bounded queue between the program's threads and the export thread.
+/// The bounded queue between the program's threads and the export thread: the threads'
+/// lanes (see [`lane`](crate::lane)) and the channel their shipments travel on.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
-    sender: Sender<Event>,
-    receiver: Receiver<Event>,
+    sender: Sender<Shipment>,
+    pub(crate) receiver: Receiver<Shipment>,
+    /// Emptied shipments on their way back to the lanes.
+    spare_sender: Sender<Shipment>,
+    spare: Receiver<Shipment>,
+    /// Events per lane and per shipment.
+    lane_events: usize,
+    /// The configured capacity, in events.
+    capacity: usize,
 }
 
 impl Pipeline {
     fn new(capacity: usize) -> Pipeline {
-        let (sender, receiver) = bounded(capacity);
-        Pipeline { sender, receiver }
+        let lane_events = capacity.clamp(1, MAX_LANE_EVENTS);
+        let shipments = (capacity / lane_events).max(1);
+        let (sender, receiver) = bounded(shipments);
+        let (spare_sender, spare) = bounded(shipments);
+        Pipeline {
+            sender,
+            receiver,
+            spare_sender,
+            spare,
+            lane_events,
+            capacity,
+        }
+    }
+
+    pub(crate) fn route(&self) -> Route<'_> {
+        Route {
+            sender: &self.sender,
+            spare: &self.spare,
+            lane_events: self.lane_events,
+        }
+    }
+
+    /// Gives an emptied shipment back for a lane to reuse.
+    pub(crate) fn recycle(&self, mut shipment: Shipment) {
+        shipment.clear();
+        let _ = self.spare_sender.try_send(shipment);
     }
 
     /// Queues one span event without ever blocking; a full queue drops it and counts it.
     pub(crate) fn send(&self, item: SpanItem) {
-        self.send_event(Event { item, held: false });
-    }
-
-    pub(crate) fn send_event(&self, event: Event) {
-        if !RUNTIME.recording.load(Ordering::Relaxed) {
-            Counters::add(&COUNTERS.dropped_while_stopped, 1);
+        if self.stopped() {
             return;
         }
-        match self.sender.try_send(event) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => Counters::add(&COUNTERS.dropped_queue_full, 1),
-            // The pipeline owns a receiver for its whole life, so the channel never closes.
-            Err(TrySendError::Disconnected(_)) => Counters::add(&COUNTERS.dropped_while_stopped, 1),
+        let now = event_time(&item);
+        lane::push(&self.route(), Event { item, held: false }, now);
+    }
+
+    /// Queues a span's start event; returns where it waits, for its end event. Under
+    /// pressure the start gives way (see [`lane::push_start`]).
+    pub(crate) fn send_start(&self, event: Event) -> Option<StartSlot> {
+        if self.stopped() {
+            return None;
         }
+        let now = event.item.start_timestamp.as_nanos();
+        lane::push_start(&self.route(), event, now)
+    }
+
+    /// Queues a span's end event, in place of its start event when that still waits.
+    pub(crate) fn send_end(&self, event: Event, start: Option<StartSlot>) {
+        if self.stopped() {
+            return;
+        }
+        let now = event_time(&event.item);
+        match start {
+            Some(slot) => lane::push_end(&self.route(), slot, event, now),
+            None => lane::push(&self.route(), event, now),
+        }
+    }
+
+    /// Whether tracing stopped since the span started: its events are counted, not queued.
+    fn stopped(&self) -> bool {
+        let stopped = !RUNTIME.recording.load(Ordering::Relaxed);
+        if stopped {
+            Counters::add(&COUNTERS.dropped_while_stopped, 1);
+        }
+        stopped
     }
 
     fn capacity(&self) -> usize {
-        self.sender.capacity().unwrap_or(0)
+        self.capacity
     }
+}
 
-    /// Queues a span's start event, unless the queue is more than half full: the end event
-    /// alone stores the same span (the API keeps the completed state), so under pressure the
-    /// start, which only lets live views show the span running, gives way. Counted in
-    /// [`Stats::starts_skipped`].
-    pub(crate) fn send_start(&self, event: Event) {
-        if self.sender.len() * 2 > self.capacity() {
-            Counters::add(&COUNTERS.starts_skipped, 1);
-            return;
-        }
-        self.send_event(event);
-    }
+/// The latest time an item carries, which decides when its lane is due to ship.
+fn event_time(item: &SpanItem) -> u64 {
+    item.end_timestamp
+        .unwrap_or(item.start_timestamp)
+        .as_nanos()
 }
 
 struct WorkerHandle {
@@ -228,7 +278,7 @@ fn start_worker(
     let (control, control_receiver) = bounded(64);
     let pending_limit = settings.pending_limit(pipeline.capacity());
     let worker = Worker::new(
-        pipeline.receiver.clone(),
+        pipeline,
         control_receiver,
         exporter,
         settings,
@@ -345,11 +395,7 @@ pub fn shutdown(timeout: Duration) -> Result<(), ShutdownError> {
 
 /// What happened to this process's span events so far.
 pub fn stats() -> Stats {
-    let in_channel = RUNTIME
-        .pipeline
-        .get()
-        .map_or(0, |pipeline| pipeline.receiver.len());
-    COUNTERS.snapshot(in_channel)
+    COUNTERS.snapshot(lane::unshipped_counts())
 }
 
 /// Why [`flush_queue`] returned before everything was sent.

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::context::{self, ContextGuard, Entry};
+use crate::lane::StartSlot;
 use crate::runtime::{self, Event, Pipeline};
 use crate::sampling::{self, Decision};
 use crate::{Id, JsonObject, SpanContext, SpanItem, SpanStatus, SpanType, Timestamp};
@@ -202,7 +203,7 @@ impl SpanBuilder {
             observability: crate::correlation::current(),
         };
         let root = root.unwrap_or(span_id);
-        pipeline.send_start(Event {
+        let start = pipeline.send_start(Event {
             item: item.clone(),
             held,
         });
@@ -212,6 +213,7 @@ impl SpanBuilder {
                 root,
                 pipeline,
                 held,
+                start,
             }))),
         }
     }
@@ -318,6 +320,8 @@ struct Recording {
     pipeline: &'static Pipeline,
     /// Sent to be held unless the trace has an error; see [`sampling`].
     held: bool,
+    /// Where the start event waits, when it was queued.
+    start: Option<StartSlot>,
 }
 
 impl Span {
@@ -448,10 +452,11 @@ impl Span {
         if let Inner::Recording(mut state) = *inner {
             state.item.end_timestamp = Some(Timestamp::now());
             state.item.status.get_or_insert(SpanStatus::Success);
-            state.pipeline.send_event(Event {
+            let event = Event {
                 item: state.item,
                 held: state.held,
-            });
+            };
+            state.pipeline.send_end(event, state.start);
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::lane::LaneCounts;
+
 /// What happened to the span events of this process so far; from [`stats`](crate::stats).
 ///
 /// A span makes two events, its start and its end. Every event the queue accepted ends up in
@@ -74,11 +76,11 @@ impl Stats {
     }
 }
 
-/// The live counters. `enqueued` is not among them: it is what the export thread received
-/// plus what waits in the channel, so the hot path touches no shared counter on success.
+/// The live counters. Lanes add their events to `enqueued` and `coalesced` when they ship,
+/// so the hot path touches no shared counter per event; `stats` adds what waits in lanes.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) received: AtomicU64,
+    pub(crate) enqueued: AtomicU64,
     pub(crate) exported: AtomicU64,
     pub(crate) coalesced: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
@@ -98,7 +100,7 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) const fn new() -> Counters {
         Counters {
-            received: AtomicU64::new(0),
+            enqueued: AtomicU64::new(0),
             exported: AtomicU64::new(0),
             coalesced: AtomicU64::new(0),
             dropped_queue_full: AtomicU64::new(0),
@@ -120,12 +122,13 @@ impl Counters {
         counter.fetch_add(events as u64, Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, in_channel: usize) -> Stats {
+    /// The counters, plus what lanes accepted and coalesced but have not shipped yet.
+    pub(crate) fn snapshot(&self, in_lanes: LaneCounts) -> Stats {
         Stats {
-            enqueued: self.received.load(Relaxed) + in_channel as u64,
+            enqueued: self.enqueued.load(Relaxed) + in_lanes.accepted,
             exported: self.exported.load(Relaxed),
-            coalesced: self.coalesced.load(Relaxed),
-            dropped_queue_full: self.dropped_queue_full.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed) + in_lanes.coalesced,
+            dropped_queue_full: self.dropped_queue_full.load(Relaxed) + in_lanes.dropped,
             dropped_after_retries: self.dropped_after_retries.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
             dropped_unauthorized: self.dropped_unauthorized.load(Relaxed),
@@ -136,7 +139,7 @@ impl Counters {
             truncated_fields: self.truncated_fields.load(Relaxed),
             redacted_values: self.redacted_values.load(Relaxed),
             mask_failures: self.mask_failures.load(Relaxed),
-            starts_skipped: self.starts_skipped.load(Relaxed),
+            starts_skipped: self.starts_skipped.load(Relaxed) + in_lanes.starts_skipped,
         }
     }
 }

@@ -17,13 +17,21 @@ use crate::diag;
 use crate::export::encode::write_span;
 use crate::export::{EncodedBatch, ExportError, Exporter};
 use crate::held::Held;
-use crate::runtime::Event;
+use crate::lane::{self, Shipment};
+use crate::runtime::{Event, Pipeline};
 use crate::runtime::COUNTERS;
 use crate::stats::{Counters, Stats};
 use crate::{Config, Id, SpanItem, SpanStatus, Timestamp};
 
 /// The wait when there is nothing to do, so the periodic drop report still runs.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
+
+/// How often the export thread ships the lanes of idle threads while any holds events.
+const LANE_LOOK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The most rounds of shipping lanes and emptying the channel a flush makes, so threads
+/// that keep making spans cannot hold it forever.
+const MAX_SHIP_ROUNDS: usize = 64;
 
 /// The least time between two reports of dropped spans.
 const REPORT_INTERVAL: Duration = Duration::from_secs(10);
@@ -162,7 +170,10 @@ struct Outgoing {
 const MAX_TRACKED_OPEN_SPANS: usize = 10_000;
 
 pub(crate) struct Worker {
-    events: Receiver<Event>,
+    pipeline: &'static Pipeline,
+    events: Receiver<Shipment>,
+    /// When the lanes of idle threads are shipped next, if any holds events.
+    next_lane_look: Instant,
     control: Receiver<Control>,
     exporter: Arc<dyn Exporter>,
     settings: Settings,
@@ -185,14 +196,16 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub(crate) fn new(
-        events: Receiver<Event>,
+        pipeline: &'static Pipeline,
         control: Receiver<Control>,
         exporter: Arc<dyn Exporter>,
         settings: Settings,
         pending_limit: usize,
     ) -> Worker {
         Worker {
-            events,
+            pipeline,
+            events: pipeline.receiver.clone(),
+            next_lane_look: Instant::now(),
             control,
             exporter,
             settings,
@@ -216,9 +229,9 @@ impl Worker {
             let never = crossbeam_channel::never();
             let events = if taking_events { &self.events } else { &never };
             select! {
-                recv(events) -> event => {
-                    if let Ok(event) = event {
-                        self.accept(event, Instant::now());
+                recv(events) -> shipment => {
+                    if let Ok(shipment) = shipment {
+                        self.accept_all(shipment, Instant::now());
                         self.take_ready_events();
                     }
                 }
@@ -234,6 +247,7 @@ impl Worker {
                 },
                 default(wait) => {}
             }
+            self.look_at_lanes(Instant::now());
             self.step(Instant::now());
             self.answer_flush_waiters();
             self.reported.report_if_due(Instant::now());
@@ -245,23 +259,48 @@ impl Worker {
         let now = Instant::now();
         while self.pending.len() < self.pending_limit {
             match self.events.try_recv() {
-                Ok(event) => self.accept(event, now),
+                Ok(shipment) => self.accept_all(shipment, now),
                 Err(_) => break,
             }
         }
     }
 
-    /// Takes everything in the channel, whatever the limit: a flush or shutdown must see
-    /// every event queued before it. Bounded by the channel's capacity.
-    fn take_all_events(&mut self) {
-        let now = Instant::now();
-        while let Ok(event) = self.events.try_recv() {
-            self.accept(event, now);
+    /// Ships the lanes of threads that made spans and went quiet, so their events do not
+    /// wait for the thread's next span.
+    fn look_at_lanes(&mut self, now: Instant) {
+        if !lane::any_waiting() || now < self.next_lane_look {
+            return;
+        }
+        self.next_lane_look = now + LANE_LOOK_INTERVAL;
+        if self.pending.len() < self.pending_limit {
+            lane::ship_all(&self.pipeline.route());
+            self.take_ready_events();
         }
     }
 
+    /// Takes every event queued so far, in lanes and in the channel, whatever the limit: a
+    /// flush or shutdown must see every event queued before it.
+    fn take_all_events(&mut self) {
+        let now = Instant::now();
+        for _ in 0..MAX_SHIP_ROUNDS {
+            let all_shipped = lane::ship_all(&self.pipeline.route());
+            while let Ok(shipment) = self.events.try_recv() {
+                self.accept_all(shipment, now);
+            }
+            if all_shipped {
+                break;
+            }
+        }
+    }
+
+    fn accept_all(&mut self, mut shipment: Shipment, now: Instant) {
+        for event in shipment.drain(..) {
+            self.accept(event, now);
+        }
+        self.pipeline.recycle(shipment);
+    }
+
     fn accept(&mut self, event: Event, now: Instant) {
-        Counters::add(&COUNTERS.received, 1);
         if !event.held {
             self.queue(event.item, now);
             return;
@@ -305,11 +344,17 @@ impl Worker {
 
     /// How long the loop may sleep before something is due.
     fn next_wake(&self, now: Instant) -> Duration {
-        if let Some(front) = self.outgoing.front() {
-            return front.not_before.saturating_duration_since(now);
+        let wait = match self.outgoing.front() {
+            Some(front) => front.not_before.saturating_duration_since(now),
+            None => self
+                .cut_due()
+                .map_or(IDLE_WAIT, |due| due.saturating_duration_since(now)),
+        };
+        if lane::any_waiting() {
+            wait.min(self.next_lane_look.saturating_duration_since(now))
+        } else {
+            wait
         }
-        self.cut_due()
-            .map_or(IDLE_WAIT, |due| due.saturating_duration_since(now))
     }
 
     /// When the pending events are due to be cut into batches: as soon as `flush_at` of
