@@ -31,6 +31,11 @@ const MAX_AGE_NANOS: u64 = 20_000_000;
 /// A batch of events taken from one lane.
 pub(crate) type Shipment = Vec<Event>;
 
+/// After a shipment found the channel full, the lane does not try again for this long: the
+/// export thread frees a slot only after taking a whole shipment, and a try on every event
+/// would put the channel's shared cache lines back on the hot path just when it is busiest.
+const RETRY_NANOS: u64 = 20_000;
+
 /// Set when a lane goes from empty to holding events, cleared by the export thread when it
 /// ships the lanes: it looks at idle lanes only when something may wait there.
 static LANES_DIRTY: AtomicBool = AtomicBool::new(false);
@@ -70,6 +75,8 @@ struct LaneState {
     under_pressure: bool,
     /// Whether this lane was counted as ever registered.
     registered: bool,
+    /// When a full lane may try to ship again (see [`RETRY_NANOS`]).
+    retry_at: u64,
 }
 
 /// Where a span's start event waits, so its end event can replace it.
@@ -98,6 +105,7 @@ impl Lane {
                 oldest: 0,
                 under_pressure: false,
                 registered: false,
+                retry_at: 0,
             }),
         }
     }
@@ -126,9 +134,13 @@ impl Lane {
             register(self);
         }
         if state.events.len() >= route.lane_events {
-            // The lane is full because the channel was: try again, then give up on this event.
-            if !state.ship(route) {
+            // The lane is full because the channel was: try again now and then, and until
+            // it ships, drop (and count) the events that would not fit.
+            if now < state.retry_at || !state.ship(route) {
                 state.counts.dropped += 1;
+                if now >= state.retry_at {
+                    state.retry_at = now + RETRY_NANOS;
+                }
                 return None;
             }
         }
@@ -140,9 +152,7 @@ impl Lane {
                     .try_recv()
                     .unwrap_or_else(|_| Vec::with_capacity(route.lane_events));
             }
-            if !LANES_DIRTY.load(Ordering::Relaxed) {
-                LANES_DIRTY.store(true, Ordering::Relaxed);
-            }
+            mark_dirty(Some(route));
         }
         let slot = StartSlot {
             lane: self,
@@ -158,9 +168,10 @@ impl Lane {
 
 impl LaneState {
     fn ship_if_due(&mut self, route: &Route<'_>, now: u64) {
-        if self.events.len() >= route.lane_events || now.saturating_sub(self.oldest) > MAX_AGE_NANOS
-        {
-            self.ship(route);
+        let due = self.events.len() >= route.lane_events
+            || now.saturating_sub(self.oldest) > MAX_AGE_NANOS;
+        if due && now >= self.retry_at && !self.ship(route) {
+            self.retry_at = now + RETRY_NANOS;
         }
     }
 
@@ -182,7 +193,7 @@ impl LaneState {
             Err(TrySendError::Full(shipment)) | Err(TrySendError::Disconnected(shipment)) => {
                 self.events = shipment;
                 self.under_pressure = true;
-                LANES_DIRTY.store(true, Ordering::Relaxed);
+                mark_dirty(None);
                 false
             }
         }
@@ -239,6 +250,19 @@ pub(crate) fn ship_all(route: &Route<'_>) -> bool {
     LANES_DIRTY.store(false, Ordering::Relaxed);
     let lanes: Vec<&'static Lane> = lock_list(&ALL_LANES).clone();
     lanes.iter().all(|lane| lane.lock().ship(route))
+}
+
+/// Notes that a lane holds events, writing the shared flag only when it changes. With a
+/// route, the change also wakes the export thread with an empty shipment, so a span started
+/// on a thread that then waits is seen within the export thread's lane look interval rather
+/// than at its next idle wake-up; this happens at most once per look.
+fn mark_dirty(route: Option<&Route<'_>>) {
+    if !LANES_DIRTY.load(Ordering::Relaxed) {
+        LANES_DIRTY.store(true, Ordering::Relaxed);
+        if let Some(route) = route {
+            let _ = route.sender.try_send(Vec::new());
+        }
+    }
 }
 
 /// Whether a lane may hold events the export thread has not seen.
@@ -307,7 +331,7 @@ impl ThreadLane {
 impl Drop for ThreadLane {
     fn drop(&mut self) {
         if !self.0.lock().events.is_empty() {
-            LANES_DIRTY.store(true, Ordering::Relaxed);
+            mark_dirty(None);
         }
         lock_list(&FREE_LANES).push(self.0);
     }

@@ -93,8 +93,11 @@ impl Pipeline {
 
     /// Gives an emptied shipment back for a lane to reuse.
     pub(crate) fn recycle(&self, mut shipment: Shipment) {
-        shipment.clear();
-        let _ = self.spare_sender.try_send(shipment);
+        // Empty shipments that only woke the export thread have no room to reuse.
+        if shipment.capacity() > 0 {
+            shipment.clear();
+            let _ = self.spare_sender.try_send(shipment);
+        }
     }
 
     /// Queues one span event without ever blocking; a full queue drops it and counts it.

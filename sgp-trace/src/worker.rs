@@ -18,8 +18,8 @@ use crate::export::encode::write_span;
 use crate::export::{EncodedBatch, ExportError, Exporter};
 use crate::held::Held;
 use crate::lane::{self, Shipment};
-use crate::runtime::{Event, Pipeline};
 use crate::runtime::COUNTERS;
+use crate::runtime::{Event, Pipeline};
 use crate::stats::{Counters, Stats};
 use crate::{Config, Id, SpanItem, SpanStatus, Timestamp};
 

@@ -45,6 +45,60 @@ fn the_interval_sends_what_waits() {
 }
 
 #[test]
+fn a_span_left_running_on_an_idle_thread_is_shown_without_a_flush() {
+    let harness = Harness::start(|config| config.flush_interval(Duration::from_millis(200)));
+    let (started, release) = (
+        std::sync::mpsc::channel::<()>(),
+        std::sync::mpsc::channel::<()>(),
+    );
+    let (started_tx, started_rx) = started;
+    let (release_tx, release_rx) = release;
+    // The thread starts a span and then waits, making no more spans: its start event waits
+    // in the thread's lane until the export thread comes for it.
+    let worker = std::thread::spawn(move || {
+        let _trace = create_trace("waiting on a model").start();
+        started_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    });
+    started_rx.recv().unwrap();
+    let spans = harness
+        .collector
+        .wait_for_spans(ACCOUNT, 1, Duration::from_secs(10));
+    assert_eq!(
+        spans.len(),
+        1,
+        "the running span was sent while its thread waited"
+    );
+    assert!(spans[0]["end_timestamp"].is_null(), "{}", spans[0]);
+    release_tx.send(()).unwrap();
+    worker.join().unwrap();
+    sgp_trace::flush_queue().unwrap();
+    let spans = harness.collector.spans(ACCOUNT);
+    assert!(spans[0]["end_timestamp"].is_string(), "{}", spans[0]);
+}
+
+#[test]
+fn events_left_by_threads_that_ended_are_sent() {
+    let harness = Harness::start(|config| config);
+    let threads: Vec<_> = (0..8)
+        .map(|index| std::thread::spawn(move || emit_trace(&format!("thread {index}"), 5)))
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    sgp_trace::flush_queue().unwrap();
+    assert_eq!(harness.collector.spans(ACCOUNT).len(), 40);
+    let stats = sgp_trace::stats();
+    assert_eq!(stats.waiting(), 0, "{stats:?}");
+    assert_eq!(
+        stats.coalesced, 40,
+        "each start was replaced by its end in its thread's lane: {stats:?}"
+    );
+    assert_eq!(stats.enqueued, 80, "{stats:?}");
+    assert_eq!(stats.exported, 40, "{stats:?}");
+}
+
+#[test]
 fn flush_queue_sends_everything_queued_before_it() {
     let harness = Harness::start(|config| config);
     emit_trace("flushed", 1_200);
