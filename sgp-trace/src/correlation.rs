@@ -12,7 +12,13 @@ use serde::{Serialize, Serializer};
 
 /// The W3C ids of an OpenTelemetry span: a 128-bit trace id and a 64-bit span id, sent as
 /// 32 and 16 lowercase hex digits.
+///
+/// Packed to 8-byte alignment: a `u128` would otherwise align every [`SpanItem`] that holds
+/// these ids to 16 bytes and make it 16 bytes larger (read the fields by value).
+///
+/// [`SpanItem`]: crate::SpanItem
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(Rust, packed(8))]
 pub struct ObservabilityIds {
     /// The W3C trace id; never zero.
     pub trace_id: u128,
@@ -23,12 +29,14 @@ pub struct ObservabilityIds {
 impl ObservabilityIds {
     /// The trace id as 32 lowercase hex digits.
     pub fn trace_id_hex(&self) -> String {
-        format!("{:032x}", self.trace_id)
+        let trace_id = self.trace_id;
+        format!("{trace_id:032x}")
     }
 
     /// The span id as 16 lowercase hex digits.
     pub fn span_id_hex(&self) -> String {
-        format!("{:016x}", self.span_id)
+        let span_id = self.span_id;
+        format!("{span_id:016x}")
     }
 }
 

@@ -181,7 +181,7 @@ impl LaneState {
         if self.events.is_empty() {
             return true;
         }
-        let shipment = std::mem::replace(&mut self.events, Vec::new());
+        let shipment = std::mem::take(&mut self.events);
         match route.sender.try_send(shipment) {
             Ok(()) => {
                 self.generation += 1;

@@ -386,13 +386,15 @@ impl Worker {
     /// Moves every pending event into batches of at most `max_batch_items` spans and
     /// `max_batch_bytes` of JSON. A single span over the byte limit goes alone.
     fn cut(&mut self, now: Instant) {
-        let items = self.pending.take();
+        let mut items = self.pending.take();
         if items.is_empty() {
             return;
         }
         self.cuts += 1;
-        let mut batch = EncodedBatch::new();
-        for mut item in items {
+        let mut left = items.len();
+        let mut batch = self.new_batch(left);
+        for mut item in items.drain(..) {
+            left -= 1;
             let applied = self.settings.controls.apply(&mut item);
             Counters::add(&COUNTERS.truncated_fields, applied.truncated);
             Counters::add(&COUNTERS.redacted_values, applied.redacted);
@@ -407,12 +409,22 @@ impl Worker {
             let full = batch.len() >= self.settings.max_batch_items
                 || batch.size_with(self.scratch.len()) > self.settings.max_batch_bytes;
             if full && !batch.is_empty() {
-                let ready = std::mem::replace(&mut batch, EncodedBatch::new());
+                let ready = std::mem::replace(&mut batch, self.new_batch(left + 1));
                 self.queue_batch(ready, now);
             }
             batch.push(item, &self.scratch);
         }
         self.queue_batch(batch, now);
+        // The emptied buffer keeps its room for the next events.
+        self.pending.items = items;
+    }
+
+    /// A batch sized for up to `spans` more spans, within the batch limits.
+    fn new_batch(&self, spans: usize) -> EncodedBatch {
+        let items = spans.min(self.settings.max_batch_items);
+        // A small span's JSON is about 300 bytes; the body grows past that if needed.
+        let bytes = (items * 320).min(self.settings.max_batch_bytes);
+        EncodedBatch::with_capacity(items, bytes)
     }
 
     fn queue_batch(&mut self, spans: EncodedBatch, now: Instant) {

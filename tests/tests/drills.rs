@@ -166,20 +166,29 @@ fn the_collector_killed_and_restarted_within_the_retry_window_loses_nothing() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The spans of the slow-collector drill.
+const SLOW_BURST: usize = 200_000;
+
 #[test]
 fn a_slow_collector_drops_only_beyond_the_queue_and_counts_it() {
     let harness = Harness::start(|config| config.flush_interval(Duration::from_millis(100)));
     harness.collector.faults().delay(Duration::from_secs(1));
     let started = Instant::now();
-    emit_paced(50_000, 50_000, Duration::ZERO);
+    // More spans than the default queue holds (98304 events, a span being one or two).
+    emit_paced(SLOW_BURST, SLOW_BURST, Duration::ZERO);
     let hot_path = started.elapsed();
     let before_flush = sgp_trace::stats();
     harness.collector.faults().delay(Duration::ZERO);
     sgp_trace::flush_queue_within(Duration::from_secs(60)).unwrap();
     let received = harness.collector.spans(ACCOUNT).len();
     let stats = sgp_trace::stats();
-    println!("a slow collector: 50000 spans emitted in {hot_path:?}");
-    report("collector answering in 1 s", 50_000, received, stats.lost());
+    println!("a slow collector: {SLOW_BURST} spans emitted in {hot_path:?}");
+    report(
+        "collector answering in 1 s",
+        SLOW_BURST as u64,
+        received,
+        stats.lost(),
+    );
     assert!(
         before_flush.dropped_queue_full > 0,
         "the queue filled: {before_flush:?}"
@@ -193,7 +202,7 @@ fn a_slow_collector_drops_only_beyond_the_queue_and_counts_it() {
     // that span's final state, never silently.
     assert_eq!(
         stats.enqueued + stats.dropped_queue_full + stats.starts_skipped,
-        100_000,
+        2 * SLOW_BURST as u64,
         "{stats:?}"
     );
     assert!(received > 0);

@@ -124,13 +124,19 @@ const BODY_END: &[u8] = b"]}";
 
 impl EncodedBatch {
     pub(crate) fn new() -> EncodedBatch {
-        let mut body = Vec::with_capacity(4096);
+        EncodedBatch::with_capacity(0, 4096)
+    }
+
+    /// An empty batch with room for `items` spans and `bytes` of JSON, so filling it does
+    /// not grow (and copy) its buffers again and again.
+    pub(crate) fn with_capacity(items: usize, bytes: usize) -> EncodedBatch {
+        let mut body = Vec::with_capacity(bytes.max(BODY_START.len() + BODY_END.len()));
         body.extend_from_slice(BODY_START);
         body.extend_from_slice(BODY_END);
         EncodedBatch {
-            items: Vec::new(),
+            items: Vec::with_capacity(items),
             body,
-            bounds: Vec::new(),
+            bounds: Vec::with_capacity(items),
         }
     }
 
