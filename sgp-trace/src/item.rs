@@ -112,16 +112,11 @@ impl JsonObject {
         let mut json = Vec::with_capacity(key.len() + text.len() + 8);
         // Writing strings into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut json, &serde_json::json!({ key: text }));
-        JsonObject::from_json(json)
+        JsonObject::from_json(&json)
     }
 
     /// Wraps JSON text that serde_json wrote, so it is valid JSON and UTF-8.
-    pub(crate) fn from_json(json: Vec<u8>) -> JsonObject {
-        JsonObject::from_slice(&json)
-    }
-
-    /// Copies JSON text that serde_json wrote.
-    pub(crate) fn from_json_text(json: &[u8]) -> JsonObject {
+    pub(crate) fn from_json(json: &[u8]) -> JsonObject {
         JsonObject::from_slice(json)
     }
 

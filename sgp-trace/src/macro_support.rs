@@ -125,7 +125,7 @@ impl Input {
     /// The finished object.
     pub fn finish(mut self) -> JsonObject {
         self.json.push(b'}');
-        let object = JsonObject::from_json_text(&self.json);
+        let object = JsonObject::from_json(&self.json);
         crate::item::scratch::give_back(self.json);
         object
     }
