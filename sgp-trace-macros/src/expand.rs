@@ -149,8 +149,13 @@ fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream 
         None => (
             quote! {
                 fn __sgp_trace_fn() {}
+                static __SGP_TRACE_FN_PATH: ::std::sync::OnceLock<&'static str> =
+                    ::std::sync::OnceLock::new();
             },
-            quote!(::sgp_trace::macro_support::function_path(__sgp_trace_fn)),
+            quote!(::sgp_trace::macro_support::function_path(
+                &__SGP_TRACE_FN_PATH,
+                __sgp_trace_fn
+            )),
         ),
     };
     let builder = Ident::new("__sgp_builder", Span::mixed_site());

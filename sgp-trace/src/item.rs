@@ -78,7 +78,20 @@ impl SpanItem {
 /// assert_eq!(JsonObject::new(&serde_json::json!({"q": 1})).as_str(), r#"{"q":1}"#);
 /// ```
 #[derive(Clone)]
-pub struct JsonObject(Arc<str>);
+pub struct JsonObject(Text);
+
+/// The most bytes a payload keeps inline, sized so a [`JsonObject`] is 48 bytes.
+const INLINE_BYTES: usize = 46;
+
+/// A payload's JSON text. A small one (a few short arguments, a number, a flag) is kept in
+/// place: the program's thread allocates nothing for it, and the export thread, which drops
+/// it, frees nothing (with glibc, memory freed by another thread is slow to come back and
+/// fresh memory costs page faults on the hot path).
+#[derive(Clone)]
+enum Text {
+    Inline { len: u8, bytes: [u8; INLINE_BYTES] },
+    Shared(Arc<str>),
+}
 
 impl JsonObject {
     /// Serializes a value into an object, wrapping or replacing it as described above.
@@ -122,19 +135,39 @@ impl JsonObject {
 
     fn from_slice(json: &[u8]) -> JsonObject {
         match std::str::from_utf8(json) {
-            Ok(text) => JsonObject(Arc::from(text)),
-            Err(_) => JsonObject(Arc::from(String::from_utf8_lossy(json).as_ref())),
+            Ok(text) => JsonObject::from_str(text),
+            Err(_) => JsonObject::from_str(&String::from_utf8_lossy(json)),
+        }
+    }
+
+    fn from_str(text: &str) -> JsonObject {
+        if text.len() <= INLINE_BYTES {
+            let mut bytes = [0; INLINE_BYTES];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            JsonObject(Text::Inline {
+                len: text.len() as u8,
+                bytes,
+            })
+        } else {
+            JsonObject(Text::Shared(Arc::from(text)))
         }
     }
 
     /// The object's JSON text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Text::Inline { len, bytes } => {
+                let text = &bytes[..usize::from(*len)];
+                // SAFETY: `from_str` copied these bytes from a `&str`, whole.
+                unsafe { std::str::from_utf8_unchecked(text) }
+            }
+            Text::Shared(text) => text,
+        }
     }
 
     /// The object parsed into a [`serde_json::Value`].
     pub fn to_value(&self) -> Value {
-        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+        serde_json::from_str(self.as_str()).unwrap_or(Value::Null)
     }
 }
 
@@ -148,7 +181,8 @@ impl Serialize for JsonObject {
     /// Embeds the object as it is. The export thread writes spans without serde; this is for
     /// custom exporters that serialize [`SpanItem`]s themselves.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        let raw: &RawValue =
+            serde_json::from_str(self.as_str()).map_err(serde::ser::Error::custom)?;
         raw.serialize(serializer)
     }
 }
@@ -189,7 +223,7 @@ pub struct Timestamp(u64);
 impl Timestamp {
     /// The current wall-clock time.
     pub fn now() -> Timestamp {
-        Timestamp::from(SystemTime::now())
+        Timestamp(crate::clock::now_nanos())
     }
 
     /// Nanoseconds since the Unix epoch.
@@ -295,6 +329,27 @@ mod tests {
             Timestamp::from_nanos(nanos).to_string(),
             "2026-11-21T23:59:59.000000Z"
         );
+    }
+
+    #[test]
+    fn small_and_large_payloads_read_back_whole() {
+        assert_eq!(std::mem::size_of::<Option<JsonObject>>(), 48);
+        // `{"q":"..."}` is 8 bytes around the text: 38 bytes of text is the largest inline.
+        let texts = [
+            "",
+            "a",
+            &"a".repeat(38),
+            &"é".repeat(19),
+            &"a".repeat(39),
+            &"é".repeat(99),
+        ];
+        for text in texts {
+            let object = JsonObject::new(&serde_json::json!({ "q": text }));
+            let inline = matches!(object.0, Text::Inline { .. });
+            assert_eq!(inline, text.len() <= 38, "{text}");
+            assert_eq!(object.to_value()["q"], text);
+            assert_eq!(object.clone().as_str(), object.as_str());
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+mod clock;
 mod config;
 mod context;
 mod controls;

@@ -11,6 +11,7 @@ use std::fmt::{self, Debug, Display};
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use serde::Serialize;
@@ -32,10 +33,18 @@ const MARKER: &str = "::__sgp_trace_fn";
 /// The path of the traced function from the type name of a marker function declared in its
 /// body: `crate::module::Type::method` (or `<crate::Type as crate::Trait>::method`), with
 /// the generic arguments of types left out (`Type<'_>::method` becomes `Type::method`).
-pub fn function_path<F>(_marker: F) -> Cow<'static, str> {
-    let path = std::any::type_name::<F>();
-    let path = path.strip_suffix(MARKER).unwrap_or(path);
-    without_generic_arguments(path)
+///
+/// Worked out at the function's first call and kept in the function's own `cache`: a path
+/// rewritten without its generic arguments is leaked once, a few bytes per function.
+pub fn function_path<F>(cache: &'static OnceLock<&'static str>, _marker: F) -> &'static str {
+    cache.get_or_init(|| {
+        let path = std::any::type_name::<F>();
+        let path = path.strip_suffix(MARKER).unwrap_or(path);
+        match without_generic_arguments(path) {
+            Cow::Borrowed(path) => path,
+            Cow::Owned(path) => Box::leak(path.into_boxed_str()),
+        }
+    })
 }
 
 fn without_generic_arguments(path: &'static str) -> Cow<'static, str> {
@@ -291,7 +300,7 @@ impl Outcome {
     /// Records this outcome on the span.
     pub fn apply(self, span: &mut Span) {
         if let Some(output) = self.output {
-            span.set_output(&output);
+            span.set_output_object(output);
         }
         if let Some((error_type, message, category)) = self.error {
             span.set_error(error_type, &message, category.as_str());

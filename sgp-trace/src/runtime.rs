@@ -105,7 +105,9 @@ impl Pipeline {
         if self.stopped() {
             return;
         }
-        let now = event_time(&item);
+        // Not the item's own times: a recorded item (a workflow's, say) may carry times far
+        // from now, and the lane's age and retry decisions are about now.
+        let now = crate::clock::now_nanos();
         lane::push(&self.route(), Event { item, held: false }, now);
     }
 

@@ -408,6 +408,14 @@ impl Span {
         }
     }
 
+    /// Sets the output to an object already serialized, as `#[traced]` records a return
+    /// value (serializing it again would parse and copy it for nothing).
+    pub(crate) fn set_output_object(&mut self, output: JsonObject) {
+        if let Some(state) = self.recording() {
+            state.item.output = Some(output);
+        }
+    }
+
     /// Adds or replaces one metadata entry.
     pub fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
         if let Some(state) = self.recording() {
@@ -450,7 +458,9 @@ impl Span {
             return;
         };
         if let Inner::Recording(mut state) = *inner {
-            state.item.end_timestamp = Some(Timestamp::now());
+            // Never before the start, whatever the clock did meanwhile.
+            let end = Timestamp::now().max(state.item.start_timestamp);
+            state.item.end_timestamp = Some(end);
             state.item.status.get_or_insert(SpanStatus::Success);
             let event = Event {
                 item: state.item,
