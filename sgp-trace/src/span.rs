@@ -305,6 +305,8 @@ pub struct Span {
     inner: Option<Box<Inner>>,
 }
 
+// Always behind the `Box` of `Span`, so its size costs one allocation, not copies.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Inner {
     Recording(Recording),
