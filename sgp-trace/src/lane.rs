@@ -1,15 +1,20 @@
-//! Lanes: where span events wait between the thread that makes them and the export thread.
+//! Lanes: where spans wait between the thread that makes them and the export thread.
 //!
-//! Each thread owns a lane, a short buffer behind an uncontended lock. A span's start event
-//! waits in the lane of the thread that started it, and its end event replaces it there when
-//! the start has not left yet, so a short span costs one slot and reaches the export thread
-//! as one event. A lane leaves for the export thread as one shipment on the bounded channel
-//! when it is full or its oldest event is [`MAX_AGE_NANOS`] old; the export thread takes the
-//! lanes of idle threads itself (see [`ship_all`]). Sending through one channel under the
-//! lane's lock keeps a span's events in order, whichever thread ends it.
+//! Each thread owns a lane behind an uncontended lock. A started span's item lives in the
+//! lane of the thread that started it until the span ends: the span's handle holds only
+//! its place ([`SpanSlot`]), setters change the item there, and its end moves it to the
+//! lane's ended events. So an item is written once and moved once, with no copy for a start
+//! event: a span still running when its lane ships sends a copy of its item as its start
+//! event then (so live views show it running); one that ends before sends its end only
+//! (the start counts as coalesced).
 //!
-//! Compared with one channel operation per event, this takes the shared cache lines off the
-//! hot path: a span touches only its own thread's lane.
+//! A lane leaves for the export thread as one shipment on the bounded channel when it holds
+//! [`MAX_LANE_EVENTS`] events (ended spans and unsent starts), when an event arrives
+//! [`MAX_AGE_NANOS`] after its oldest one, and when the export thread takes the lanes of idle
+//! threads itself (see [`ship_all`]). Shipping through one channel under the lane's lock
+//! keeps a span's start before its end, whichever thread ends it. Compared with one channel
+//! operation per event, this takes the shared cache lines off the hot path: a span touches
+//! only its own thread's lane.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
@@ -20,6 +25,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::runtime::{Event, COUNTERS};
 use crate::stats::Counters;
+use crate::SpanItem;
 
 /// The most events a lane holds before it ships; smaller when the queue is smaller.
 pub(crate) const MAX_LANE_EVENTS: usize = 64;
@@ -47,14 +53,14 @@ static ALL_LANES: Mutex<Vec<&'static Lane>> = Mutex::new(Vec::new());
 /// Lanes of threads that ended, ready for new threads.
 static FREE_LANES: Mutex<Vec<&'static Lane>> = Mutex::new(Vec::new());
 
-/// Used when the thread's own lane is gone (a span ending during thread teardown).
+/// Used when the thread's own lane is gone (a span starting during thread teardown).
 static SHARED_LANE: Lane = Lane::new();
 
 thread_local! {
     static THREAD_LANE: ThreadLane = ThreadLane::acquire();
 }
 
-/// One thread's buffer of span events.
+/// One thread's spans: those running and the events ready to ship.
 #[derive(Debug)]
 pub(crate) struct Lane {
     state: LaneLock<LaneState>,
@@ -62,9 +68,19 @@ pub(crate) struct Lane {
 
 #[derive(Debug)]
 struct LaneState {
+    /// Ended spans (and recorded items), in the order they ended; they leave with the next
+    /// shipment.
     events: Vec<Event>,
-    /// Counts the shipments that left this lane; a [`StartSlot`] is valid while this stays.
-    generation: u64,
+    /// Spans started here that have not ended, by [`SpanSlot::index`].
+    open: Vec<Seat>,
+    /// Free indices of `open`.
+    free: Vec<u32>,
+    /// Open spans whose start has not been sent, in the order they started. Entries of spans
+    /// that ended since are stale (their seat's generation moved on) and are dropped at the
+    /// next shipment.
+    unsent_starts: Vec<(u32, u32)>,
+    /// How many entries of `unsent_starts` are not stale.
+    unsent_count: usize,
     /// What happened to events since the last shipment, added to the shared counters when
     /// the lane ships: counting here keeps the hot path off their cache line.
     counts: LaneCounts,
@@ -79,12 +95,38 @@ struct LaneState {
     retry_at: u64,
 }
 
-/// Where a span's start event waits, so its end event can replace it.
+/// A place for one running span; its generation counts the spans it held, so a stale
+/// [`SpanSlot`] cannot reach the next span seated there.
 #[derive(Debug)]
-pub(crate) struct StartSlot {
+struct Seat {
+    generation: u32,
+    span: Option<OpenSpan>,
+}
+
+#[derive(Debug)]
+struct OpenSpan {
+    item: SpanItem,
+    /// Sent only if its trace turns out to have an error; see [`sampling`](crate::sampling).
+    held: bool,
+    start: Start,
+}
+
+/// What became of a running span's start event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Not sent yet: sent with the lane's next shipment unless the span ends first.
+    Unsent,
+    Sent,
+    /// Given way under pressure (counted in `starts_skipped`): the end alone stores the span.
+    Skipped,
+}
+
+/// Where a running span's item waits: its lane and seat.
+#[derive(Debug)]
+pub(crate) struct SpanSlot {
     lane: &'static Lane,
-    generation: u64,
-    index: usize,
+    index: u32,
+    generation: u32,
 }
 
 /// What a lane needs to ship: the channel, the size of a shipment, and the emptied
@@ -100,7 +142,10 @@ impl Lane {
         Lane {
             state: LaneLock::new(LaneState {
                 events: Vec::new(),
-                generation: 0,
+                open: Vec::new(),
+                free: Vec::new(),
+                unsent_starts: Vec::new(),
+                unsent_count: 0,
                 counts: LaneCounts::ZERO,
                 oldest: 0,
                 under_pressure: false,
@@ -114,83 +159,175 @@ impl Lane {
         self.state.lock()
     }
 
-    /// Adds an event; returns where it sits, or `None` when it was not taken: a start event
-    /// under pressure (counted as skipped), or any event when the lane and the channel are
-    /// both full (dropped and counted).
-    fn push(
-        &'static self,
-        route: &Route<'_>,
-        event: Event,
-        now: u64,
-        is_start: bool,
-    ) -> Option<StartSlot> {
+    /// Seats a started span. Its start event is sent with the lane's next shipment if the
+    /// span still runs then, unless the channel was under pressure at the last shipment or
+    /// the lane is full and cannot ship: then the start gives way (counted as skipped).
+    fn start(&'static self, route: &Route<'_>, item: SpanItem, held: bool, now: u64) -> SpanSlot {
         let mut state = self.lock();
-        if is_start && state.under_pressure {
+        state.register(self);
+        let mut start = Start::Unsent;
+        if state.under_pressure || !state.make_room(route, now) {
+            start = Start::Skipped;
             state.counts.starts_skipped += 1;
-            return None;
+        } else {
+            state.note_arrival(route, now);
+            state.counts.accepted += 1;
         }
-        if !state.registered {
-            state.registered = true;
-            register(self);
+        let (index, generation) = state.seat(OpenSpan { item, held, start });
+        if start == Start::Unsent {
+            state.unsent_starts.push((index, generation));
+            state.unsent_count += 1;
+            state.ship_if_due(route, now);
         }
-        if state.events.len() >= route.lane_events {
-            // The lane is full because the channel was: try again now and then, and until
-            // it ships, drop (and count) the events that would not fit.
-            if now < state.retry_at || !state.ship(route) {
-                state.counts.dropped += 1;
-                if now >= state.retry_at {
-                    state.retry_at = now + RETRY_NANOS;
-                }
-                return None;
-            }
-        }
-        if state.events.is_empty() {
-            state.oldest = now;
-            if state.events.capacity() == 0 {
-                state.events = route
-                    .spare
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(route.lane_events));
-            }
-            mark_dirty(Some(route));
-        }
-        let slot = StartSlot {
+        SpanSlot {
             lane: self,
-            generation: state.generation,
-            index: state.events.len(),
-        };
-        state.events.push(event);
-        state.counts.accepted += 1;
+            index,
+            generation,
+        }
+    }
+
+    /// Adds an event that replaces no start: dropped (and counted) when the lane is full
+    /// and cannot ship.
+    fn push(&'static self, route: &Route<'_>, event: Event, now: u64) {
+        let mut state = self.lock();
+        state.register(self);
+        if !state.make_room(route, now) {
+            state.counts.dropped += 1;
+            return;
+        }
+        state.note_arrival(route, now);
+        state.add_event(route, event);
         state.ship_if_due(route, now);
-        Some(slot)
     }
 }
 
 impl LaneState {
+    fn register(&mut self, lane: &'static Lane) {
+        if !self.registered {
+            self.registered = true;
+            register(lane);
+        }
+    }
+
+    /// Events waiting to ship: ended spans and unsent starts.
+    fn waiting(&self) -> usize {
+        self.events.len() + self.unsent_count
+    }
+
+    /// Whether one more event fits, shipping the lane first when it is full. A full lane
+    /// whose shipment found the channel full tries again only every [`RETRY_NANOS`].
+    fn make_room(&mut self, route: &Route<'_>, now: u64) -> bool {
+        if self.waiting() < route.lane_events {
+            return true;
+        }
+        if now >= self.retry_at && self.ship(route) {
+            return true;
+        }
+        if now >= self.retry_at {
+            self.retry_at = now + RETRY_NANOS;
+        }
+        false
+    }
+
+    /// Notes the time of the first event of an empty lane, and that the lane needs shipping.
+    fn note_arrival(&mut self, route: &Route<'_>, now: u64) {
+        if self.waiting() == 0 {
+            self.oldest = now;
+            mark_dirty(Some(route));
+        }
+    }
+
+    fn add_event(&mut self, route: &Route<'_>, event: Event) {
+        if self.events.capacity() == 0 {
+            self.events = spare_shipment(route);
+        }
+        self.events.push(event);
+        self.counts.accepted += 1;
+    }
+
+    fn seat(&mut self, span: OpenSpan) -> (u32, u32) {
+        match self.free.pop() {
+            Some(index) => {
+                let seat = &mut self.open[index as usize];
+                seat.span = Some(span);
+                (index, seat.generation)
+            }
+            None => {
+                self.open.push(Seat {
+                    generation: 0,
+                    span: Some(span),
+                });
+                ((self.open.len() - 1) as u32, 0)
+            }
+        }
+    }
+
+    fn open_span(&mut self, slot: &SpanSlot) -> Option<&mut OpenSpan> {
+        let seat = self.open.get_mut(slot.index as usize)?;
+        if seat.generation != slot.generation {
+            return None;
+        }
+        seat.span.as_mut()
+    }
+
+    /// Takes a span out of its seat, freeing the seat for the next span.
+    fn unseat(&mut self, slot: &SpanSlot) -> Option<OpenSpan> {
+        let seat = self.open.get_mut(slot.index as usize)?;
+        if seat.generation != slot.generation {
+            return None;
+        }
+        let span = seat.span.take()?;
+        seat.generation = seat.generation.wrapping_add(1);
+        self.free.push(slot.index);
+        if span.start == Start::Unsent {
+            self.unsent_count -= 1;
+        }
+        Some(span)
+    }
+
     fn ship_if_due(&mut self, route: &Route<'_>, now: u64) {
-        let due = self.events.len() >= route.lane_events
-            || now.saturating_sub(self.oldest) > MAX_AGE_NANOS;
+        let due =
+            self.waiting() >= route.lane_events || now.saturating_sub(self.oldest) > MAX_AGE_NANOS;
         if due && now >= self.retry_at && !self.ship(route) {
             self.retry_at = now + RETRY_NANOS;
         }
     }
 
-    /// Sends the waiting events as one shipment; returns `false` when the channel is full
-    /// (they stay here).
+    /// Sends the ended spans and a copy of each unsent start as one shipment; returns
+    /// `false` when the channel is full (everything stays here).
     fn ship(&mut self, route: &Route<'_>) -> bool {
-        if self.events.is_empty() {
+        if self.waiting() == 0 {
+            self.unsent_starts.clear();
             return true;
         }
-        let shipment = std::mem::take(&mut self.events);
+        let ended = self.events.len();
+        let mut shipment = std::mem::take(&mut self.events);
+        if shipment.capacity() == 0 {
+            shipment = spare_shipment(route);
+        }
+        for &(index, generation) in &self.unsent_starts {
+            let seat = &self.open[index as usize];
+            match &seat.span {
+                Some(span) if seat.generation == generation && span.start == Start::Unsent => {
+                    shipment.push(Event {
+                        item: span.item.clone(),
+                        held: span.held,
+                    });
+                }
+                _ => {}
+            }
+        }
         match route.sender.try_send(shipment) {
             Ok(()) => {
-                self.generation += 1;
+                self.mark_starts_sent();
                 std::mem::replace(&mut self.counts, LaneCounts::ZERO).settle();
                 let capacity = route.sender.capacity().unwrap_or(0);
                 self.under_pressure = route.sender.len() * 2 > capacity;
                 true
             }
-            Err(TrySendError::Full(shipment)) | Err(TrySendError::Disconnected(shipment)) => {
+            Err(TrySendError::Full(mut shipment))
+            | Err(TrySendError::Disconnected(mut shipment)) => {
+                shipment.truncate(ended);
                 self.events = shipment;
                 self.under_pressure = true;
                 mark_dirty(None);
@@ -198,49 +335,88 @@ impl LaneState {
             }
         }
     }
+
+    fn mark_starts_sent(&mut self) {
+        for (index, generation) in self.unsent_starts.drain(..) {
+            let seat = &mut self.open[index as usize];
+            if let Some(span) = seat.span.as_mut() {
+                if seat.generation == generation {
+                    span.start = Start::Sent;
+                }
+            }
+        }
+        self.unsent_count = 0;
+    }
 }
 
-/// Queues a span's start event in this thread's lane, unless the channel was more than half
-/// full at the lane's last shipment: the end event alone stores the same span, so under
-/// pressure the start gives way (counted in `starts_skipped`).
-pub(crate) fn push_start(route: &Route<'_>, event: Event, now: u64) -> Option<StartSlot> {
-    with_thread_lane(|lane| lane.push(route, event, now, true))
+/// An emptied shipment from the export thread, or a new one.
+fn spare_shipment(route: &Route<'_>) -> Shipment {
+    route
+        .spare
+        .try_recv()
+        .unwrap_or_else(|_| Vec::with_capacity(route.lane_events))
+}
+
+/// Seats a started span in this thread's lane (see [`Lane::start`]).
+pub(crate) fn start(route: &Route<'_>, item: SpanItem, held: bool, now: u64) -> SpanSlot {
+    thread_lane().start(route, item, held, now)
+}
+
+/// Changes a running span's item; `None` when the slot is stale (never, for a live
+/// [`Span`](crate::Span)).
+pub(crate) fn with_open<R>(slot: &SpanSlot, change: impl FnOnce(&mut SpanItem) -> R) -> Option<R> {
+    let mut state = slot.lane.lock();
+    state.open_span(slot).map(|span| change(&mut span.item))
+}
+
+/// Ends a running span: `finish` sets its end, and its item becomes an ended event in its
+/// lane. When its start was not sent, the end takes the start's place (the start counts as
+/// coalesced) and always fits; otherwise it is dropped (and counted) when the lane is full
+/// and cannot ship.
+pub(crate) fn end(route: &Route<'_>, slot: SpanSlot, now: u64, finish: impl FnOnce(&mut SpanItem)) {
+    let mut state = slot.lane.lock();
+    let Some(mut span) = state.unseat(&slot) else {
+        return;
+    };
+    finish(&mut span.item);
+    let event = Event {
+        item: span.item,
+        held: span.held,
+    };
+    if span.start == Start::Unsent {
+        state.counts.coalesced += 1;
+    } else if !state.make_room(route, now) {
+        state.counts.dropped += 1;
+        return;
+    } else {
+        state.note_arrival(route, now);
+    }
+    state.add_event(route, event);
+    state.ship_if_due(route, now);
+}
+
+/// Frees a running span's seat without sending anything (tracing stopped meanwhile), and
+/// returns how many events that gives up: its end, and its start when that was not sent
+/// (taken back out of the lane's accepted events, which have not shipped since).
+pub(crate) fn abandon(slot: SpanSlot) -> usize {
+    let mut state = slot.lane.lock();
+    match state.unseat(&slot) {
+        Some(span) if span.start == Start::Unsent => {
+            state.counts.accepted -= 1;
+            2
+        }
+        _ => 1,
+    }
 }
 
 /// Queues an event with no start to replace, in this thread's lane.
 pub(crate) fn push(route: &Route<'_>, event: Event, now: u64) {
-    with_thread_lane(|lane| lane.push(route, event, now, false));
+    thread_lane().push(route, event, now);
 }
 
-/// Queues a span's end event: in place of its start event when that still waits in its
-/// lane, else after it in the same lane, so the end never overtakes the start.
-///
-/// Held events (see [`sampling`](crate::sampling)) are never replaced in place: the export
-/// thread judges a held trace by the order its spans end in (an error before the root's end
-/// keeps the trace), and an end moved up to its start's place would come before its
-/// children's.
-pub(crate) fn push_end(route: &Route<'_>, slot: StartSlot, event: Event, now: u64) {
-    let lane = slot.lane;
-    if !event.held {
-        let mut state = lane.lock();
-        if state.generation == slot.generation {
-            state.events[slot.index] = event;
-            state.counts.coalesced += 1;
-            state.counts.accepted += 1;
-            state.ship_if_due(route, now);
-            return;
-        }
-    }
-    lane.push(route, event, now, false);
-}
-
-fn with_thread_lane<R>(f: impl FnOnce(&'static Lane) -> R) -> R {
-    let mut f = Some(f);
-    let result = THREAD_LANE.try_with(|lane| (f.take().expect("called once"))(lane.0));
-    match result {
-        Ok(value) => value,
-        Err(_) => (f.take().expect("not called when the lane is gone"))(&SHARED_LANE),
-    }
+/// This thread's lane; a shared one while the thread is being torn down.
+fn thread_lane() -> &'static Lane {
+    THREAD_LANE.try_with(|lane| lane.0).unwrap_or(&SHARED_LANE)
 }
 
 /// Ships every lane that holds events, for the export thread: on its periodic look at idle
@@ -330,7 +506,7 @@ impl ThreadLane {
 
 impl Drop for ThreadLane {
     fn drop(&mut self) {
-        if !self.0.lock().events.is_empty() {
+        if self.0.lock().waiting() > 0 {
             mark_dirty(None);
         }
         lock_list(&FREE_LANES).push(self.0);

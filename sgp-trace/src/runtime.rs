@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::diag;
 use crate::export::{Exporter, HttpExporter};
-use crate::lane::{self, Route, Shipment, StartSlot, MAX_LANE_EVENTS};
+use crate::lane::{self, Route, Shipment, SpanSlot, MAX_LANE_EVENTS};
 use crate::stats::{Counters, Stats};
 use crate::worker::{Control, Settings, Worker};
 use crate::{Config, SpanItem};
@@ -102,7 +102,7 @@ impl Pipeline {
 
     /// Queues one span event without ever blocking; a full queue drops it and counts it.
     pub(crate) fn send(&self, item: SpanItem) {
-        if self.stopped() {
+        if self.stopped(1) {
             return;
         }
         // Not the item's own times: a recorded item (a workflow's, say) may carry times far
@@ -111,33 +111,31 @@ impl Pipeline {
         lane::push(&self.route(), Event { item, held: false }, now);
     }
 
-    /// Queues a span's start event; returns where it waits, for its end event. Under
-    /// pressure the start gives way (see [`lane::push_start`]).
-    pub(crate) fn send_start(&self, event: Event) -> Option<StartSlot> {
-        if self.stopped() {
+    /// Seats a started span in this thread's lane; `None` when tracing stopped (the span
+    /// is counted as dropped then).
+    pub(crate) fn start(&self, item: SpanItem, held: bool) -> Option<SpanSlot> {
+        if self.stopped(2) {
             return None;
         }
-        let now = event.item.start_timestamp.as_nanos();
-        lane::push_start(&self.route(), event, now)
+        let now = item.start_timestamp.as_nanos();
+        Some(lane::start(&self.route(), item, held, now))
     }
 
-    /// Queues a span's end event, in place of its start event when that still waits.
-    pub(crate) fn send_end(&self, event: Event, start: Option<StartSlot>) {
-        if self.stopped() {
+    /// Ends a running span at `now` (ns): `finish` sets its end time and status.
+    pub(crate) fn end(&self, slot: SpanSlot, now: u64, finish: impl FnOnce(&mut SpanItem)) {
+        if !RUNTIME.recording.load(Ordering::Relaxed) {
+            let given_up = lane::abandon(slot);
+            Counters::add(&COUNTERS.dropped_while_stopped, given_up);
             return;
         }
-        let now = event_time(&event.item);
-        match start {
-            Some(slot) => lane::push_end(&self.route(), slot, event, now),
-            None => lane::push(&self.route(), event, now),
-        }
+        lane::end(&self.route(), slot, now, finish);
     }
 
     /// Whether tracing stopped since the span started: its events are counted, not queued.
-    fn stopped(&self) -> bool {
+    fn stopped(&self, events: usize) -> bool {
         let stopped = !RUNTIME.recording.load(Ordering::Relaxed);
         if stopped {
-            Counters::add(&COUNTERS.dropped_while_stopped, 1);
+            Counters::add(&COUNTERS.dropped_while_stopped, events);
         }
         stopped
     }
@@ -145,13 +143,6 @@ impl Pipeline {
     fn capacity(&self) -> usize {
         self.capacity
     }
-}
-
-/// The latest time an item carries, which decides when its lane is due to ship.
-fn event_time(item: &SpanItem) -> u64 {
-    item.end_timestamp
-        .unwrap_or(item.start_timestamp)
-        .as_nanos()
 }
 
 struct WorkerHandle {

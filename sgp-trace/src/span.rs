@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::context::{self, ContextGuard, Entry};
-use crate::lane::StartSlot;
-use crate::runtime::{self, Event, Pipeline};
+use crate::lane::{self, SpanSlot};
+use crate::runtime::{self, Pipeline};
 use crate::sampling::{self, Decision};
 use crate::{Id, JsonObject, SpanContext, SpanItem, SpanStatus, SpanType, Timestamp};
 
@@ -202,18 +202,23 @@ impl SpanBuilder {
             metadata: extras.metadata.map(Arc::new),
             observability: crate::correlation::current(),
         };
-        let root = root.unwrap_or(span_id);
-        let start = pipeline.send_start(Event {
-            item: item.clone(),
-            held,
-        });
+        let entry = Entry {
+            context: SpanContext {
+                trace_id: item.trace_id.clone(),
+                span_id: item.id.clone(),
+                group_id: item.group_id.clone(),
+            },
+            root: root.unwrap_or(span_id),
+            sampled: true,
+        };
+        let Some(slot) = pipeline.start(item, held) else {
+            return Span::noop();
+        };
         Span {
             inner: Some(Box::new(Inner::Recording(Recording {
-                item,
-                root,
+                entry,
+                slot,
                 pipeline,
-                held,
-                start,
             }))),
         }
     }
@@ -289,9 +294,13 @@ impl SpanBuilder {
 }
 
 fn insert_metadata<T: Serialize + ?Sized>(map: &mut Map<String, Value>, key: String, value: &T) {
-    let value = serde_json::to_value(value)
-        .unwrap_or_else(|error| Value::String(format!("serialization error: {error}")));
-    map.insert(key, value);
+    map.insert(key, metadata_value(value));
+}
+
+/// A metadata value; one that cannot be serialized is kept as the error's text.
+fn metadata_value<T: Serialize + ?Sized>(value: &T) -> Value {
+    serde_json::to_value(value)
+        .unwrap_or_else(|error| Value::String(format!("serialization error: {error}")))
 }
 
 /// A started span. It ends when dropped (or with [`Span::end`]), and its setters change what
@@ -305,8 +314,6 @@ pub struct Span {
     inner: Option<Box<Inner>>,
 }
 
-// Always behind the `Box` of `Span`, so its size costs one allocation, not copies.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Inner {
     Recording(Recording),
@@ -315,15 +322,20 @@ enum Inner {
     Unsampled(Entry),
 }
 
+/// A recorded span: its item waits in its lane (see [`lane`](crate::lane)) until it ends.
 #[derive(Debug)]
 struct Recording {
-    item: SpanItem,
-    root: Id,
+    /// What entering the span makes current: its context and its trace's root.
+    entry: Entry,
+    slot: SpanSlot,
     pipeline: &'static Pipeline,
-    /// Sent to be held unless the trace has an error; see [`sampling`].
-    held: bool,
-    /// Where the start event waits, when it was queued.
-    start: Option<StartSlot>,
+}
+
+impl Recording {
+    /// Changes the span's item in its lane.
+    fn change(&self, change: impl FnOnce(&mut SpanItem)) {
+        lane::with_open(&self.slot, change);
+    }
 }
 
 impl Span {
@@ -369,11 +381,7 @@ impl Span {
     /// no-op span.
     pub fn context(&self) -> Option<SpanContext> {
         match self.inner.as_deref() {
-            Some(Inner::Recording(state)) => Some(SpanContext {
-                trace_id: state.item.trace_id.clone(),
-                span_id: state.item.id.clone(),
-                group_id: state.item.group_id.clone(),
-            }),
+            Some(Inner::Recording(state)) => Some(state.entry.context.clone()),
             _ => None,
         }
     }
@@ -382,15 +390,7 @@ impl Span {
     #[inline]
     pub fn enter(&self) -> ContextGuard {
         match self.inner.as_deref() {
-            Some(Inner::Recording(state)) => ContextGuard::push(Entry {
-                context: SpanContext {
-                    trace_id: state.item.trace_id.clone(),
-                    span_id: state.item.id.clone(),
-                    group_id: state.item.group_id.clone(),
-                },
-                root: state.root.clone(),
-                sampled: true,
-            }),
+            Some(Inner::Recording(state)) => ContextGuard::push(state.entry.clone()),
             Some(Inner::Unsampled(entry)) => ContextGuard::push(entry.clone()),
             None => ContextGuard::inert(),
         }
@@ -399,14 +399,16 @@ impl Span {
     /// Replaces the input; sent when the span ends.
     pub fn set_input<T: Serialize + ?Sized>(&mut self, input: &T) {
         if let Some(state) = self.recording() {
-            state.item.input = Some(JsonObject::new(input));
+            let input = JsonObject::new(input);
+            state.change(|item| item.input = Some(input));
         }
     }
 
     /// Sets the output; sent when the span ends.
     pub fn set_output<T: Serialize + ?Sized>(&mut self, output: &T) {
         if let Some(state) = self.recording() {
-            state.item.output = Some(JsonObject::new(output));
+            let output = JsonObject::new(output);
+            state.change(|item| item.output = Some(output));
         }
     }
 
@@ -414,22 +416,27 @@ impl Span {
     /// value (serializing it again would parse and copy it for nothing).
     pub(crate) fn set_output_object(&mut self, output: JsonObject) {
         if let Some(state) = self.recording() {
-            state.item.output = Some(output);
+            state.change(|item| item.output = Some(output));
         }
     }
 
     /// Adds or replaces one metadata entry.
     pub fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
         if let Some(state) = self.recording() {
-            let map = Arc::make_mut(state.item.metadata.get_or_insert_with(Default::default));
-            insert_metadata(map, key.into(), value);
+            // Serialized before the lane is locked: a `Serialize` impl may make spans too.
+            let value = metadata_value(value);
+            let key = key.into();
+            state.change(|item| {
+                Arc::make_mut(item.metadata.get_or_insert_with(Default::default))
+                    .insert(key, value);
+            });
         }
     }
 
     /// Sets how the span ended; without it a span ends as `SUCCESS`.
     pub fn set_status(&mut self, status: SpanStatus) {
         if let Some(state) = self.recording() {
-            state.item.status = Some(status);
+            state.change(|item| item.status = Some(status));
         }
     }
 
@@ -443,12 +450,14 @@ impl Span {
     /// ```
     pub fn set_error(&mut self, error_type: &str, message: &str, category: &str) {
         if let Some(state) = self.recording() {
-            state.item.status = Some(SpanStatus::Error);
-            let map = Arc::make_mut(state.item.metadata.get_or_insert_with(Default::default));
-            map.insert("error".into(), Value::Bool(true));
-            map.insert("error_type".into(), Value::String(error_type.to_owned()));
-            map.insert("error_message".into(), Value::String(message.to_owned()));
-            map.insert("error_category".into(), Value::String(category.to_owned()));
+            state.change(|item| {
+                item.status = Some(SpanStatus::Error);
+                let map = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+                map.insert("error".into(), Value::Bool(true));
+                map.insert("error_type".into(), Value::String(error_type.to_owned()));
+                map.insert("error_message".into(), Value::String(message.to_owned()));
+                map.insert("error_category".into(), Value::String(category.to_owned()));
+            });
         }
     }
 
@@ -459,16 +468,13 @@ impl Span {
         let Some(inner) = self.inner.take() else {
             return;
         };
-        if let Inner::Recording(mut state) = *inner {
-            // Never before the start, whatever the clock did meanwhile.
-            let end = Timestamp::now().max(state.item.start_timestamp);
-            state.item.end_timestamp = Some(end);
-            state.item.status.get_or_insert(SpanStatus::Success);
-            let event = Event {
-                item: state.item,
-                held: state.held,
-            };
-            state.pipeline.send_end(event, state.start);
+        if let Inner::Recording(state) = *inner {
+            let now = Timestamp::now();
+            state.pipeline.end(state.slot, now.as_nanos(), |item| {
+                // Never before the start, whatever the clock did meanwhile.
+                item.end_timestamp = Some(now.max(item.start_timestamp));
+                item.status.get_or_insert(SpanStatus::Success);
+            });
         }
     }
 }
