@@ -102,11 +102,11 @@ impl JsonObject {
         json.extend_from_slice(WRAPPER);
         let object = match serde_json::to_writer(&mut json, value) {
             Ok(()) if json.get(WRAPPER.len()) == Some(&b'{') => {
-                JsonObject::from_slice(&json[WRAPPER.len()..])
+                JsonObject::from_json(&json[WRAPPER.len()..])
             }
             Ok(()) => {
                 json.push(b'}');
-                JsonObject::from_slice(&json)
+                JsonObject::from_json(&json)
             }
             Err(error) => JsonObject::serialization_error(&error),
         };
@@ -128,16 +128,13 @@ impl JsonObject {
         JsonObject::from_json(&json)
     }
 
-    /// Wraps JSON text that serde_json wrote, so it is valid JSON and UTF-8.
+    /// Wraps JSON text that serde_json wrote (with ASCII punctuation around it), so it is
+    /// valid JSON and UTF-8.
     pub(crate) fn from_json(json: &[u8]) -> JsonObject {
-        JsonObject::from_slice(json)
-    }
-
-    fn from_slice(json: &[u8]) -> JsonObject {
-        match std::str::from_utf8(json) {
-            Ok(text) => JsonObject::from_str(text),
-            Err(_) => JsonObject::from_str(&String::from_utf8_lossy(json)),
-        }
+        debug_assert!(std::str::from_utf8(json).is_ok());
+        // SAFETY: serde_json writes only UTF-8 (its own `to_string` relies on that), and
+        // callers add only ASCII.
+        JsonObject::from_str(unsafe { std::str::from_utf8_unchecked(json) })
     }
 
     fn from_str(text: &str) -> JsonObject {

@@ -17,6 +17,7 @@
 //! only its own thread's lane.
 
 use std::cell::UnsafeCell;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -105,9 +106,8 @@ struct Seat {
 
 #[derive(Debug)]
 struct OpenSpan {
-    item: SpanItem,
-    /// Sent only if its trace turns out to have an error; see [`sampling`](crate::sampling).
-    held: bool,
+    /// The span's item as its end event, to be moved as it is into the ended events.
+    event: Event,
     start: Start,
 }
 
@@ -162,7 +162,8 @@ impl Lane {
     /// Seats a started span. Its start event is sent with the lane's next shipment if the
     /// span still runs then, unless the channel was under pressure at the last shipment or
     /// the lane is full and cannot ship: then the start gives way (counted as skipped).
-    fn start(&'static self, route: &Route<'_>, item: SpanItem, held: bool, now: u64) -> SpanSlot {
+    #[inline(always)]
+    fn start(&'static self, route: &Route<'_>, item: ItemToMove, held: bool, now: u64) -> SpanSlot {
         let mut state = self.lock();
         state.register(self);
         let mut start = Start::Unsent;
@@ -173,7 +174,7 @@ impl Lane {
             state.note_arrival(route, now);
             state.counts.accepted += 1;
         }
-        let (index, generation) = state.seat(OpenSpan { item, held, start });
+        let (index, generation) = state.seat(item, held, start);
         if start == Start::Unsent {
             state.unsent_starts.push((index, generation));
             state.unsent_count += 1;
@@ -237,6 +238,7 @@ impl LaneState {
         }
     }
 
+    #[inline]
     fn add_event(&mut self, route: &Route<'_>, event: Event) {
         if self.events.capacity() == 0 {
             self.events = spare_shipment(route);
@@ -245,21 +247,29 @@ impl LaneState {
         self.counts.accepted += 1;
     }
 
-    fn seat(&mut self, span: OpenSpan) -> (u32, u32) {
-        match self.free.pop() {
-            Some(index) => {
-                let seat = &mut self.open[index as usize];
-                seat.span = Some(span);
-                (index, seat.generation)
-            }
+    /// Seats a span; its item is moved straight into the seat (this is the hot path's one
+    /// copy of it).
+    #[inline(always)]
+    fn seat(&mut self, item: ItemToMove, held: bool, start: Start) -> (u32, u32) {
+        let index = match self.free.pop() {
+            Some(index) => index,
             None => {
                 self.open.push(Seat {
                     generation: 0,
-                    span: Some(span),
+                    span: None,
                 });
-                ((self.open.len() - 1) as u32, 0)
+                (self.open.len() - 1) as u32
             }
-        }
+        };
+        let seat = &mut self.open[index as usize];
+        seat.span = Some(OpenSpan {
+            event: Event {
+                item: item.take(),
+                held,
+            },
+            start,
+        });
+        (index, seat.generation)
     }
 
     fn open_span(&mut self, slot: &SpanSlot) -> Option<&mut OpenSpan> {
@@ -295,6 +305,7 @@ impl LaneState {
 
     /// Sends the ended spans and a copy of each unsent start as one shipment; returns
     /// `false` when the channel is full (everything stays here).
+    #[inline(never)]
     fn ship(&mut self, route: &Route<'_>) -> bool {
         if self.waiting() == 0 {
             self.unsent_starts.clear();
@@ -310,8 +321,8 @@ impl LaneState {
             match &seat.span {
                 Some(span) if seat.generation == generation && span.start == Start::Unsent => {
                     shipment.push(Event {
-                        item: span.item.clone(),
-                        held: span.held,
+                        item: span.event.item.clone(),
+                        held: span.event.held,
                     });
                 }
                 _ => {}
@@ -358,15 +369,45 @@ fn spare_shipment(route: &Route<'_>) -> Shipment {
 }
 
 /// Seats a started span in this thread's lane (see [`Lane::start`]).
-pub(crate) fn start(route: &Route<'_>, item: SpanItem, held: bool, now: u64) -> SpanSlot {
+#[inline(always)]
+pub(crate) fn start(route: &Route<'_>, item: ItemToMove, held: bool, now: u64) -> SpanSlot {
     thread_lane().start(route, item, held, now)
+}
+
+/// A span item on its way into its seat, passed by reference.
+///
+/// Passed by value, the item (a few hundred bytes) was copied once per function it went
+/// through, inlining or not: four copies where one will do. This hands over the caller's
+/// item instead, to be moved exactly once into the seat with [`ItemToMove::take`].
+pub(crate) struct ItemToMove<'a>(&'a mut ManuallyDrop<SpanItem>);
+
+impl<'a> ItemToMove<'a> {
+    /// Takes charge of `item`, which the caller must not use (nor drop) afterwards: it is
+    /// wrapped in `ManuallyDrop` for that.
+    pub(crate) fn new(item: &'a mut ManuallyDrop<SpanItem>) -> ItemToMove<'a> {
+        ItemToMove(item)
+    }
+
+    #[inline(always)]
+    fn take(self) -> SpanItem {
+        // SAFETY: `self` is consumed, so the item is read out once; the caller's copy is in a
+        // `ManuallyDrop` it gave up (see `new`), so it is not dropped twice.
+        unsafe { ManuallyDrop::take(self.0) }
+    }
+
+    /// Drops the item without seating it.
+    pub(crate) fn discard(self) {
+        drop(self.take());
+    }
 }
 
 /// Changes a running span's item; `None` when the slot is stale (never, for a live
 /// [`Span`](crate::Span)).
 pub(crate) fn with_open<R>(slot: &SpanSlot, change: impl FnOnce(&mut SpanItem) -> R) -> Option<R> {
     let mut state = slot.lane.lock();
-    state.open_span(slot).map(|span| change(&mut span.item))
+    state
+        .open_span(slot)
+        .map(|span| change(&mut span.event.item))
 }
 
 /// Ends a running span: `finish` sets its end, and its item becomes an ended event in its
@@ -378,11 +419,7 @@ pub(crate) fn end(route: &Route<'_>, slot: SpanSlot, now: u64, finish: impl FnOn
     let Some(mut span) = state.unseat(&slot) else {
         return;
     };
-    finish(&mut span.item);
-    let event = Event {
-        item: span.item,
-        held: span.held,
-    };
+    finish(&mut span.event.item);
     if span.start == Start::Unsent {
         state.counts.coalesced += 1;
     } else if !state.make_room(route, now) {
@@ -391,7 +428,7 @@ pub(crate) fn end(route: &Route<'_>, slot: SpanSlot, now: u64, finish: impl FnOn
     } else {
         state.note_arrival(route, now);
     }
-    state.add_event(route, event);
+    state.add_event(route, span.event);
     state.ship_if_due(route, now);
 }
 

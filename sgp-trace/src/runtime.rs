@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::diag;
 use crate::export::{Exporter, HttpExporter};
-use crate::lane::{self, Route, Shipment, SpanSlot, MAX_LANE_EVENTS};
+use crate::lane::{self, ItemToMove, Route, Shipment, SpanSlot, MAX_LANE_EVENTS};
 use crate::stats::{Counters, Stats};
 use crate::worker::{Control, Settings, Worker};
 use crate::{Config, SpanItem};
@@ -113,11 +113,12 @@ impl Pipeline {
 
     /// Seats a started span in this thread's lane; `None` when tracing stopped (the span
     /// is counted as dropped then).
-    pub(crate) fn start(&self, item: SpanItem, held: bool) -> Option<SpanSlot> {
+    #[inline(always)]
+    pub(crate) fn start(&self, item: ItemToMove<'_>, now: u64, held: bool) -> Option<SpanSlot> {
         if self.stopped(2) {
+            item.discard();
             return None;
         }
-        let now = item.start_timestamp.as_nanos();
         Some(lane::start(&self.route(), item, held, now))
     }
 

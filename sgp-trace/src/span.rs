@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::context::{self, ContextGuard, Entry};
-use crate::lane::{self, SpanSlot};
+use crate::lane::{self, ItemToMove, SpanSlot};
 use crate::runtime::{self, Pipeline};
 use crate::sampling::{self, Decision};
 use crate::{Id, JsonObject, SpanContext, SpanItem, SpanStatus, SpanType, Timestamp};
@@ -187,13 +188,14 @@ impl SpanBuilder {
         });
         let extras = self.extras.take().map(|extras| *extras).unwrap_or_default();
         let span_id = extras.span_id.unwrap_or_else(Id::random);
-        let item = SpanItem {
+        let now = Timestamp::now();
+        let mut item = ManuallyDrop::new(SpanItem {
             name: self.name,
             trace_id: placement.trace_id,
             id: span_id.clone(),
             parent_id: placement.parent_id,
             group_id: placement.group_id,
-            start_timestamp: Timestamp::now(),
+            start_timestamp: now,
             end_timestamp: None,
             status: None,
             span_type,
@@ -201,7 +203,7 @@ impl SpanBuilder {
             output: extras.output,
             metadata: extras.metadata.map(Arc::new),
             observability: crate::correlation::current(),
-        };
+        });
         let entry = Entry {
             context: SpanContext {
                 trace_id: item.trace_id.clone(),
@@ -211,15 +213,15 @@ impl SpanBuilder {
             root: root.unwrap_or(span_id),
             sampled: true,
         };
-        let Some(slot) = pipeline.start(item, held) else {
+        let Some(slot) = pipeline.start(ItemToMove::new(&mut item), now.as_nanos(), held) else {
             return Span::noop();
         };
         Span {
-            inner: Some(Box::new(Inner::Recording(Recording {
+            state: State::Recording(Recording {
                 entry,
                 slot,
                 pipeline,
-            }))),
+            }),
         }
     }
 
@@ -310,12 +312,15 @@ fn metadata_value<T: Serialize + ?Sized>(value: &T) -> Value {
 #[derive(Debug)]
 #[must_use = "a span ends as soon as it is dropped"]
 pub struct Span {
-    /// `None` for a no-op span, so that one is a null pointer to create, move and drop.
-    inner: Option<Box<Inner>>,
+    /// Kept in place rather than boxed: a span is moved a few times at most, and an
+    /// allocation per span would cost more.
+    state: State,
 }
 
 #[derive(Debug)]
-enum Inner {
+enum State {
+    /// A no-op span.
+    Noop,
     Recording(Recording),
     /// The context of a span whose trace the sampler dropped: not recorded, but entered, so
     /// the spans under it know to be no-ops too.
@@ -342,13 +347,13 @@ impl Span {
     /// A span that records nothing.
     #[inline]
     pub fn noop() -> Span {
-        Span { inner: None }
+        Span { state: State::Noop }
     }
 
     #[inline]
     fn recording(&mut self) -> Option<&mut Recording> {
-        match self.inner.as_deref_mut() {
-            Some(Inner::Recording(state)) => Some(state),
+        match &mut self.state {
+            State::Recording(state) => Some(state),
             _ => None,
         }
     }
@@ -366,7 +371,7 @@ impl Span {
             sampled: false,
         };
         Span {
-            inner: Some(Box::new(Inner::Unsampled(entry))),
+            state: State::Unsampled(entry),
         }
     }
 
@@ -374,14 +379,14 @@ impl Span {
     /// an expensive value for a setter.
     #[inline]
     pub fn is_recording(&self) -> bool {
-        matches!(self.inner.as_deref(), Some(Inner::Recording(_)))
+        matches!(self.state, State::Recording(_))
     }
 
     /// The span's context, to pass to other threads, processes or queues; `None` for a
     /// no-op span.
     pub fn context(&self) -> Option<SpanContext> {
-        match self.inner.as_deref() {
-            Some(Inner::Recording(state)) => Some(state.entry.context.clone()),
+        match &self.state {
+            State::Recording(state) => Some(state.entry.context.clone()),
             _ => None,
         }
     }
@@ -389,10 +394,10 @@ impl Span {
     /// Makes the span current on this thread until the returned guard drops.
     #[inline]
     pub fn enter(&self) -> ContextGuard {
-        match self.inner.as_deref() {
-            Some(Inner::Recording(state)) => ContextGuard::push(state.entry.clone()),
-            Some(Inner::Unsampled(entry)) => ContextGuard::push(entry.clone()),
-            None => ContextGuard::inert(),
+        match &self.state {
+            State::Recording(state) => ContextGuard::push(state.entry.clone()),
+            State::Unsampled(entry) => ContextGuard::push(entry.clone()),
+            State::Noop => ContextGuard::inert(),
         }
     }
 
@@ -465,10 +470,7 @@ impl Span {
     pub fn end(self) {}
 
     fn finish(&mut self) {
-        let Some(inner) = self.inner.take() else {
-            return;
-        };
-        if let Inner::Recording(state) = *inner {
+        if let State::Recording(state) = std::mem::replace(&mut self.state, State::Noop) {
             let now = Timestamp::now();
             state.pipeline.end(state.slot, now.as_nanos(), |item| {
                 // Never before the start, whatever the clock did meanwhile.
@@ -482,7 +484,7 @@ impl Span {
 impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
-        if self.inner.is_some() {
+        if !matches!(self.state, State::Noop) {
             self.finish();
         }
     }
