@@ -80,8 +80,8 @@ impl SpanItem {
 #[derive(Clone)]
 pub struct JsonObject(Text);
 
-/// The most bytes a payload keeps inline, sized so a [`JsonObject`] is 48 bytes.
-const INLINE_BYTES: usize = 46;
+/// The most bytes a payload keeps inline, sized so a [`JsonObject`] is 40 bytes.
+const INLINE_BYTES: usize = 38;
 
 /// A payload's JSON text. A small one (a few short arguments, a number, a flag) is kept in
 /// place: the program's thread allocates nothing for it, and the export thread, which drops
@@ -330,20 +330,20 @@ mod tests {
 
     #[test]
     fn small_and_large_payloads_read_back_whole() {
-        assert_eq!(std::mem::size_of::<Option<JsonObject>>(), 48);
-        // `{"q":"..."}` is 8 bytes around the text: 38 bytes of text is the largest inline.
+        assert_eq!(std::mem::size_of::<Option<JsonObject>>(), 40);
+        // `{"q":"..."}` is 8 bytes around the text: 30 bytes of text is the largest inline.
         let texts = [
             "",
             "a",
-            &"a".repeat(38),
-            &"é".repeat(19),
-            &"a".repeat(39),
+            &"a".repeat(30),
+            &"é".repeat(15),
+            &"a".repeat(31),
             &"é".repeat(99),
         ];
         for text in texts {
             let object = JsonObject::new(&serde_json::json!({ "q": text }));
             let inline = matches!(object.0, Text::Inline { .. });
-            assert_eq!(inline, text.len() <= 38, "{text}");
+            assert_eq!(inline, text.len() <= 30, "{text}");
             assert_eq!(object.to_value()["q"], text);
             assert_eq!(object.clone().as_str(), object.as_str());
         }
