@@ -4,7 +4,7 @@
 //! and other threads carry a [`SpanContext`] and [`attach`](SpanContext::attach) it where
 //! they run.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
@@ -190,6 +190,27 @@ pub(crate) struct Entry {
 
 thread_local! {
     static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    /// Whether the innermost entry of `STACK` is sampled, kept beside it for the no-op
+    /// path: a `Cell` with no destructor is read with one load, where `STACK` needs a check
+    /// of its lifecycle and a borrow.
+    static INNERMOST: Cell<Innermost> = const { Cell::new(Innermost::None) };
+}
+
+#[derive(Clone, Copy)]
+enum Innermost {
+    None,
+    Sampled,
+    Unsampled,
+}
+
+impl Innermost {
+    fn of(stack: &[Entry]) -> Innermost {
+        match stack.last() {
+            None => Innermost::None,
+            Some(entry) if entry.sampled => Innermost::Sampled,
+            Some(_) => Innermost::Unsampled,
+        }
+    }
 }
 
 /// The environment variable through which a parent process hands its current span to a
@@ -228,6 +249,7 @@ pub(crate) fn adopt_process_parent() {
     });
 }
 
+#[inline]
 fn process_parent() -> Option<&'static Entry> {
     PROCESS_PARENT.get().and_then(Option::as_ref)
 }
@@ -268,8 +290,13 @@ pub fn current_trace() -> Option<SpanContext> {
 
 /// Whether a span is current here (on this thread, or inherited from the parent process)
 /// under which new spans are recorded; the cheapest check on the no-op path.
+#[inline]
 pub(crate) fn has_recording_parent() -> bool {
-    with_current(|entry| entry.is_some_and(|entry| entry.sampled))
+    match INNERMOST.with(Cell::get) {
+        Innermost::Sampled => true,
+        Innermost::Unsampled => false,
+        Innermost::None => process_parent().is_some_and(|entry| entry.sampled),
+    }
 }
 
 /// Runs `f` with the innermost entry, else the context inherited from the parent process.
@@ -304,7 +331,11 @@ pub struct ContextGuard {
 impl ContextGuard {
     pub(crate) fn push(entry: Entry) -> ContextGuard {
         let span_id = entry.context.span_id.clone();
-        let _ = STACK.try_with(|stack| stack.borrow_mut().push(entry));
+        let _ = STACK.try_with(|stack| {
+            let mut stack = stack.borrow_mut();
+            stack.push(entry);
+            INNERMOST.set(Innermost::of(&stack));
+        });
         ContextGuard {
             span_id: Some(span_id),
             _not_send: PhantomData,
@@ -335,6 +366,7 @@ impl Drop for ContextGuard {
             {
                 stack.remove(index);
             }
+            INNERMOST.set(Innermost::of(&stack));
         });
     }
 }

@@ -21,6 +21,7 @@ use crate::{CategorizeError, ErrorCategory, Id, JsonObject, Span, SpanStatus};
 /// Whether a span started now would be recorded: tracing is on, and either it starts a new
 /// trace or a span is current on this thread. The macro checks this before serializing the
 /// arguments, so no-op spans cost no serialization.
+#[inline]
 pub fn would_record(new_trace: bool) -> bool {
     // The current context includes one inherited from a parent process, exactly as
     // `create_span` places a span.

@@ -30,6 +30,7 @@ pub fn create_trace(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
 /// Starts a span under the current span (or the parent given with
 /// [`SpanBuilder::parent`]). With no span in scope and no parent or trace given, the span is
 /// a no-op, as in the Python SDK: no orphan is sent.
+#[inline]
 pub fn create_span(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
     SpanBuilder::new(name.into(), false)
 }
@@ -58,6 +59,7 @@ struct Extras {
 }
 
 impl SpanBuilder {
+    #[inline]
     fn new(name: Cow<'static, str>, new_trace: bool) -> SpanBuilder {
         SpanBuilder {
             name,
@@ -72,14 +74,17 @@ impl SpanBuilder {
         self.extras.get_or_insert_with(Default::default)
     }
 
+    #[inline]
     fn extras(&self) -> Option<&Extras> {
         self.extras.as_deref()
     }
 
+    #[inline]
     fn trace_id_given(&self) -> Option<&Id> {
         self.extras()?.trace_id.as_ref()
     }
 
+    #[inline]
     fn parent_given(&self) -> Option<&SpanContext> {
         self.extras()?.parent.as_ref()
     }
@@ -159,13 +164,25 @@ impl SpanBuilder {
     }
 
     /// Starts the span and makes it current on this thread until the guard drops.
+    #[inline]
     pub fn start(self) -> SpanGuard {
         SpanGuard::enter(self.start_detached())
     }
 
     /// Starts the span without making it current: for a span that moves to another thread or
     /// lives inside a future, entered where it runs with [`Span::enter`].
-    pub fn start_detached(mut self) -> Span {
+    #[inline]
+    pub fn start_detached(self) -> Span {
+        // The no-op cases first, inlined where the span is made: tracing off, or a plain
+        // span with nothing current to go under.
+        if !self.may_record() {
+            return Span::noop();
+        }
+        self.start_recording()
+    }
+
+    #[inline(never)]
+    fn start_recording(mut self) -> Span {
         let Some(pipeline) = runtime::recording_pipeline() else {
             return Span::noop();
         };
@@ -286,6 +303,7 @@ impl SpanBuilder {
     /// Whether the span could be recorded, judged before it starts: tracing is on, and it
     /// starts a trace, has an explicit place, or has a recorded span to go under. Payloads
     /// given to a builder that cannot record are never serialized.
+    #[inline]
     fn may_record(&self) -> bool {
         runtime::is_recording()
             && (self.new_trace
@@ -505,6 +523,7 @@ pub struct SpanGuard {
 }
 
 impl SpanGuard {
+    #[inline]
     fn enter(span: Span) -> SpanGuard {
         SpanGuard {
             _entered: span.enter(),
