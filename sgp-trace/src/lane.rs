@@ -31,6 +31,10 @@ use crate::SpanItem;
 /// The most events a lane holds before it ships; smaller when the queue is smaller.
 pub(crate) const MAX_LANE_EVENTS: usize = 64;
 
+/// Seats a lane keeps once no span runs on it; beyond this, the seats of a burst of open
+/// spans (many tasks started on one thread, say) are given back.
+const MAX_KEPT_SEATS: usize = 1024;
+
 /// A lane ships when an event arrives this long after its oldest one, so a busy thread's
 /// spans do not wait for the lane to fill.
 const MAX_AGE_NANOS: u64 = 20_000_000;
@@ -292,6 +296,13 @@ impl LaneState {
         if span.start == Start::Unsent {
             self.unsent_count -= 1;
         }
+        if self.free.len() == self.open.len() && self.open.capacity() > MAX_KEPT_SEATS {
+            // No span runs here any more: give back the seats of a past burst. No slot can
+            // point at them (a slot lives only as long as its span), and no start is unsent.
+            self.open = Vec::new();
+            self.free = Vec::new();
+            self.unsent_starts = Vec::new();
+        }
         Some(span)
     }
 
@@ -317,7 +328,9 @@ impl LaneState {
             shipment = spare_shipment(route);
         }
         for &(index, generation) in &self.unsent_starts {
-            let seat = &self.open[index as usize];
+            let Some(seat) = self.open.get(index as usize) else {
+                continue;
+            };
             match &seat.span {
                 Some(span) if seat.generation == generation && span.start == Start::Unsent => {
                     shipment.push(Event {
@@ -349,7 +362,9 @@ impl LaneState {
 
     fn mark_starts_sent(&mut self) {
         for (index, generation) in self.unsent_starts.drain(..) {
-            let seat = &mut self.open[index as usize];
+            let Some(seat) = self.open.get_mut(index as usize) else {
+                continue;
+            };
             if let Some(span) = seat.span.as_mut() {
                 if seat.generation == generation {
                     span.start = Start::Sent;

@@ -99,6 +99,72 @@ fn events_left_by_threads_that_ended_are_sent() {
 }
 
 #[test]
+fn changes_made_after_a_span_was_shown_running_reach_its_end() {
+    let harness = Harness::start(|config| config);
+    let trace = create_trace("agent").start();
+    let mut step = create_span("step").input(&"question").start_detached();
+    // The flush ships both spans' start events: they show as running.
+    sgp_trace::flush_queue().unwrap();
+    let running = sgp_trace_tests::by_name(harness.collector.spans(ACCOUNT));
+    assert!(
+        running["step"]["end_timestamp"].is_null(),
+        "{}",
+        running["step"]
+    );
+    assert!(running["step"]["output"].is_null(), "{}", running["step"]);
+
+    step.set_output(&"answer");
+    step.set_metadata("model", &"small");
+    step.set_error("Timeout", "the tool timed out", "application");
+    // Ended on another thread than the one whose lane holds it.
+    std::thread::spawn(move || drop(step)).join().unwrap();
+    drop(trace);
+    sgp_trace::flush_queue().unwrap();
+
+    let spans = sgp_trace_tests::by_name(harness.collector.spans(ACCOUNT));
+    let step = &spans["step"];
+    assert_eq!(step["status"], "ERROR", "{step}");
+    assert_eq!(step["input"]["value"], "question");
+    assert_eq!(step["output"]["value"], "answer");
+    assert_eq!(step["metadata"]["model"], "small");
+    assert_eq!(step["metadata"]["error_message"], "the tool timed out");
+    assert!(step["end_timestamp"].as_str() >= step["start_timestamp"].as_str());
+    let stats = sgp_trace::stats();
+    assert_eq!(
+        (stats.enqueued, stats.exported, stats.coalesced),
+        (4, 4, 0),
+        "two starts and two ends, none replaced: {stats:?}"
+    );
+}
+
+#[test]
+fn a_burst_of_spans_running_at_once_on_one_thread_is_sent_whole() {
+    let harness = Harness::start(|config| config);
+    let trace = create_trace("fan-out").start();
+    // As many tasks started on one thread at once: each waits in the thread's lane.
+    let running: Vec<_> = (0..3_000)
+        .map(|index| create_span(format!("task {index}")).start_detached())
+        .collect();
+    let (here, elsewhere): (Vec<_>, Vec<_>) = running
+        .into_iter()
+        .enumerate()
+        .partition(|(index, _)| index % 2 == 0);
+    drop(here);
+    std::thread::spawn(move || drop(elsewhere)).join().unwrap();
+    // The lane gave back the burst's seats when the last task ended; it still works.
+    for index in 0..10 {
+        let _after = create_span(format!("after {index}")).start();
+    }
+    drop(trace);
+    sgp_trace::flush_queue().unwrap();
+
+    let spans = sgp_trace_tests::by_name(harness.collector.spans(ACCOUNT));
+    assert_eq!(spans.len(), 1 + 3_000 + 10);
+    assert!(spans.values().all(|span| span["status"] == "SUCCESS"));
+    assert_eq!(sgp_trace::stats().waiting(), 0, "{:?}", sgp_trace::stats());
+}
+
+#[test]
 fn flush_queue_sends_everything_queued_before_it() {
     let harness = Harness::start(|config| config);
     emit_trace("flushed", 1_200);
