@@ -397,16 +397,20 @@ pub(crate) fn start(route: &Route<'_>, item: ItemToMove, held: bool, now: u64) -
 pub(crate) struct ItemToMove<'a>(&'a mut ManuallyDrop<SpanItem>);
 
 impl<'a> ItemToMove<'a> {
-    /// Takes charge of `item`, which the caller must not use (nor drop) afterwards: it is
-    /// wrapped in `ManuallyDrop` for that.
-    pub(crate) fn new(item: &'a mut ManuallyDrop<SpanItem>) -> ItemToMove<'a> {
+    /// Takes charge of `item`.
+    ///
+    /// # Safety
+    ///
+    /// The caller must not use `item` afterwards (its `ManuallyDrop` keeps it from being
+    /// dropped): the item is moved out of it.
+    pub(crate) unsafe fn new(item: &'a mut ManuallyDrop<SpanItem>) -> ItemToMove<'a> {
         ItemToMove(item)
     }
 
     #[inline(always)]
     fn take(self) -> SpanItem {
-        // SAFETY: `self` is consumed, so the item is read out once; the caller's copy is in a
-        // `ManuallyDrop` it gave up (see `new`), so it is not dropped twice.
+        // SAFETY: `self` is consumed, so the item is read out once, and the caller does not
+        // use its `ManuallyDrop` again (the contract of `new`), so it is not dropped twice.
         unsafe { ManuallyDrop::take(self.0) }
     }
 

@@ -230,7 +230,9 @@ impl SpanBuilder {
             root: root.unwrap_or(span_id),
             sampled: true,
         };
-        let Some(slot) = pipeline.start(ItemToMove::new(&mut item), now.as_nanos(), held) else {
+        // SAFETY: `item` is not used after this.
+        let item = unsafe { ItemToMove::new(&mut item) };
+        let Some(slot) = pipeline.start(item, now.as_nanos(), held) else {
             return Span::noop();
         };
         Span {
