@@ -44,6 +44,11 @@ struct Runtime {
     worker: Mutex<Option<WorkerHandle>>,
 }
 
+/// Emptied shipments kept for reuse at most. Enough for the lanes of many busy threads; a
+/// burst that filled the whole queue does not leave its shipments (up to the queue's size in
+/// events) held after it.
+const MAX_SPARE_SHIPMENTS: usize = 256;
+
 /// One span event on its way to the export thread.
 #[derive(Debug)]
 pub(crate) struct Event {
@@ -72,7 +77,7 @@ impl Pipeline {
         let lane_events = capacity.clamp(1, MAX_LANE_EVENTS);
         let shipments = (capacity / lane_events).max(1);
         let (sender, receiver) = bounded(shipments);
-        let (spare_sender, spare) = bounded(shipments);
+        let (spare_sender, spare) = bounded(shipments.min(MAX_SPARE_SHIPMENTS));
         Pipeline {
             sender,
             receiver,
