@@ -298,14 +298,16 @@ impl Outcome {
         }
     }
 
-    /// Records this outcome on the span.
-    pub fn apply(self, span: &mut Span) {
-        if let Some(output) = self.output {
-            span.set_output_object(output);
-        }
-        if let Some((error_type, message, category)) = self.error {
-            span.set_error(error_type, &message, category.as_str());
-        }
+    /// Records this outcome on the span and ends it.
+    pub fn end(self, span: Span) {
+        span.end_with(|item| {
+            if let Some(output) = self.output {
+                item.output = Some(output);
+            }
+            if let Some((error_type, message, category)) = self.error {
+                crate::span::record_error(item, error_type, &message, category.as_str());
+            }
+        });
     }
 }
 
@@ -402,8 +404,8 @@ where
                 // Dropped in place while the span is still current.
                 this.future = None;
                 drop(entered);
-                if let Some(mut span) = this.span.take() {
-                    outcome.apply(&mut span);
+                if let Some(span) = this.span.take() {
+                    outcome.end(span);
                 }
                 Poll::Ready(value)
             }

@@ -319,6 +319,16 @@ fn insert_metadata<T: Serialize + ?Sized>(map: &mut Map<String, Value>, key: Str
     map.insert(key, metadata_value(value));
 }
 
+/// Marks an item failed: status `ERROR` and the error metadata of the Python SDK.
+pub(crate) fn record_error(item: &mut SpanItem, error_type: &str, message: &str, category: &str) {
+    item.status = Some(SpanStatus::Error);
+    let map = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+    map.insert("error".into(), Value::Bool(true));
+    map.insert("error_type".into(), Value::String(error_type.to_owned()));
+    map.insert("error_message".into(), Value::String(message.to_owned()));
+    map.insert("error_category".into(), Value::String(category.to_owned()));
+}
+
 /// A metadata value; one that cannot be serialized is kept as the error's text.
 fn metadata_value<T: Serialize + ?Sized>(value: &T) -> Value {
     serde_json::to_value(value)
@@ -437,14 +447,6 @@ impl Span {
         }
     }
 
-    /// Sets the output to an object already serialized, as `#[traced]` records a return
-    /// value (serializing it again would parse and copy it for nothing).
-    pub(crate) fn set_output_object(&mut self, output: JsonObject) {
-        if let Some(state) = self.recording() {
-            state.change(|item| item.output = Some(output));
-        }
-    }
-
     /// Adds or replaces one metadata entry.
     pub fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
         if let Some(state) = self.recording() {
@@ -475,24 +477,29 @@ impl Span {
     /// ```
     pub fn set_error(&mut self, error_type: &str, message: &str, category: &str) {
         if let Some(state) = self.recording() {
-            state.change(|item| {
-                item.status = Some(SpanStatus::Error);
-                let map = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
-                map.insert("error".into(), Value::Bool(true));
-                map.insert("error_type".into(), Value::String(error_type.to_owned()));
-                map.insert("error_message".into(), Value::String(message.to_owned()));
-                map.insert("error_category".into(), Value::String(category.to_owned()));
-            });
+            state.change(|item| record_error(item, error_type, message, category));
         }
     }
 
     /// Ends the span now.
     pub fn end(self) {}
 
+    /// Ends the span now, after `change` made its last changes to the item: one visit to
+    /// the span's lane instead of one for the change and one for the end. `change` runs
+    /// under the lane's lock, so it must not make spans.
+    pub(crate) fn end_with(mut self, change: impl FnOnce(&mut SpanItem)) {
+        self.finish_with(change);
+    }
+
     fn finish(&mut self) {
+        self.finish_with(|_| {});
+    }
+
+    fn finish_with(&mut self, change: impl FnOnce(&mut SpanItem)) {
         if let State::Recording(state) = std::mem::replace(&mut self.state, State::Noop) {
             let now = Timestamp::now();
             state.pipeline.end(state.slot, now.as_nanos(), |item| {
+                change(item);
                 // Never before the start, whatever the clock did meanwhile.
                 item.end_timestamp = Some(now.max(item.start_timestamp));
                 item.status.get_or_insert(SpanStatus::Success);
