@@ -415,7 +415,6 @@ fn best(mut run: RunArgs) -> RunArgs {
     run
 }
 
-
 const THROUGHPUT: &[&str] = &[
     "delivered_spans_per_s",
     "hot_path_ns_per_span",
