@@ -171,9 +171,14 @@ fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream 
         let fields = recorded.iter().map(|binding| {
             let ident = &binding.ident;
             let key = ident.to_string();
-            let key = key.strip_prefix("r#").unwrap_or(&key);
+            let name = key.strip_prefix("r#").unwrap_or(&key);
+            // An identifier needs no JSON escapes; `Key::new` checks that at compile time.
+            let json_key = format!("\"{name}\":");
             quote! {
-                (&&&::sgp_trace::macro_support::Wrap(&#ident)).sgp_input(&mut #input, #key);
+                (&&&::sgp_trace::macro_support::Wrap(&#ident)).sgp_input(
+                    &mut #input,
+                    const { ::sgp_trace::macro_support::Key::new(#json_key) },
+                );
             }
         });
         Some(quote! {

@@ -106,40 +106,27 @@ impl Input {
         Input { json }
     }
 
-    fn key(&mut self, name: &str) {
+    fn key(&mut self, key: Key) {
         if self.json.len() > 1 {
             self.json.push(b',');
         }
-        // Argument names are identifiers, which JSON needs no escapes for: written as they
-        // are, they skip serde_json's byte-by-byte escaping (most of an input's cost).
-        if name
-            .bytes()
-            .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
-        {
-            self.json.push(b'"');
-            self.json.extend_from_slice(name.as_bytes());
-            self.json.push(b'"');
-        } else {
-            // Writing a string into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut self.json, name);
-        }
-        self.json.push(b':');
+        self.json.extend_from_slice(key.0.as_bytes());
     }
 
     /// Adds an argument that implements `Serialize`; one that fails to serialize is recorded
     /// as the error's text.
-    pub fn push_serialize<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+    pub fn push_serialize<T: Serialize + ?Sized>(&mut self, key: Key, value: &T) {
         let mark = self.json.len();
-        self.key(name);
+        self.key(key);
         if let Err(error) = serde_json::to_writer(&mut self.json, value) {
             self.json.truncate(mark);
-            self.push_text(name, &format!("serialization error: {error}"));
+            self.push_text(key, &format!("serialization error: {error}"));
         }
     }
 
     /// Adds an argument recorded as text.
-    pub fn push_text(&mut self, name: &str, text: &str) {
-        self.key(name);
+    pub fn push_text(&mut self, key: Key, text: &str) {
+        self.key(key);
         let _ = serde_json::to_writer(&mut self.json, text);
     }
 
@@ -149,6 +136,32 @@ impl Input {
         let object = JsonObject::from_json(&self.json);
         crate::item::scratch::give_back(self.json);
         object
+    }
+}
+
+/// An argument's name as the JSON key the input object holds it under, `"name":`, written
+/// by the expansion as a literal: copied as it is, instead of escaped byte by byte for every
+/// call (argument names are identifiers, which need no escapes).
+#[derive(Debug, Clone, Copy)]
+pub struct Key(&'static str);
+
+impl Key {
+    /// The key `json`, checked when the constant is evaluated: `"name":` with no quote,
+    /// backslash or control character in the name.
+    pub const fn new(json: &'static str) -> Key {
+        let bytes = json.as_bytes();
+        let len = bytes.len();
+        assert!(len >= 3 && bytes[0] == b'"' && bytes[len - 2] == b'"' && bytes[len - 1] == b':');
+        let mut at = 1;
+        while at < len - 2 {
+            let byte = bytes[at];
+            assert!(
+                byte >= 0x20 && byte != b'"' && byte != b'\\',
+                "a key needs no escapes"
+            );
+            at += 1;
+        }
+        Key(json)
     }
 }
 
@@ -162,14 +175,14 @@ fn placeholder<T: ?Sized>() -> String {
 /// First choice: the value implements `Serialize`.
 pub trait ViaSerialize {
     /// Records the value as the input field `name`.
-    fn sgp_input(&self, input: &mut Input, name: &str);
+    fn sgp_input(&self, input: &mut Input, key: Key);
     /// The value as a span output.
     fn sgp_output(&self) -> JsonObject;
 }
 
 impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
-    fn sgp_input(&self, input: &mut Input, name: &str) {
-        input.push_serialize(name, self.0);
+    fn sgp_input(&self, input: &mut Input, key: Key) {
+        input.push_serialize(key, self.0);
     }
 
     fn sgp_output(&self) -> JsonObject {
@@ -180,14 +193,14 @@ impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
 /// Second choice: the value implements `Debug`; recorded as its `{:?}` text.
 pub trait ViaDebug {
     /// Records the value as the input field `name`.
-    fn sgp_input(&self, input: &mut Input, name: &str);
+    fn sgp_input(&self, input: &mut Input, key: Key);
     /// The value as a span output.
     fn sgp_output(&self) -> JsonObject;
 }
 
 impl<T: Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
-    fn sgp_input(&self, input: &mut Input, name: &str) {
-        input.push_text(name, &format!("{:?}", self.0));
+    fn sgp_input(&self, input: &mut Input, key: Key) {
+        input.push_text(key, &format!("{:?}", self.0));
     }
 
     fn sgp_output(&self) -> JsonObject {
@@ -198,14 +211,14 @@ impl<T: Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
 /// Last choice: a placeholder naming the type, such as `"<my_crate::Connection>"`.
 pub trait ViaPlaceholder {
     /// Records the value as the input field `name`.
-    fn sgp_input(&self, input: &mut Input, name: &str);
+    fn sgp_input(&self, input: &mut Input, key: Key);
     /// The value as a span output.
     fn sgp_output(&self) -> JsonObject;
 }
 
 impl<T: ?Sized> ViaPlaceholder for Wrap<'_, T> {
-    fn sgp_input(&self, input: &mut Input, name: &str) {
-        input.push_text(name, &placeholder::<T>());
+    fn sgp_input(&self, input: &mut Input, key: Key) {
+        input.push_text(key, &placeholder::<T>());
     }
 
     fn sgp_output(&self) -> JsonObject {
@@ -455,6 +468,8 @@ impl<T: ?Sized, U: ?Sized> Captures<T> for U {}
 mod tests {
     use super::*;
 
+    const V: Key = Key::new("\"v\":");
+
     #[derive(Debug)]
     struct OnlyDebug(#[allow(dead_code)] u8);
     struct Opaque;
@@ -471,15 +486,15 @@ mod tests {
     #[allow(clippy::needless_borrow)] // the extra borrows are the specialization
     fn autoref_specialization_picks_serialize_then_debug_then_placeholder() {
         assert_eq!(
-            recorded(|input| (&&&Wrap(&5)).sgp_input(input, "v")),
+            recorded(|input| (&&&Wrap(&5)).sgp_input(input, V)),
             r#"{"v":5}"#
         );
         assert_eq!(
-            recorded(|input| (&&&Wrap(&OnlyDebug(1))).sgp_input(input, "v")),
+            recorded(|input| (&&&Wrap(&OnlyDebug(1))).sgp_input(input, V)),
             r#"{"v":"OnlyDebug(1)"}"#
         );
         assert_eq!(
-            recorded(|input| (&&&Wrap(&Opaque)).sgp_input(input, "v")),
+            recorded(|input| (&&&Wrap(&Opaque)).sgp_input(input, V)),
             r#"{"v":"<sgp_trace::macro_support::tests::Opaque>"}"#
         );
         assert_eq!((&&&Wrap(&"no")).sgp_error_message(), "no");
@@ -510,9 +525,9 @@ mod tests {
             }
         }
         let mut input = Input::with_capacity(3);
-        (&&&Wrap(&1)).sgp_input(&mut input, "a");
-        (&&&Wrap(&Refuses)).sgp_input(&mut input, "bad");
-        (&&&Wrap(&"x")).sgp_input(&mut input, "b");
+        (&&&Wrap(&1)).sgp_input(&mut input, Key::new("\"a\":"));
+        (&&&Wrap(&Refuses)).sgp_input(&mut input, Key::new("\"bad\":"));
+        (&&&Wrap(&"x")).sgp_input(&mut input, Key::new("\"b\":"));
         assert_eq!(
             input.finish().as_str(),
             r#"{"a":1,"bad":"serialization error: no","b":"x"}"#
@@ -520,13 +535,12 @@ mod tests {
     }
 
     #[test]
-    fn names_that_need_escapes_are_escaped() {
-        let mut input = Input::with_capacity(2);
-        input.push_text("plain_ünïcode", "a");
-        input.push_text("q\"uote\\\n", "b");
-        let object = input.finish();
-        let value = object.to_value();
-        assert_eq!(value["plain_ünïcode"], "a", "{object:?}");
-        assert_eq!(value["q\"uote\\\n"], "b", "{object:?}");
+    fn keys_are_checked_when_made() {
+        let mut input = Input::with_capacity(1);
+        input.push_text(const { Key::new("\"plain_ünïcode\":") }, "a");
+        assert_eq!(input.finish().to_value()["plain_ünïcode"], "a");
+        for bad in ["count", "\"count\"", "\"a\"b\":", "\"a\\\\b\":", "\"\n\":"] {
+            assert!(std::panic::catch_unwind(|| Key::new(bad)).is_err(), "{bad}");
+        }
     }
 }
