@@ -188,8 +188,17 @@ pub(crate) struct Entry {
     pub(crate) sampled: bool,
 }
 
+/// One level of a thread's stack: an entry and the token of the guard that pushed it.
+#[derive(Debug)]
+struct Level {
+    token: u64,
+    entry: Entry,
+}
+
 thread_local! {
-    static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    static STACK: RefCell<Vec<Level>> = const { RefCell::new(Vec::new()) };
+    /// The last token given to a guard on this thread.
+    static LAST_TOKEN: Cell<u64> = const { Cell::new(0) };
     /// Whether the innermost entry of `STACK` is sampled, kept beside it for the no-op
     /// path: a `Cell` with no destructor is read with one load, where `STACK` needs a check
     /// of its lifecycle and a borrow.
@@ -204,10 +213,10 @@ enum Innermost {
 }
 
 impl Innermost {
-    fn of(stack: &[Entry]) -> Innermost {
+    fn of(stack: &[Level]) -> Innermost {
         match stack.last() {
             None => Innermost::None,
-            Some(entry) if entry.sampled => Innermost::Sampled,
+            Some(level) if level.entry.sampled => Innermost::Sampled,
             Some(_) => Innermost::Unsampled,
         }
     }
@@ -306,7 +315,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Entry>) -> R) -> R {
     let result = STACK.try_with(|stack| {
         let stack = stack.borrow();
         let current = match stack.last() {
-            Some(entry) => Some(entry),
+            Some(level) => Some(&level.entry),
             None => process_parent(),
         };
         (f.take().expect("called once"))(current)
@@ -323,21 +332,24 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Entry>) -> R) -> R {
 #[must_use = "the context is current only while the guard lives"]
 #[derive(Debug)]
 pub struct ContextGuard {
-    /// `None` for the guard of a no-op span, which pushed nothing.
-    span_id: Option<Id>,
+    /// Which level this guard pushed (tokens count from 1 on each thread); 0 for the guard
+    /// of a no-op span, which pushed nothing. A number rather than the span's id: cheaper
+    /// to keep and compare, and exact when one span is entered twice.
+    token: u64,
     _not_send: PhantomData<*const ()>,
 }
 
 impl ContextGuard {
     pub(crate) fn push(entry: Entry) -> ContextGuard {
-        let span_id = entry.context.span_id.clone();
+        let token = LAST_TOKEN.get() + 1;
+        LAST_TOKEN.set(token);
         let _ = STACK.try_with(|stack| {
             let mut stack = stack.borrow_mut();
-            stack.push(entry);
+            stack.push(Level { token, entry });
             INNERMOST.set(Innermost::of(&stack));
         });
         ContextGuard {
-            span_id: Some(span_id),
+            token,
             _not_send: PhantomData,
         }
     }
@@ -346,7 +358,7 @@ impl ContextGuard {
     #[inline]
     pub(crate) fn inert() -> ContextGuard {
         ContextGuard {
-            span_id: None,
+            token: 0,
             _not_send: PhantomData,
         }
     }
@@ -355,15 +367,17 @@ impl ContextGuard {
 impl Drop for ContextGuard {
     #[inline]
     fn drop(&mut self) {
-        let Some(span_id) = &self.span_id else { return };
+        if self.token == 0 {
+            return;
+        }
+        let token = self.token;
         let _ = STACK.try_with(|stack| {
             let mut stack = stack.borrow_mut();
             // Guards usually drop in reverse order; one dropped out of order is removed where
             // it is, leaving the others in place.
-            if let Some(index) = stack
-                .iter()
-                .rposition(|entry| entry.context.span_id == *span_id)
-            {
+            if stack.last().is_some_and(|level| level.token == token) {
+                stack.pop();
+            } else if let Some(index) = stack.iter().rposition(|level| level.token == token) {
                 stack.remove(index);
             }
             INNERMOST.set(Innermost::of(&stack));
