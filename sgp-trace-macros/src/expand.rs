@@ -167,7 +167,6 @@ fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream 
     let input_fields = if recorded.is_empty() {
         None
     } else {
-        let count = recorded.len();
         let fields = recorded.iter().map(|binding| {
             let ident = &binding.ident;
             let key = ident.to_string();
@@ -186,7 +185,7 @@ fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream 
             use ::sgp_trace::macro_support::{
                 ViaDebug as _, ViaPlaceholder as _, ViaSerialize as _,
             };
-            let mut #input = ::sgp_trace::macro_support::Input::with_capacity(#count);
+            let mut #input = ::sgp_trace::macro_support::Input::new();
             #(#fields)*
             #builder = #builder.input_object(#input.finish());
         })

@@ -98,20 +98,18 @@ impl JsonObject {
     pub fn new<T: Serialize + ?Sized>(value: &T) -> JsonObject {
         // Written once behind room for the wrapper, which is kept only for a non-object.
         const WRAPPER: &[u8] = b"{\"value\":";
-        let mut json = scratch::take();
-        json.extend_from_slice(WRAPPER);
-        let object = match serde_json::to_writer(&mut json, value) {
-            Ok(()) if json.get(WRAPPER.len()) == Some(&b'{') => {
-                JsonObject::from_json(&json[WRAPPER.len()..])
+        let mut json = JsonWriter::new();
+        json.extend(WRAPPER);
+        match serde_json::to_writer(&mut json, value) {
+            Ok(()) if json.as_bytes().get(WRAPPER.len()) == Some(&b'{') => {
+                JsonObject::from_json(&json.as_bytes()[WRAPPER.len()..])
             }
             Ok(()) => {
                 json.push(b'}');
-                JsonObject::from_json(&json)
+                JsonObject::from_json(json.as_bytes())
             }
             Err(error) => JsonObject::serialization_error(&error),
-        };
-        scratch::give_back(json);
-        object
+        }
     }
 
     /// An object `{"serialization_error": message}` that stands for a value that could not be
@@ -184,10 +182,108 @@ impl Serialize for JsonObject {
     }
 }
 
-/// One reusable buffer per thread to serialize payloads into: the payload is then copied
-/// into its shared [`JsonObject`] in one allocation, instead of a growing `Vec` that is
-/// allocated and freed for every span.
-pub(crate) mod scratch {
+/// Payload JSON being written: in place while it is small, in the thread's reusable scratch
+/// buffer once it outgrows that. A small payload (the usual few arguments or a return
+/// value) then costs no thread-local access and no buffer hand-over; a large one is copied
+/// into its shared [`JsonObject`] in one allocation, instead of a growing `Vec` allocated
+/// and freed for every span.
+#[derive(Debug)]
+pub(crate) struct JsonWriter {
+    small: [u8; SMALL_BYTES],
+    len: usize,
+    large: Option<Vec<u8>>,
+}
+
+/// Room for the largest inline payload with the `{"value":` wrapper and closing brace.
+const SMALL_BYTES: usize = 64;
+
+impl JsonWriter {
+    #[inline]
+    pub(crate) fn new() -> JsonWriter {
+        JsonWriter {
+            small: [0; SMALL_BYTES],
+            len: 0,
+            large: None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.large {
+            Some(large) => large,
+            None => &self.small[..self.len],
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    pub(crate) fn truncate(&mut self, len: usize) {
+        match &mut self.large {
+            Some(large) => large.truncate(len),
+            None => self.len = self.len.min(len),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, byte: u8) {
+        self.extend(&[byte]);
+    }
+
+    /// Inlined, so that the writes of a constant length serde_json makes (quotes, commas,
+    /// colons) compile to a store rather than a `memcpy` call.
+    #[inline(always)]
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if self.large.is_none() && end <= SMALL_BYTES {
+            self.small[self.len..end].copy_from_slice(bytes);
+            self.len = end;
+        } else {
+            self.extend_large(bytes);
+        }
+    }
+
+    #[cold]
+    fn extend_large(&mut self, bytes: &[u8]) {
+        let small = &self.small[..self.len];
+        let large = self.large.get_or_insert_with(|| {
+            let mut large = scratch::take();
+            large.extend_from_slice(small);
+            large
+        });
+        large.extend_from_slice(bytes);
+    }
+}
+
+impl std::io::Write for JsonWriter {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.extend(bytes);
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.extend(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for JsonWriter {
+    fn drop(&mut self) {
+        if let Some(large) = self.large.take() {
+            scratch::give_back(large);
+        }
+    }
+}
+
+/// One reusable buffer per thread for payloads too large for a [`JsonWriter`]'s own room.
+mod scratch {
     use std::cell::Cell;
 
     /// A buffer that grew larger than this is not kept, so one huge payload does not pin
@@ -200,11 +296,11 @@ pub(crate) mod scratch {
 
     /// The thread's buffer, empty; a new one when it is in use (a `Serialize` impl that
     /// records a span) or the thread is ending.
-    pub(crate) fn take() -> Vec<u8> {
+    pub(super) fn take() -> Vec<u8> {
         BUFFER.try_with(Cell::take).unwrap_or_default()
     }
 
-    pub(crate) fn give_back(mut buffer: Vec<u8>) {
+    pub(super) fn give_back(mut buffer: Vec<u8>) {
         if buffer.capacity() <= MAX_KEPT_BYTES {
             buffer.clear();
             let _ = BUFFER.try_with(|cell| cell.set(buffer));
@@ -346,6 +442,21 @@ mod tests {
             assert_eq!(inline, text.len() <= 30, "{text}");
             assert_eq!(object.to_value()["q"], text);
             assert_eq!(object.clone().as_str(), object.as_str());
+        }
+    }
+
+    #[test]
+    fn the_json_writer_keeps_every_byte_across_its_spill() {
+        let text: Vec<u8> = (0..150u8).collect();
+        for split in [0, 1, 63, 64, 65, 100, 150] {
+            let mut writer = JsonWriter::new();
+            writer.extend(&text[..split]);
+            writer.extend(&text[split..]);
+            assert_eq!(writer.as_bytes(), &text[..], "split at {split}");
+            writer.truncate(split);
+            writer.push(b'!');
+            assert_eq!(writer.len(), split + 1);
+            assert_eq!(&writer.as_bytes()[..split], &text[..split]);
         }
     }
 

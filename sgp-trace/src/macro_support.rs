@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 
 use serde::Serialize;
 
+use crate::item::JsonWriter;
 use crate::{CategorizeError, ErrorCategory, Id, JsonObject, Span, SpanStatus};
 
 /// Whether a span started now would be recorded: tracing is on, and either it starts a new
@@ -94,14 +95,16 @@ pub fn group_id(value: impl Display) -> Option<Id> {
 /// one object as each argument is recorded.
 #[derive(Debug)]
 pub struct Input {
-    json: Vec<u8>,
+    json: JsonWriter,
 }
 
 impl Input {
-    /// An empty input with room for `capacity` arguments.
-    pub fn with_capacity(capacity: usize) -> Input {
-        let mut json = crate::item::scratch::take();
-        json.reserve(2 + 32 * capacity);
+    /// An empty input: written in place while small, in the thread's scratch buffer once
+    /// large.
+    #[allow(clippy::new_without_default)]
+    #[inline]
+    pub fn new() -> Input {
+        let mut json = JsonWriter::new();
         json.push(b'{');
         Input { json }
     }
@@ -110,7 +113,7 @@ impl Input {
         if self.json.len() > 1 {
             self.json.push(b',');
         }
-        self.json.extend_from_slice(key.0.as_bytes());
+        self.json.extend(key.0.as_bytes());
     }
 
     /// Adds an argument that implements `Serialize`; one that fails to serialize is recorded
@@ -133,9 +136,7 @@ impl Input {
     /// The finished object.
     pub fn finish(mut self) -> JsonObject {
         self.json.push(b'}');
-        let object = JsonObject::from_json(&self.json);
-        crate::item::scratch::give_back(self.json);
-        object
+        JsonObject::from_json(self.json.as_bytes())
     }
 }
 
@@ -477,7 +478,7 @@ mod tests {
     /// The input object with one field recorded the way the expansion records it.
     #[allow(clippy::needless_borrow)] // the extra borrows are the specialization
     fn recorded(record: impl FnOnce(&mut Input)) -> String {
-        let mut input = Input::with_capacity(1);
+        let mut input = Input::new();
         record(&mut input);
         input.finish().as_str().to_owned()
     }
@@ -524,7 +525,7 @@ mod tests {
                 Err(serde::ser::Error::custom("no"))
             }
         }
-        let mut input = Input::with_capacity(3);
+        let mut input = Input::new();
         (&&&Wrap(&1)).sgp_input(&mut input, Key::new("\"a\":"));
         (&&&Wrap(&Refuses)).sgp_input(&mut input, Key::new("\"bad\":"));
         (&&&Wrap(&"x")).sgp_input(&mut input, Key::new("\"b\":"));
@@ -536,7 +537,7 @@ mod tests {
 
     #[test]
     fn keys_are_checked_when_made() {
-        let mut input = Input::with_capacity(1);
+        let mut input = Input::new();
         input.push_text(const { Key::new("\"plain_ünïcode\":") }, "a");
         assert_eq!(input.finish().to_value()["plain_ünïcode"], "a");
         for bad in ["count", "\"count\"", "\"a\"b\":", "\"a\\\\b\":", "\"\n\":"] {
