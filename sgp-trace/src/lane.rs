@@ -222,16 +222,20 @@ impl LaneState {
     /// Whether one more event fits, shipping the lane first when it is full. A full lane
     /// whose shipment found the channel full tries again only every [`RETRY_NANOS`].
     fn make_room(&mut self, route: &Route<'_>, now: u64) -> bool {
-        if self.waiting() < route.lane_events {
-            return true;
+        self.waiting() < route.lane_events || self.try_ship(route, now)
+    }
+
+    /// Ships unless a shipment found the channel full less than [`RETRY_NANOS`] ago;
+    /// returns whether it shipped.
+    fn try_ship(&mut self, route: &Route<'_>, now: u64) -> bool {
+        if now < self.retry_at {
+            return false;
         }
-        if now >= self.retry_at && self.ship(route) {
-            return true;
-        }
-        if now >= self.retry_at {
+        let shipped = self.ship(route);
+        if !shipped {
             self.retry_at = now + RETRY_NANOS;
         }
-        false
+        shipped
     }
 
     /// Notes the time of the first event of an empty lane, and that the lane needs shipping.
@@ -242,11 +246,21 @@ impl LaneState {
         }
     }
 
+    /// Gives `events` a buffer when it has none (it left with the last shipment): an
+    /// emptied shipment from the export thread, or a new one.
+    #[inline]
+    fn ready_events(&mut self, route: &Route<'_>) {
+        if self.events.capacity() == 0 {
+            self.events = route
+                .spare
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(route.lane_events));
+        }
+    }
+
     #[inline]
     fn add_event(&mut self, route: &Route<'_>, event: Event) {
-        if self.events.capacity() == 0 {
-            self.events = spare_shipment(route);
-        }
+        self.ready_events(route);
         self.events.push(event);
         self.counts.accepted += 1;
     }
@@ -277,11 +291,22 @@ impl LaneState {
     }
 
     fn open_span(&mut self, slot: &SpanSlot) -> Option<&mut OpenSpan> {
-        let seat = self.open.get_mut(slot.index as usize)?;
-        if seat.generation != slot.generation {
+        self.seat_at(slot.index, slot.generation)
+    }
+
+    /// The span in seat `index`, if it still holds the one of `generation`.
+    fn seat_at(&mut self, index: u32, generation: u32) -> Option<&mut OpenSpan> {
+        let seat = self.open.get_mut(index as usize)?;
+        if seat.generation != generation {
             return None;
         }
         seat.span.as_mut()
+    }
+
+    /// The span of an `unsent_starts` entry, if it still runs with its start unsent.
+    fn unsent_start(&mut self, index: u32, generation: u32) -> Option<&mut OpenSpan> {
+        self.seat_at(index, generation)
+            .filter(|span| span.start == Start::Unsent)
     }
 
     /// Takes a span out of its seat, freeing the seat for the next span.
@@ -299,9 +324,7 @@ impl LaneState {
     /// one copy of the event: moving it through `Option::take`, a return value and
     /// `Vec::push` made six copies of its 280 bytes. The caller checked the slot.
     fn move_to_events(&mut self, slot: &SpanSlot, route: &Route<'_>) {
-        if self.events.capacity() == 0 {
-            self.events = spare_shipment(route);
-        }
+        self.ready_events(route);
         self.events.reserve(1);
         let seat = &mut self.open[slot.index as usize];
         let Some(span) = seat.span.as_mut() else {
@@ -336,8 +359,8 @@ impl LaneState {
     fn ship_if_due(&mut self, route: &Route<'_>, now: u64) {
         let due =
             self.waiting() >= route.lane_events || now.saturating_sub(self.oldest) > MAX_AGE_NANOS;
-        if due && now >= self.retry_at && !self.ship(route) {
-            self.retry_at = now + RETRY_NANOS;
+        if due {
+            self.try_ship(route, now);
         }
     }
 
@@ -349,25 +372,19 @@ impl LaneState {
             self.unsent_starts.clear();
             return true;
         }
+        self.ready_events(route);
         let ended = self.events.len();
         let mut shipment = std::mem::take(&mut self.events);
-        if shipment.capacity() == 0 {
-            shipment = spare_shipment(route);
-        }
-        for &(index, generation) in &self.unsent_starts {
-            let Some(seat) = self.open.get(index as usize) else {
-                continue;
-            };
-            match &seat.span {
-                Some(span) if seat.generation == generation && span.start == Start::Unsent => {
-                    shipment.push(Event {
-                        item: span.event.item.clone(),
-                        held: span.event.held,
-                    });
-                }
-                _ => {}
+        let unsent_starts = std::mem::take(&mut self.unsent_starts);
+        for &(index, generation) in &unsent_starts {
+            if let Some(span) = self.unsent_start(index, generation) {
+                shipment.push(Event {
+                    item: span.event.item.clone(),
+                    held: span.event.held,
+                });
             }
         }
+        self.unsent_starts = unsent_starts;
         match route.sender.try_send(shipment) {
             Ok(()) => {
                 self.mark_starts_sent();
@@ -388,26 +405,16 @@ impl LaneState {
     }
 
     fn mark_starts_sent(&mut self) {
-        for (index, generation) in self.unsent_starts.drain(..) {
-            let Some(seat) = self.open.get_mut(index as usize) else {
-                continue;
-            };
-            if let Some(span) = seat.span.as_mut() {
-                if seat.generation == generation {
-                    span.start = Start::Sent;
-                }
+        let mut unsent_starts = std::mem::take(&mut self.unsent_starts);
+        for (index, generation) in unsent_starts.drain(..) {
+            if let Some(span) = self.unsent_start(index, generation) {
+                span.start = Start::Sent;
             }
         }
+        // Kept for its capacity.
+        self.unsent_starts = unsent_starts;
         self.unsent_count = 0;
     }
-}
-
-/// An emptied shipment from the export thread, or a new one.
-fn spare_shipment(route: &Route<'_>) -> Shipment {
-    route
-        .spare
-        .try_recv()
-        .unwrap_or_else(|_| Vec::with_capacity(route.lane_events))
 }
 
 /// Seats a started span in this thread's lane (see [`Lane::start`]).

@@ -175,7 +175,7 @@ fn placeholder<T: ?Sized>() -> String {
 
 /// First choice: the value implements `Serialize`.
 pub trait ViaSerialize {
-    /// Records the value as the input field `name`.
+    /// Records the value in the input under `key`.
     fn sgp_input(&self, input: &mut Input, key: Key);
     /// The value as a span output.
     fn sgp_output(&self) -> JsonObject;
@@ -193,7 +193,7 @@ impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
 
 /// Second choice: the value implements `Debug`; recorded as its `{:?}` text.
 pub trait ViaDebug {
-    /// Records the value as the input field `name`.
+    /// Records the value in the input under `key`.
     fn sgp_input(&self, input: &mut Input, key: Key);
     /// The value as a span output.
     fn sgp_output(&self) -> JsonObject;
@@ -211,7 +211,7 @@ impl<T: Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
 
 /// Last choice: a placeholder naming the type, such as `"<my_crate::Connection>"`.
 pub trait ViaPlaceholder {
-    /// Records the value as the input field `name`.
+    /// Records the value in the input under `key`.
     fn sgp_input(&self, input: &mut Input, key: Key);
     /// The value as a span output.
     fn sgp_output(&self) -> JsonObject;

@@ -129,7 +129,7 @@ impl Pipeline {
 
     /// Ends a running span at `now` (ns): `finish` sets its end time and status.
     pub(crate) fn end(&self, slot: SpanSlot, now: u64, finish: impl FnOnce(&mut SpanItem)) {
-        if !RUNTIME.recording.load(Ordering::Relaxed) {
+        if tracing_stopped() {
             let given_up = lane::abandon(slot);
             Counters::add(&COUNTERS.dropped_while_stopped, given_up);
             return;
@@ -139,7 +139,7 @@ impl Pipeline {
 
     /// Whether tracing stopped since the span started: its events are counted, not queued.
     fn stopped(&self, events: usize) -> bool {
-        let stopped = !RUNTIME.recording.load(Ordering::Relaxed);
+        let stopped = tracing_stopped();
         if stopped {
             Counters::add(&COUNTERS.dropped_while_stopped, events);
         }
@@ -149,6 +149,11 @@ impl Pipeline {
     fn capacity(&self) -> usize {
         self.capacity
     }
+}
+
+/// Whether tracing stopped (shutdown, or turned off), so events are counted, not queued.
+fn tracing_stopped() -> bool {
+    !RUNTIME.recording.load(Ordering::Relaxed)
 }
 
 struct WorkerHandle {
