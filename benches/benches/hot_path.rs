@@ -25,7 +25,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData, SpanExporter,
 };
-use sgp_trace::{Batch, Config, ExportError};
+use sgp_trace::Config;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// The small input: a short string, as a question or a tool name.
@@ -83,9 +83,7 @@ fn sgp_mode(mode: SgpMode) {
     }
     let config = match mode {
         SgpMode::Disabled => Config::builder().disabled(true),
-        SgpMode::Recording => {
-            Config::builder().exporter(|_batch: &Batch<'_>| -> Result<(), ExportError> { Ok(()) })
-        }
+        SgpMode::Recording => sgp_trace_benches::discarding(),
     };
     // The guard would stop tracing when dropped; the runtime lives for the whole run.
     std::mem::forget(sgp_trace::init(config.build().expect("valid config")));

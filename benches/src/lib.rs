@@ -3,3 +3,11 @@
 //! in `README.md`.
 
 pub mod summary;
+
+use sgp_trace::{Batch, Config, ConfigBuilder, ExportError};
+
+/// A configuration whose exporter discards every batch: the export thread does all its work
+/// (coalescing, JSON encoding) but sends nothing.
+pub fn discarding() -> ConfigBuilder {
+    Config::builder().exporter(|_batch: &Batch<'_>| -> Result<(), ExportError> { Ok(()) })
+}

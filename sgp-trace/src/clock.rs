@@ -11,7 +11,9 @@
 //! stays within microseconds. Anywhere else, and until the rate is measured, timestamps
 //! come from [`SystemTime`].
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use crate::Timestamp;
 
 /// Nanoseconds since the Unix epoch now; 0 for a clock set before 1970.
 #[inline]
@@ -24,10 +26,7 @@ pub(crate) fn now_nanos() -> u64 {
 }
 
 fn system_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_nanos() as u64)
-        .unwrap_or(0)
+    Timestamp::from(SystemTime::now()).as_nanos()
 }
 
 /// How long the counter's rate is measured before timestamps use it.

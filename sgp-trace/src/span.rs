@@ -127,11 +127,11 @@ impl SpanBuilder {
     /// Adds one metadata entry.
     pub fn metadata<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
         if self.may_record() {
-            insert_metadata(
-                self.extras_mut().metadata.get_or_insert_with(Map::new),
-                key.into(),
-                value,
-            );
+            let value = metadata_value(value);
+            self.extras_mut()
+                .metadata
+                .get_or_insert_with(Map::new)
+                .insert(key.into(), value);
         }
         self
     }
@@ -313,10 +313,6 @@ impl SpanBuilder {
                 || self.trace_id_given().is_some()
                 || context::has_recording_parent())
     }
-}
-
-fn insert_metadata<T: Serialize + ?Sized>(map: &mut Map<String, Value>, key: String, value: &T) {
-    map.insert(key, metadata_value(value));
 }
 
 /// Marks an item failed: status `ERROR` and the error metadata of the Python SDK.

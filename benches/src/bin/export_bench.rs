@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sgp_trace::{Batch, Config, ExportError};
+use sgp_trace::Config;
 use sgp_trace_collector::{Collector, CollectorConfig};
 
 const SMALL: &str = "what is sgp?";
@@ -255,9 +255,7 @@ fn run_scenario(args: RunArgs) -> Value {
     let mut sink_counters = None;
     let mut collector = None;
     let mut builder = match args.backend.as_str() {
-        "discard" => {
-            Config::builder().exporter(|_batch: &Batch<'_>| -> Result<(), ExportError> { Ok(()) })
-        }
+        "discard" => sgp_trace_benches::discarding(),
         "sink" | "slow" => {
             let delay = if args.backend == "slow" {
                 Duration::from_secs(1)

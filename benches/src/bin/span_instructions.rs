@@ -14,8 +14,6 @@
 
 use std::hint::black_box;
 
-use sgp_trace::{Batch, Config, ExportError};
-
 /// Spans measured; the first [`WARM_UP`] before them fill the lane and the allocator.
 const SPANS: u64 = 100_000;
 const WARM_UP: u64 = 10_000;
@@ -38,8 +36,7 @@ fn measured_spans() {
 }
 
 fn main() {
-    let config = Config::builder()
-        .exporter(|_batch: &Batch<'_>| -> Result<(), ExportError> { Ok(()) })
+    let config = sgp_trace_benches::discarding()
         .build()
         .expect("valid config");
     let guard = sgp_trace::init(config);
