@@ -96,7 +96,11 @@ impl Id {
 
     /// A new random UUIDv4 id.
     pub fn random() -> Id {
-        Id(Repr::Uuid(words(Uuid::new_v4().as_u128())))
+        let [high, low] = crate::random::words();
+        // The version (4) and variant (RFC 9562) bits of a random UUID.
+        let high = (high & !0xf000) | 0x4000;
+        let low = (low & !(0xc0 << 56)) | (0x80 << 56);
+        Id(Repr::Uuid([high, low]))
     }
 
     /// The id as a UUID, when it is one in canonical form.
@@ -187,6 +191,14 @@ mod tests {
         let parsed = Id::new(generated.to_string()).unwrap();
         assert_eq!(parsed, generated);
         assert!(parsed.as_uuid().is_some());
+    }
+
+    #[test]
+    fn random_ids_are_version_4_uuids() {
+        let uuid = Id::random().as_uuid().unwrap();
+        assert_eq!(uuid.get_version(), Some(uuid::Version::Random));
+        assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(Id::random(), Id::random());
     }
 
     #[test]
