@@ -340,6 +340,7 @@ pub struct ContextGuard {
 }
 
 impl ContextGuard {
+    #[inline]
     pub(crate) fn push(entry: Entry) -> ContextGuard {
         let token = LAST_TOKEN.get() + 1;
         LAST_TOKEN.set(token);

@@ -129,6 +129,7 @@ impl JsonObject {
 
     /// Wraps JSON text that serde_json wrote (with ASCII punctuation around it), so it is
     /// valid JSON and UTF-8.
+    #[inline]
     pub(crate) fn from_json(json: &[u8]) -> JsonObject {
         debug_assert!(std::str::from_utf8(json).is_ok());
         // SAFETY: serde_json writes only UTF-8 (its own `to_string` relies on that), and
@@ -136,6 +137,7 @@ impl JsonObject {
         JsonObject::from_str(unsafe { std::str::from_utf8_unchecked(json) })
     }
 
+    #[inline]
     fn from_str(text: &str) -> JsonObject {
         if text.len() <= INLINE_BYTES {
             let mut bytes = [0; INLINE_BYTES];
@@ -304,6 +306,7 @@ impl JsonWriter {
     }
 
     /// Writes an integer as JSON.
+    #[inline]
     pub(crate) fn integer(&mut self, value: impl itoa::Integer) {
         self.extend(itoa::Buffer::new().format(value).as_bytes());
     }

@@ -111,6 +111,7 @@ impl Input {
         Input { json }
     }
 
+    #[inline]
     fn key(&mut self, key: Key) {
         if self.json.len() > 1 {
             self.json.push(b',');
@@ -143,6 +144,7 @@ impl Input {
     }
 
     /// The finished object.
+    #[inline]
     pub fn finish(mut self) -> JsonObject {
         self.json.push(b'}');
         JsonObject::from_json(self.json.as_bytes())
@@ -198,7 +200,9 @@ pub enum Plain<'a> {
 }
 
 impl Plain<'_> {
-    #[inline]
+    /// Always inlined, so that the variant, known where the value was made, picks its
+    /// writer at compile time.
+    #[inline(always)]
     fn write(self, json: &mut JsonWriter) {
         match self {
             Plain::Str(text) => json.string(text),
@@ -212,6 +216,7 @@ impl Plain<'_> {
 
 /// A plain return value as an output object, wrapped as `{"value": ...}` like every output
 /// that is not an object.
+#[inline]
 fn plain_output(value: Plain<'_>) -> JsonObject {
     let mut json = JsonWriter::new();
     json.extend(b"{\"value\":");
@@ -439,6 +444,7 @@ impl Outcome {
     }
 
     /// Records this outcome on the span and ends it.
+    #[inline]
     pub fn end(self, span: Span) {
         span.end_with(|item| {
             if let Some(output) = self.output {

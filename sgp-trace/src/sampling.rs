@@ -33,6 +33,7 @@ pub(crate) enum Decision {
     Drop,
 }
 
+#[inline]
 pub(crate) fn decide(trace_id: &Id) -> Decision {
     let threshold = THRESHOLD.load(Relaxed);
     if threshold == u64::MAX || trace_hash(trace_id) < threshold {

@@ -111,6 +111,7 @@ impl SpanBuilder {
 
     /// The span's input, already a JSON object (what `#[traced]` records).
     #[doc(hidden)]
+    #[inline]
     pub fn input_object(mut self, input: JsonObject) -> Self {
         self.input = Some(input);
         self
