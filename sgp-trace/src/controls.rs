@@ -271,8 +271,23 @@ fn is_credential_key(key: &str) -> bool {
         "credential",
         "cookie",
     ];
-    let lower = key.to_ascii_lowercase();
-    if !FRAGMENTS.iter().any(|fragment| lower.contains(fragment)) {
+    // Lowercased on the stack: the export thread checks every key of every payload, and
+    // most keys (`count`, `query`, `value`) contain no fragment at all.
+    let mut buffer = [0u8; 64];
+    let lower: &[u8] = match buffer.get_mut(..key.len()) {
+        Some(lower) => {
+            lower.copy_from_slice(key.as_bytes());
+            lower.make_ascii_lowercase();
+            lower
+        }
+        None => &key.to_ascii_lowercase().into_bytes(),
+    };
+    let contains = |fragment: &str| {
+        lower
+            .windows(fragment.len())
+            .any(|window| window == fragment.as_bytes())
+    };
+    if !FRAGMENTS.iter().any(|fragment| contains(fragment)) {
         return false;
     }
     let words = key_words(key);

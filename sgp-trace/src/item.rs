@@ -127,13 +127,14 @@ impl JsonObject {
         JsonObject::from_json(&json)
     }
 
-    /// Wraps JSON text that serde_json wrote (with ASCII punctuation around it), so it is
-    /// valid JSON and UTF-8.
+    /// Wraps JSON text that serde_json or a [`JsonWriter`] wrote (with ASCII punctuation
+    /// around it), so it is valid JSON and UTF-8.
     #[inline]
     pub(crate) fn from_json(json: &[u8]) -> JsonObject {
         debug_assert!(std::str::from_utf8(json).is_ok());
-        // SAFETY: serde_json writes only UTF-8 (its own `to_string` relies on that), and
-        // callers add only ASCII.
+        // SAFETY: serde_json writes only UTF-8 (its own `to_string` relies on that);
+        // `JsonWriter::string` copies a `&str` in pieces cut before and after ASCII bytes
+        // (char boundaries) and adds ASCII escapes; callers add only ASCII.
         JsonObject::from_str(unsafe { std::str::from_utf8_unchecked(json) })
     }
 
@@ -258,7 +259,7 @@ impl JsonWriter {
         let mut at = 0;
         for word in &mut words {
             let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-            if may_need_escape(word) {
+            if any_needs_escape(word) {
                 written = self.escape_bytes(bytes, at..at + 8, written);
             }
             at += 8;
@@ -268,7 +269,7 @@ impl JsonWriter {
         let tail = words.remainder();
         let mut padded = [b' '; 8];
         padded[..tail.len()].copy_from_slice(tail);
-        if may_need_escape(u64::from_le_bytes(padded)) {
+        if any_needs_escape(u64::from_le_bytes(padded)) {
             written = self.escape_bytes(bytes, at..bytes.len(), written);
         }
         self.extend(&bytes[written..]);
@@ -345,10 +346,10 @@ fn copy_short(to: &mut [u8], from: &[u8]) {
     }
 }
 
-/// Whether any of the eight bytes of `word` is a quote, a backslash or a control character
+/// Whether one of the eight bytes of `word` is a quote, a backslash or a control character
 /// (below 0x20), the bytes a JSON string escapes. Exact: each test is the classic "has a
 /// byte below n" bit trick, whose borrows only spread above a byte that already matched.
-fn may_need_escape(word: u64) -> bool {
+fn any_needs_escape(word: u64) -> bool {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH_BITS: u64 = ONES * 0x80;
     let below_space = word.wrapping_sub(ONES * 0x20) & !word;
@@ -598,7 +599,7 @@ mod tests {
                     let mut word = [filler; 8];
                     word[at] = byte;
                     assert_eq!(
-                        may_need_escape(u64::from_le_bytes(word)),
+                        any_needs_escape(u64::from_le_bytes(word)),
                         needs(byte),
                         "{byte:#x} at {at} among {filler:#x}"
                     );

@@ -187,6 +187,9 @@ pub(crate) struct Worker {
     open: SpanMap<SpanItem>,
     /// Reused buffer for one span's JSON.
     scratch: Vec<u8>,
+    /// Emptied batches whose buffers the next batches reuse: a fresh batch of a few hundred
+    /// kilobytes costs the export thread page faults on every first touch of its memory.
+    spare_batches: Vec<EncodedBatch>,
     cuts: u64,
     flush_waiters: Vec<FlushWaiter>,
     /// Set when the server refused the credentials: export has stopped.
@@ -215,6 +218,7 @@ impl Worker {
             outgoing: VecDeque::new(),
             open: SpanMap::default(),
             scratch: Vec::with_capacity(1024),
+            spare_batches: Vec::new(),
             cuts: 0,
             flush_waiters: Vec::new(),
             unauthorized: false,
@@ -419,12 +423,31 @@ impl Worker {
         self.pending.items = items;
     }
 
-    /// A batch sized for up to `spans` more spans, within the batch limits.
-    fn new_batch(&self, spans: usize) -> EncodedBatch {
+    /// A batch sized for up to `spans` more spans, within the batch limits: an emptied one
+    /// when there is one.
+    fn new_batch(&mut self, spans: usize) -> EncodedBatch {
         let items = spans.min(self.settings.max_batch_items);
         // A small span's JSON is about 300 bytes; the body grows past that if needed.
         let bytes = (items * 320).min(self.settings.max_batch_bytes);
-        EncodedBatch::with_capacity(items, bytes)
+        match self.spare_batches.pop() {
+            Some(mut batch) => {
+                batch.reserve(items, bytes);
+                batch
+            }
+            None => EncodedBatch::with_capacity(items, bytes),
+        }
+    }
+
+    /// Keeps a sent batch's buffers for a later batch, up to 4 MiB of them: room for the
+    /// handful of batches one cut makes when the export thread catches up (8 full batches
+    /// at the default limits), small beside the queue's own bound.
+    fn recycle(&mut self, mut batch: EncodedBatch) {
+        const SPARE_BYTES: usize = 4 << 20;
+        let kept: usize = self.spare_batches.iter().map(EncodedBatch::room).sum();
+        if kept + batch.room() <= SPARE_BYTES {
+            batch.clear();
+            self.spare_batches.push(batch);
+        }
     }
 
     fn queue_batch(&mut self, spans: EncodedBatch, now: Instant) {
@@ -458,7 +481,10 @@ impl Worker {
             })
         });
         match result {
-            Ok(()) => Counters::add(&COUNTERS.exported, count),
+            Ok(()) => {
+                Counters::add(&COUNTERS.exported, count);
+                self.recycle(batch.spans);
+            }
             Err(ExportError::Transient {
                 reason,
                 retry_after,

@@ -130,14 +130,36 @@ impl EncodedBatch {
     /// An empty batch with room for `items` spans and `bytes` of JSON, so filling it does
     /// not grow (and copy) its buffers again and again.
     pub(crate) fn with_capacity(items: usize, bytes: usize) -> EncodedBatch {
-        let mut body = Vec::with_capacity(bytes.max(BODY_START.len() + BODY_END.len()));
-        body.extend_from_slice(BODY_START);
-        body.extend_from_slice(BODY_END);
-        EncodedBatch {
+        let mut batch = EncodedBatch {
             items: Vec::with_capacity(items),
-            body,
+            body: Vec::with_capacity(bytes.max(BODY_START.len() + BODY_END.len())),
             bounds: Vec::with_capacity(items),
-        }
+        };
+        batch.clear();
+        batch
+    }
+
+    /// Makes room for `items` more spans and a body of `bytes` in all.
+    pub(crate) fn reserve(&mut self, items: usize, bytes: usize) {
+        self.items.reserve(items);
+        self.bounds.reserve(items);
+        self.body.reserve(bytes.saturating_sub(self.body.len()));
+    }
+
+    /// Empties the batch, keeping its buffers' room.
+    pub(crate) fn clear(&mut self) {
+        self.items.clear();
+        self.bounds.clear();
+        self.body.clear();
+        self.body.extend_from_slice(BODY_START);
+        self.body.extend_from_slice(BODY_END);
+    }
+
+    /// The bytes the batch's buffers hold room for.
+    pub(crate) fn room(&self) -> usize {
+        self.items.capacity() * std::mem::size_of::<SpanItem>()
+            + self.bounds.capacity() * std::mem::size_of::<Range<usize>>()
+            + self.body.capacity()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -234,5 +256,70 @@ impl fmt::Debug for Batch<'_> {
         f.debug_struct("Batch")
             .field("len", &self.items.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::item::Timestamp;
+    use crate::{Id, SpanType};
+
+    fn span(name: &'static str) -> SpanItem {
+        SpanItem {
+            name: Cow::Borrowed(name),
+            trace_id: Id::random(),
+            id: Id::random(),
+            parent_id: None,
+            group_id: None,
+            start_timestamp: Timestamp::from_nanos(0),
+            end_timestamp: None,
+            status: None,
+            span_type: SpanType::Tracer,
+            input: None,
+            output: None,
+            metadata: None,
+            observability: None,
+        }
+    }
+
+    fn filled(mut batch: EncodedBatch, names: &[&'static str]) -> EncodedBatch {
+        for name in names {
+            let item = span(name);
+            let mut json = Vec::new();
+            encode::write_span(&mut json, &item);
+            batch.push(item, &json);
+        }
+        batch
+    }
+
+    fn names(batch: &EncodedBatch) -> Vec<String> {
+        let body: serde_json::Value = serde_json::from_slice(batch.as_batch().json()).unwrap();
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_cleared_batch_is_refilled_like_a_new_one() {
+        let mut used = filled(EncodedBatch::new(), &["a", "b", "c"]);
+        let room = used.room();
+        used.clear();
+        assert!(used.is_empty());
+        assert_eq!(used.as_batch().json(), b"{\"items\":[]}");
+        assert_eq!(used.room(), room, "the buffers keep their room");
+        used.reserve(2, 0);
+        let refilled = filled(used, &["d", "e"]);
+        assert_eq!(names(&refilled), ["d", "e"]);
+        let (first, second) = refilled.split();
+        assert_eq!(
+            (names(&first), names(&second)),
+            (vec!["d".into()], vec!["e".into()])
+        );
     }
 }
