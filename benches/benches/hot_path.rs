@@ -310,6 +310,13 @@ fn run(c: &mut Criterion, name: &str, mode: Option<SgpMode>, case: Case) {
         });
     }
     group.finish();
+    if mode == Some(SgpMode::Recording) {
+        // The export thread works through what the case left queued now, not while the
+        // next case (or a peer) is measured beside it.
+        if let Err(error) = sgp_trace::flush_queue() {
+            eprintln!("flush after {name}: {error}");
+        }
+    }
 }
 
 fn hot_path(c: &mut Criterion) {
