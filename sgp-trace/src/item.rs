@@ -65,6 +65,28 @@ impl SpanItem {
     }
 }
 
+#[cfg(test)]
+impl SpanItem {
+    /// A running span with a name, new ids and a start at the epoch, and nothing else.
+    pub(crate) fn minimal(name: &'static str) -> SpanItem {
+        SpanItem {
+            name: Cow::Borrowed(name),
+            trace_id: Id::random(),
+            id: Id::random(),
+            parent_id: None,
+            group_id: None,
+            start_timestamp: Timestamp::from_nanos(0),
+            end_timestamp: None,
+            status: None,
+            span_type: SpanType::Tracer,
+            input: None,
+            output: None,
+            metadata: None,
+            observability: None,
+        }
+    }
+}
+
 /// A JSON object already serialized, shared between the start and end events of a span.
 ///
 /// The SGP API takes `input`, `output` and `metadata` as objects only, so a value that

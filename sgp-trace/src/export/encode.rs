@@ -121,21 +121,7 @@ mod tests {
 
     #[test]
     fn leaves_out_what_a_running_span_lacks() {
-        let item = SpanItem {
-            name: Cow::Borrowed("running"),
-            trace_id: Id::random(),
-            id: Id::random(),
-            parent_id: None,
-            group_id: None,
-            start_timestamp: Timestamp::from_nanos(0),
-            end_timestamp: None,
-            status: None,
-            span_type: SpanType::Tracer,
-            input: None,
-            output: None,
-            metadata: None,
-            observability: None,
-        };
+        let item = SpanItem::minimal("running");
         let mut out = Vec::new();
         write_span(&mut out, &item);
         let value: serde_json::Value = serde_json::from_slice(&out).unwrap();

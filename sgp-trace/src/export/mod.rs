@@ -261,33 +261,11 @@ impl fmt::Debug for Batch<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
     use super::*;
-    use crate::item::Timestamp;
-    use crate::{Id, SpanType};
-
-    fn span(name: &'static str) -> SpanItem {
-        SpanItem {
-            name: Cow::Borrowed(name),
-            trace_id: Id::random(),
-            id: Id::random(),
-            parent_id: None,
-            group_id: None,
-            start_timestamp: Timestamp::from_nanos(0),
-            end_timestamp: None,
-            status: None,
-            span_type: SpanType::Tracer,
-            input: None,
-            output: None,
-            metadata: None,
-            observability: None,
-        }
-    }
 
     fn filled(mut batch: EncodedBatch, names: &[&'static str]) -> EncodedBatch {
         for name in names {
-            let item = span(name);
+            let item = SpanItem::minimal(name);
             let mut json = Vec::new();
             encode::write_span(&mut json, &item);
             batch.push(item, &json);
