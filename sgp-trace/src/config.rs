@@ -265,7 +265,7 @@ impl ConfigBuilder {
     /// How many span events may wait for the export thread (98304). A span makes two, its
     /// start and its end, or one when it ends before its start has left its thread's lane.
     /// A full queue drops new events and counts them; it never blocks the program. Memory
-    /// is taken as events wait (about 230 bytes each plus their payloads), not up front;
+    /// is taken as events wait (about 280 bytes each plus payloads over 38 bytes), not up front;
     /// each thread that makes spans also holds up to 64 events of its own.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;

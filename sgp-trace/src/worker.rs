@@ -439,8 +439,9 @@ impl Worker {
     }
 
     /// Keeps a sent batch's buffers for a later batch, up to 4 MiB of them: room for the
-    /// handful of batches one cut makes when the export thread catches up (8 full batches
-    /// at the default limits), small beside the queue's own bound.
+    /// handful of batches one cut makes when the export thread catches up (6 to 13 full
+    /// batches at the default limits, by the size of their spans' JSON), small beside the
+    /// queue's own bound.
     fn recycle(&mut self, mut batch: EncodedBatch) {
         const SPARE_BYTES: usize = 4 << 20;
         let kept: usize = self.spare_batches.iter().map(EncodedBatch::room).sum();
