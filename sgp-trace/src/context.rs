@@ -342,12 +342,31 @@ pub struct ContextGuard {
 impl ContextGuard {
     #[inline]
     pub(crate) fn push(entry: Entry) -> ContextGuard {
+        ContextGuard::push_clone(&entry)
+    }
+
+    /// Pushes a copy of `entry`, cloned straight into the stack: a clone made first and then
+    /// moved in is written and read back through memory, in pieces of different sizes that
+    /// the CPU cannot forward from store to load.
+    #[inline]
+    pub(crate) fn push_clone(entry: &Entry) -> ContextGuard {
         let token = LAST_TOKEN.get() + 1;
         LAST_TOKEN.set(token);
         let _ = STACK.try_with(|stack| {
             let mut stack = stack.borrow_mut();
-            stack.push(Level { token, entry });
-            INNERMOST.set(Innermost::of(&stack));
+            stack.reserve(1);
+            let len = stack.len();
+            stack.spare_capacity_mut()[0].write(Level {
+                token,
+                entry: entry.clone(),
+            });
+            // SAFETY: the slot at `len` was reserved and has just been written.
+            unsafe { stack.set_len(len + 1) };
+            INNERMOST.set(if entry.sampled {
+                Innermost::Sampled
+            } else {
+                Innermost::Unsampled
+            });
         });
         ContextGuard {
             token,

@@ -125,11 +125,11 @@ impl JsonObject {
         json.extend(WRAPPER);
         match serde_json::to_writer(&mut json, value) {
             Ok(()) if json.as_bytes().get(WRAPPER.len()) == Some(&b'{') => {
-                JsonObject::from_json(&json.as_bytes()[WRAPPER.len()..])
+                json.to_object(WRAPPER.len())
             }
             Ok(()) => {
                 json.push(b'}');
-                JsonObject::from_json(json.as_bytes())
+                json.to_object(0)
             }
             Err(error) => JsonObject::serialization_error(&error),
         }
@@ -179,7 +179,8 @@ impl JsonObject {
         match &self.0 {
             Text::Inline { len, bytes } => {
                 let text = &bytes[..usize::from(*len)];
-                // SAFETY: `from_str` copied these bytes from a `&str`, whole.
+                // SAFETY: the first `len` bytes are a `&str` copied whole (`from_str`) or JSON
+                // text a writer wrote (`JsonWriter::to_object`, see `from_json`).
                 unsafe { std::str::from_utf8_unchecked(text) }
             }
             Text::Shared(text) => text,
@@ -216,12 +217,18 @@ impl Serialize for JsonObject {
 #[derive(Debug)]
 pub(crate) struct JsonWriter {
     small: [u8; SMALL_BYTES],
+    /// Bytes written to `small`, or [`IN_LARGE`] once the text moved to `large`: one
+    /// comparison then tells whether a write fits in place.
     len: usize,
-    large: Option<Vec<u8>>,
+    large: Vec<u8>,
 }
 
 /// Room for the largest inline payload with the `{"value":` wrapper and closing brace.
 const SMALL_BYTES: usize = 64;
+
+/// The writer's `len` once its text is in `large`: past `SMALL_BYTES`, so no write fits
+/// in place, and far below `usize::MAX`, so adding a length to it cannot overflow.
+const IN_LARGE: usize = usize::MAX / 2;
 
 impl JsonWriter {
     #[inline]
@@ -229,26 +236,57 @@ impl JsonWriter {
         JsonWriter {
             small: [0; SMALL_BYTES],
             len: 0,
-            large: None,
+            large: Vec::new(),
         }
     }
 
     #[inline]
+    fn is_small(&self) -> bool {
+        self.len <= SMALL_BYTES
+    }
+
+    #[inline]
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        match &self.large {
-            Some(large) => large,
-            None => &self.small[..self.len],
+        if self.is_small() {
+            &self.small[..self.len]
+        } else {
+            &self.large
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.as_bytes().len()
+        if self.is_small() {
+            self.len
+        } else {
+            self.large.len()
+        }
     }
 
     pub(crate) fn truncate(&mut self, len: usize) {
-        match &mut self.large {
-            Some(large) => large.truncate(len),
-            None => self.len = self.len.min(len),
+        if self.is_small() {
+            self.len = self.len.min(len);
+        } else {
+            self.large.truncate(len);
+        }
+    }
+
+    /// The text written after its first `skip` bytes, as a [`JsonObject`]. A small text is
+    /// handed over as a fixed-size copy of the writer's room (the bytes past its end are
+    /// never read), where a copy of its exact length is a `memcpy` call.
+    #[inline]
+    pub(crate) fn to_object(&self, skip: usize) -> JsonObject {
+        if self.is_small() && self.len - skip <= INLINE_BYTES && skip + INLINE_BYTES <= SMALL_BYTES
+        {
+            debug_assert!(std::str::from_utf8(&self.small[skip..self.len]).is_ok());
+            let mut bytes = [0; INLINE_BYTES];
+            bytes.copy_from_slice(&self.small[skip..skip + INLINE_BYTES]);
+            JsonObject(Text::Inline {
+                len: (self.len - skip) as u8,
+                bytes,
+            })
+        } else {
+            JsonObject::from_json(&self.as_bytes()[skip..])
         }
     }
 
@@ -262,7 +300,7 @@ impl JsonWriter {
     #[inline(always)]
     pub(crate) fn extend(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
-        if self.large.is_none() && end <= SMALL_BYTES {
+        if end <= SMALL_BYTES {
             copy_short(&mut self.small[self.len..end], bytes);
             self.len = end;
         } else {
@@ -286,13 +324,18 @@ impl JsonWriter {
             }
             at += 8;
         }
-        // The last few bytes are checked as one word too, padded with bytes that need no
-        // escape.
+        // The last few bytes are checked as one word too: the string's last eight bytes
+        // (some checked already) when it has eight, else its bytes loaded without a copy.
         let tail = words.remainder();
-        let mut padded = [b' '; 8];
-        padded[..tail.len()].copy_from_slice(tail);
-        if any_needs_escape(u64::from_le_bytes(padded)) {
-            written = self.escape_bytes(bytes, at..bytes.len(), written);
+        if !tail.is_empty() {
+            let word = if bytes.len() >= 8 {
+                u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().expect("eight bytes"))
+            } else {
+                short_word(tail)
+            };
+            if any_needs_escape(word) {
+                written = self.escape_bytes(bytes, at..bytes.len(), written);
+            }
         }
         self.extend(&bytes[written..]);
         self.push(b'"');
@@ -336,13 +379,12 @@ impl JsonWriter {
 
     #[cold]
     fn extend_large(&mut self, bytes: &[u8]) {
-        let small = &self.small[..self.len];
-        let large = self.large.get_or_insert_with(|| {
-            let mut large = scratch::take();
-            large.extend_from_slice(small);
-            large
-        });
-        large.extend_from_slice(bytes);
+        if self.is_small() {
+            self.large = scratch::take();
+            self.large.extend_from_slice(&self.small[..self.len]);
+            self.len = IN_LARGE;
+        }
+        self.large.extend_from_slice(bytes);
     }
 }
 
@@ -365,6 +407,25 @@ fn copy_short(to: &mut [u8], from: &[u8]) {
         }
     } else {
         to.copy_from_slice(from);
+    }
+}
+
+/// A word made of the bytes of `bytes` (fewer than eight), some twice, and spaces: a byte
+/// that needs an escape is in it exactly when it is in `bytes`.
+#[inline(always)]
+fn short_word(bytes: &[u8]) -> u64 {
+    let len = bytes.len();
+    if len >= 4 {
+        // Two four-byte loads that overlap when the length is under 8.
+        let low = u32::from_le_bytes(bytes[..4].try_into().expect("four bytes"));
+        let high = u32::from_le_bytes(bytes[len - 4..].try_into().expect("four bytes"));
+        u64::from(low) | u64::from(high) << 32
+    } else {
+        let mut padded = [b' '; 8];
+        for (to, from) in padded.iter_mut().zip(bytes) {
+            *to = *from;
+        }
+        u64::from_le_bytes(padded)
     }
 }
 
@@ -401,9 +462,10 @@ impl std::io::Write for JsonWriter {
 }
 
 impl Drop for JsonWriter {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(large) = self.large.take() {
-            scratch::give_back(large);
+        if !self.is_small() {
+            scratch::give_back(std::mem::take(&mut self.large));
         }
     }
 }

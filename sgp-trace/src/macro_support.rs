@@ -147,7 +147,7 @@ impl Input {
     #[inline]
     pub fn finish(mut self) -> JsonObject {
         self.json.push(b'}');
-        JsonObject::from_json(self.json.as_bytes())
+        self.json.to_object(0)
     }
 }
 
@@ -222,7 +222,7 @@ fn plain_output(value: Plain<'_>) -> JsonObject {
     json.extend(b"{\"value\":");
     value.write(&mut json);
     json.push(b'}');
-    JsonObject::from_json(json.as_bytes())
+    json.to_object(0)
 }
 
 /// The types recorded as [`Plain`] values.

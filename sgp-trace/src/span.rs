@@ -422,8 +422,8 @@ impl Span {
     #[inline]
     pub fn enter(&self) -> ContextGuard {
         match &self.state {
-            State::Recording(state) => ContextGuard::push(state.entry.clone()),
-            State::Unsampled(entry) => ContextGuard::push(entry.clone()),
+            State::Recording(state) => ContextGuard::push_clone(&state.entry),
+            State::Unsampled(entry) => ContextGuard::push_clone(entry),
             State::Noop => ContextGuard::inert(),
         }
     }
