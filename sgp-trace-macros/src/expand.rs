@@ -313,7 +313,7 @@ fn expand_sync(args: &Args, item: MaybeItemFn, start: TokenStream, names: &Names
     let record = outcome(args, &sig::returns(ret), names).map(|outcome| {
         quote! {
             if #span.is_recording() {
-                ::sgp_trace::macro_support::Outcome::end(#outcome, #span);
+                ::sgp_trace::macro_support::Outcome::end(#outcome, &mut #span);
             }
         }
     });

@@ -371,10 +371,39 @@ impl JsonWriter {
         written
     }
 
-    /// Writes an integer as JSON.
+    /// Writes an unsigned integer as JSON.
     #[inline]
-    pub(crate) fn integer(&mut self, value: impl itoa::Integer) {
-        self.extend(itoa::Buffer::new().format(value).as_bytes());
+    pub(crate) fn unsigned(&mut self, value: u64) {
+        let mut digits = Digits::new();
+        let start = digits.write(value);
+        self.digits(&digits, start);
+    }
+
+    /// Writes a signed integer as JSON.
+    #[inline]
+    pub(crate) fn signed(&mut self, value: i64) {
+        let mut digits = Digits::new();
+        let mut start = digits.write(value.unsigned_abs());
+        if value < 0 {
+            start -= 1;
+            digits.0[start] = b'-';
+        }
+        self.digits(&digits, start);
+    }
+
+    /// Writes the number in `digits` from `start` on. With room for the longest number, it
+    /// is copied as a fixed-size block (the bytes past its end are overwritten by the next
+    /// write), where a copy of its exact length is a `memcpy` call.
+    #[inline(always)]
+    fn digits(&mut self, digits: &Digits, start: usize) {
+        let text = &digits.0[start..Digits::END];
+        if self.len + Digits::MAX <= SMALL_BYTES {
+            self.small[self.len..self.len + Digits::MAX]
+                .copy_from_slice(&digits.0[start..start + Digits::MAX]);
+            self.len += text.len();
+        } else {
+            self.extend(text);
+        }
     }
 
     #[cold]
@@ -385,6 +414,50 @@ impl JsonWriter {
             self.len = IN_LARGE;
         }
         self.large.extend_from_slice(bytes);
+    }
+}
+
+/// A number's decimal digits, written right to left so that they end at [`Digits::END`],
+/// with as many bytes after them so that the longest number can be read as a fixed-size
+/// block from wherever it starts.
+struct Digits([u8; 2 * Digits::MAX]);
+
+impl Digits {
+    /// The longest number: `-9223372036854775808` and `18446744073709551615` have 20
+    /// characters.
+    const MAX: usize = 20;
+    const END: usize = Digits::MAX;
+
+    #[inline(always)]
+    fn new() -> Digits {
+        Digits([0; 2 * Digits::MAX])
+    }
+
+    /// Writes `value`'s digits, two at a time; returns where they start (at least 1, which
+    /// leaves room for a sign).
+    #[inline(always)]
+    fn write(&mut self, mut value: u64) -> usize {
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        let mut start = Digits::END;
+        while value >= 100 {
+            let pair = (value % 100) as usize * 2;
+            value /= 100;
+            start -= 2;
+            self.0[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if value >= 10 {
+            let pair = value as usize * 2;
+            start -= 2;
+            self.0[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
+            start -= 1;
+            self.0[start] = b'0' + value as u8;
+        }
+        start
     }
 }
 
@@ -671,6 +744,34 @@ mod tests {
             writer.string(&text);
             let expected = serde_json::to_string(&text).unwrap();
             assert_eq!(writer.as_bytes(), expected.as_bytes(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_serde_json_writes_them() {
+        let mut unsigned = vec![0, 9, 10, 99, 100, 101, 12_345, u64::MAX - 1, u64::MAX];
+        unsigned.extend((0..64).map(|shift| 1u64 << shift));
+        unsigned.extend((1..20).map(|power| 10u64.pow(power) - 1));
+        let mut signed = vec![0, -1, 1, -9, -10, -99, -100, i64::MIN, i64::MAX];
+        signed.extend(unsigned.iter().map(|&value| -((value >> 1) as i64)));
+        // At every place, so both the in-place copy and the spill to the scratch buffer run.
+        for prefix in 0..SMALL_BYTES {
+            for &value in &unsigned {
+                let mut writer = JsonWriter::new();
+                writer.extend(&vec![b' '; prefix]);
+                writer.unsigned(value);
+                writer.push(b'.');
+                let expected = format!("{}{}.", " ".repeat(prefix), serde_json::json!(value));
+                assert_eq!(writer.as_bytes(), expected.as_bytes());
+            }
+            for &value in &signed {
+                let mut writer = JsonWriter::new();
+                writer.extend(&vec![b' '; prefix]);
+                writer.signed(value);
+                writer.push(b'.');
+                let expected = format!("{}{}.", " ".repeat(prefix), serde_json::json!(value));
+                assert_eq!(writer.as_bytes(), expected.as_bytes());
+            }
         }
     }
 

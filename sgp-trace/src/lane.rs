@@ -125,8 +125,9 @@ enum Start {
     Skipped,
 }
 
-/// Where a running span's item waits: its lane and seat.
-#[derive(Debug)]
+/// Where a running span's item waits: its lane and seat. A copy kept past the span's end
+/// reaches nothing: the seat's generation has moved on.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct SpanSlot {
     lane: &'static Lane,
     index: u32,

@@ -206,8 +206,8 @@ impl Plain<'_> {
     fn write(self, json: &mut JsonWriter) {
         match self {
             Plain::Str(text) => json.string(text),
-            Plain::Unsigned(value) => json.integer(value),
-            Plain::Signed(value) => json.integer(value),
+            Plain::Unsigned(value) => json.unsigned(value),
+            Plain::Signed(value) => json.signed(value),
             Plain::Bool(true) => json.extend(b"true"),
             Plain::Bool(false) => json.extend(b"false"),
         }
@@ -443,10 +443,10 @@ impl Outcome {
         }
     }
 
-    /// Records this outcome on the span and ends it.
+    /// Records this outcome on the span and ends it; the span is a no-op afterwards.
     #[inline]
-    pub fn end(self, span: Span) {
-        span.end_with(|item| {
+    pub fn end(self, span: &mut Span) {
+        span.finish_with(|item| {
             if let Some(output) = self.output {
                 item.output = Some(output);
             }
@@ -550,9 +550,10 @@ where
                 // Dropped in place while the span is still current.
                 this.future = None;
                 drop(entered);
-                if let Some(span) = this.span.take() {
+                if let Some(span) = &mut this.span {
                     outcome.end(span);
                 }
+                this.span = None;
                 Poll::Ready(value)
             }
             Err(payload) => {

@@ -481,26 +481,26 @@ impl Span {
     /// Ends the span now.
     pub fn end(self) {}
 
-    /// Ends the span now, after `change` made its last changes to the item: one visit to
-    /// the span's lane instead of one for the change and one for the end. `change` runs
-    /// under the lane's lock, so it must not make spans.
-    pub(crate) fn end_with(mut self, change: impl FnOnce(&mut SpanItem)) {
-        self.finish_with(change);
-    }
-
     fn finish(&mut self) {
         self.finish_with(|_| {});
     }
 
-    fn finish_with(&mut self, change: impl FnOnce(&mut SpanItem)) {
-        if let State::Recording(state) = std::mem::replace(&mut self.state, State::Noop) {
+    /// Ends the span now, after `change` made its last changes to the item: one visit to
+    /// the span's lane instead of one for the change and one for the end; the span is then
+    /// a no-op. `change` runs under the lane's lock, so it must not make spans.
+    ///
+    /// It works on the span in place: moving the state out first copied it whole.
+    pub(crate) fn finish_with(&mut self, change: impl FnOnce(&mut SpanItem)) {
+        if let State::Recording(state) = &self.state {
+            let (pipeline, slot) = (state.pipeline, state.slot);
             let now = Timestamp::now();
-            state.pipeline.end(state.slot, now.as_nanos(), |item| {
+            pipeline.end(slot, now.as_nanos(), |item| {
                 change(item);
                 // Never before the start, whatever the clock did meanwhile.
                 item.end_timestamp = Some(now.max(item.start_timestamp));
                 item.status.get_or_insert(SpanStatus::Success);
             });
+            self.state = State::Noop;
         }
     }
 }
