@@ -396,7 +396,9 @@ impl Drop for ContextGuard {
             // Guards usually drop in reverse order; one dropped out of order is removed where
             // it is, leaving the others in place.
             if stack.last().is_some_and(|level| level.token == token) {
-                stack.pop();
+                // Dropped where it lies: `pop` would first move the level out.
+                let below = stack.len() - 1;
+                stack.truncate(below);
             } else if let Some(index) = stack.iter().rposition(|level| level.token == token) {
                 stack.remove(index);
             }
