@@ -9,6 +9,10 @@
 //!     target-bench/release/span_instructions 2>&1 | grep 'Collected'
 //! ```
 //!
+//! With the argument `fastrace`, the same function is traced with fastrace's `#[trace]`
+//! (under a local parent, its collector reporting to nowhere) instead: the same count for
+//! the peer the hot path is compared with.
+//!
 //! The collected count covers the spans' thread only (the export thread runs outside the
 //! toggled function); divide it by [`SPANS`].
 
@@ -18,33 +22,84 @@ use std::hint::black_box;
 const SPANS: u64 = 100_000;
 const WARM_UP: u64 = 10_000;
 
+/// fastrace hands a root's spans to its collector when the root ends: one root per this
+/// many spans, as in the criterion bench.
+const FASTRACE_SPANS_PER_ROOT: u64 = 256;
+
 #[sgp_trace::traced]
 fn two_args(count: u64, label: &str) -> u64 {
     black_box(count) + label.len() as u64
 }
 
+#[fastrace::trace]
+fn fastrace_two_args(count: u64, label: &str) -> u64 {
+    black_box(count) + label.len() as u64
+}
+
+/// Which tracer the spans go to.
+#[derive(Clone, Copy)]
+enum Tracer {
+    Sgp,
+    Fastrace,
+}
+
 #[inline(never)]
-fn spans(count: u64) {
-    for index in 0..count {
-        black_box(two_args(black_box(index), black_box("what is sgp?")));
+fn spans(tracer: Tracer, count: u64) {
+    match tracer {
+        Tracer::Sgp => {
+            for index in 0..count {
+                black_box(two_args(black_box(index), black_box("what is sgp?")));
+            }
+        }
+        Tracer::Fastrace => {
+            use fastrace::prelude::{Span, SpanContext};
+            let mut left = count;
+            while left > 0 {
+                let batch = left.min(FASTRACE_SPANS_PER_ROOT);
+                let root = Span::root("instructions", SpanContext::random());
+                let _parent = root.set_local_parent();
+                for index in 0..batch {
+                    black_box(fastrace_two_args(black_box(index), black_box("what is sgp?")));
+                }
+                left -= batch;
+            }
+        }
     }
 }
 
 #[inline(never)]
-fn measured_spans() {
-    spans(SPANS);
+fn measured_spans(tracer: Tracer) {
+    spans(tracer, SPANS);
+}
+
+struct Discard;
+
+impl fastrace::collector::Reporter for Discard {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
 }
 
 fn main() {
+    let tracer = match std::env::args().nth(1).as_deref() {
+        None | Some("sgp") => Tracer::Sgp,
+        Some("fastrace") => Tracer::Fastrace,
+        Some(other) => {
+            eprintln!("unknown tracer {other:?}: expected `sgp` (the default) or `fastrace`");
+            std::process::exit(2);
+        }
+    };
     let config = sgp_trace_benches::discarding()
         .build()
         .expect("valid config");
     let guard = sgp_trace::init(config);
+    fastrace::set_reporter(Discard, fastrace::collector::Config::default());
     {
         let _trace = sgp_trace::create_trace("instructions").start();
-        spans(WARM_UP);
-        measured_spans();
+        spans(tracer, WARM_UP);
+        measured_spans(tracer);
     }
     drop(guard);
+    fastrace::flush();
     println!("{SPANS} spans measured; divide callgrind's Collected count by {SPANS}");
 }
