@@ -36,6 +36,10 @@ pub const CASES: &[(&str, &str)] = &[
         "fastrace `#[trace]` 2 args (not recorded)",
     ),
     (
+        "fastrace_trace_2args_recorded",
+        "fastrace `#[trace]` 2 args recorded as properties",
+    ),
+    (
         "tracing_otel_instrument_2args",
         "tracing `#[instrument]` 2 args + tracing-opentelemetry",
     ),
@@ -48,6 +52,7 @@ pub const CASES: &[(&str, &str)] = &[
 /// The peers the ratios are taken to.
 const PEERS: &[(&str, &str)] = &[
     ("fastrace_trace_2args", "fastrace"),
+    ("fastrace_trace_2args_recorded", "fastrace+args"),
     ("tracing_otel_instrument_2args", "tracing+otel"),
     ("otel_span_2attrs", "otel"),
 ];

@@ -11,7 +11,8 @@
 //!
 //! With the argument `fastrace`, the same function is traced with fastrace's `#[trace]`
 //! (under a local parent, its collector reporting to nowhere) instead: the same count for
-//! the peer the hot path is compared with.
+//! the peer the hot path is compared with; `fastrace-args` also records the two arguments
+//! as fastrace properties, as a fastrace user who wants them would.
 //!
 //! The collected count covers the spans' thread only (the export thread runs outside the
 //! toggled function); divide it by [`SPANS`].
@@ -36,11 +37,18 @@ fn fastrace_two_args(count: u64, label: &str) -> u64 {
     black_box(count) + label.len() as u64
 }
 
+#[fastrace::trace(properties = { "count": "{count}", "label": "{label}" })]
+fn fastrace_two_args_recorded(count: u64, label: &str) -> u64 {
+    black_box(count) + label.len() as u64
+}
+
 /// Which tracer the spans go to.
 #[derive(Clone, Copy)]
 enum Tracer {
     Sgp,
     Fastrace,
+    /// fastrace with the two arguments recorded as properties.
+    FastraceArgs,
 }
 
 #[inline(never)]
@@ -51,15 +59,19 @@ fn spans(tracer: Tracer, count: u64) {
                 black_box(two_args(black_box(index), black_box("what is sgp?")));
             }
         }
-        Tracer::Fastrace => {
+        Tracer::Fastrace | Tracer::FastraceArgs => {
             use fastrace::prelude::{Span, SpanContext};
+            let traced = match tracer {
+                Tracer::Fastrace => fastrace_two_args,
+                _ => fastrace_two_args_recorded,
+            };
             let mut left = count;
             while left > 0 {
                 let batch = left.min(FASTRACE_SPANS_PER_ROOT);
                 let root = Span::root("instructions", SpanContext::random());
                 let _parent = root.set_local_parent();
                 for index in 0..batch {
-                    black_box(fastrace_two_args(black_box(index), black_box("what is sgp?")));
+                    black_box(traced(black_box(index), black_box("what is sgp?")));
                 }
                 left -= batch;
             }
@@ -84,8 +96,11 @@ fn main() {
     let tracer = match std::env::args().nth(1).as_deref() {
         None | Some("sgp") => Tracer::Sgp,
         Some("fastrace") => Tracer::Fastrace,
+        Some("fastrace-args") => Tracer::FastraceArgs,
         Some(other) => {
-            eprintln!("unknown tracer {other:?}: expected `sgp` (the default) or `fastrace`");
+            eprintln!(
+                "unknown tracer {other:?}: expected `sgp` (the default), `fastrace` or `fastrace-args`"
+            );
             std::process::exit(2);
         }
     };
