@@ -38,6 +38,12 @@ const FASTRACE_SPANS_PER_ROOT: u64 = 256;
 // ---------------------------------------------------------------------------------------
 // The functions under test: two small arguments each.
 
+/// The baseline: the same function, not traced.
+#[inline(never)]
+fn untraced_two_args(count: u64, label: &str) -> u64 {
+    black_box(count) + label.len() as u64
+}
+
 #[sgp_trace::traced]
 fn sgp_two_args(count: u64, label: &str) -> u64 {
     black_box(count) + label.len() as u64
@@ -234,6 +240,10 @@ fn no_trace(span: fn()) -> Case {
     })
 }
 
+fn untraced() {
+    black_box(untraced_two_args(black_box(7), black_box(SMALL)));
+}
+
 fn sgp_traced() {
     black_box(sgp_two_args(black_box(7), black_box(SMALL)));
 }
@@ -328,6 +338,7 @@ fn run(c: &mut Criterion, name: &str, mode: Option<SgpMode>, case: Case) {
 
 fn hot_path(c: &mut Criterion) {
     let peers = peers();
+    run(c, "untraced_2args", None, no_trace(untraced));
     // The disabled cases first: the runtime starts disabled and is switched on once.
     run(
         c,

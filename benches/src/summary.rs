@@ -8,6 +8,7 @@ use serde_json::Value;
 
 /// The hot-path cases, in table order: (criterion group, what it measures).
 pub const CASES: &[(&str, &str)] = &[
+    (UNTRACED, "baseline: the same function and loop, not traced"),
     (
         "sgp_disabled_traced",
         "sgp-trace, tracing disabled, `#[traced]` 2 args",
@@ -48,6 +49,10 @@ pub const CASES: &[(&str, &str)] = &[
         "opentelemetry_sdk span, 2 attributes, made current",
     ),
 ];
+
+/// The case every other is compared with: what the loop and the function cost without
+/// tracing, so that a case's own cost is its time minus this one's.
+const UNTRACED: &str = "untraced_2args";
 
 /// The peers the ratios are taken to.
 const PEERS: &[(&str, &str)] = &[
@@ -102,14 +107,15 @@ fn ns(value: f64) -> String {
     }
 }
 
-/// The table as Markdown: one row per case, per thread count the median with its interval
-/// and the ratio of the case to each peer (above 1: slower than the peer).
+/// The table as Markdown: one row per case, per thread count the median with its interval,
+/// what it adds to the untraced baseline, and the ratio of the case to each peer (above 1:
+/// slower than the peer).
 pub fn table(dir: &Path) -> String {
     let mut out = String::new();
     for &threads in THREADS {
         let _ = writeln!(out, "\n{threads}s (ns per span, start + end):\n");
-        let mut header = String::from("| case | median ns [95% CI] |");
-        let mut rule = String::from("|---|---|");
+        let mut header = String::from("| case | median ns [95% CI] | over baseline ns |");
+        let mut rule = String::from("|---|---|---|");
         for (_, peer) in PEERS {
             let _ = write!(header, " / {peer} |");
             rule.push_str("---|");
@@ -119,6 +125,7 @@ pub fn table(dir: &Path) -> String {
             .iter()
             .map(|(case, _)| estimate(dir, case, threads))
             .collect();
+        let baseline = estimate(dir, UNTRACED, threads);
         for (case, label) in CASES {
             let Some(this) = estimate(dir, case, threads) else {
                 continue;
@@ -130,6 +137,12 @@ pub fn table(dir: &Path) -> String {
                 ns(this.low),
                 ns(this.high)
             );
+            match baseline {
+                Some(baseline) => {
+                    let _ = write!(out, " {} |", ns(this.median - baseline.median));
+                }
+                None => out.push_str(" - |"),
+            }
             for peer in &peers {
                 match peer {
                     Some(peer) => {

@@ -167,7 +167,12 @@ impl SpanBuilder {
     /// Starts the span and makes it current on this thread until the guard drops.
     #[inline]
     pub fn start(self) -> SpanGuard {
-        SpanGuard::enter(self.start_detached())
+        // The no-op guard is made here, in place: made by `start_detached` and then moved
+        // into a guard, the whole span was copied for nothing.
+        if !self.may_record() {
+            return SpanGuard::noop();
+        }
+        SpanGuard::enter(self.start_recording())
     }
 
     /// Starts the span without making it current: for a span that moves to another thread or
@@ -529,6 +534,15 @@ pub struct SpanGuard {
 }
 
 impl SpanGuard {
+    #[inline]
+    fn noop() -> SpanGuard {
+        SpanGuard {
+            _entered: ContextGuard::inert(),
+            span: Span::noop(),
+            _not_send: PhantomData,
+        }
+    }
+
     #[inline]
     fn enter(span: Span) -> SpanGuard {
         SpanGuard {
