@@ -160,6 +160,7 @@ impl Lane {
         }
     }
 
+    #[inline]
     fn lock(&self) -> LaneGuard<'_, LaneState> {
         self.state.lock()
     }
@@ -208,6 +209,7 @@ impl Lane {
 }
 
 impl LaneState {
+    #[inline]
     fn register(&mut self, lane: &'static Lane) {
         if !self.registered {
             self.registered = true;
@@ -240,6 +242,7 @@ impl LaneState {
     }
 
     /// Notes the time of the first event of an empty lane, and that the lane needs shipping.
+    #[inline]
     fn note_arrival(&mut self, route: &Route<'_>, now: u64) {
         if self.waiting() == 0 {
             self.oldest = now;
@@ -291,11 +294,13 @@ impl LaneState {
         (index, seat.generation)
     }
 
+    #[inline]
     fn open_span(&mut self, slot: &SpanSlot) -> Option<&mut OpenSpan> {
         self.seat_at(slot.index, slot.generation)
     }
 
     /// The span in seat `index`, if it still holds the one of `generation`.
+    #[inline]
     fn seat_at(&mut self, index: u32, generation: u32) -> Option<&mut OpenSpan> {
         let seat = self.open.get_mut(index as usize)?;
         if seat.generation != generation {
@@ -344,19 +349,26 @@ impl LaneState {
         self.free_seat(slot.index);
     }
 
+    #[inline]
     fn free_seat(&mut self, index: u32) {
         let seat = &mut self.open[index as usize];
         seat.generation = seat.generation.wrapping_add(1);
         self.free.push(index);
         if self.free.len() == self.open.len() && self.open.capacity() > MAX_KEPT_SEATS {
-            // No span runs here any more: give back the seats of a past burst. No slot can
-            // point at them (a slot lives only as long as its span), and no start is unsent.
-            self.open = Vec::new();
-            self.free = Vec::new();
-            self.unsent_starts = Vec::new();
+            self.give_back_seats();
         }
     }
 
+    /// No span runs here any more: gives back the seats of a past burst. No slot can point
+    /// at them (a slot lives only as long as its span), and no start is unsent.
+    #[cold]
+    fn give_back_seats(&mut self) {
+        self.open = Vec::new();
+        self.free = Vec::new();
+        self.unsent_starts = Vec::new();
+    }
+
+    #[inline]
     fn ship_if_due(&mut self, route: &Route<'_>, now: u64) {
         let due =
             self.waiting() >= route.lane_events || now.saturating_sub(self.oldest) > MAX_AGE_NANOS;
@@ -468,6 +480,7 @@ pub(crate) fn with_open<R>(slot: &SpanSlot, change: impl FnOnce(&mut SpanItem) -
 /// lane. When its start was not sent, the end takes the start's place (the start counts as
 /// coalesced) and always fits; otherwise it is dropped (and counted) when the lane is full
 /// and cannot ship.
+#[inline]
 pub(crate) fn end(route: &Route<'_>, slot: SpanSlot, now: u64, finish: impl FnOnce(&mut SpanItem)) {
     let mut state = slot.lane.lock();
     let Some(span) = state.open_span(&slot) else {
@@ -627,9 +640,18 @@ impl<T> LaneLock<T> {
         }
     }
 
+    #[inline]
     fn lock(&self) -> LaneGuard<'_, T> {
+        if self.locked.swap(true, Ordering::Acquire) {
+            self.lock_contended();
+        }
+        LaneGuard { lock: self }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
         let mut spins = 0u32;
-        while self.locked.swap(true, Ordering::Acquire) {
+        loop {
             while self.locked.load(Ordering::Relaxed) {
                 spins += 1;
                 if spins < 100 {
@@ -638,8 +660,10 @@ impl<T> LaneLock<T> {
                     std::thread::yield_now();
                 }
             }
+            if !self.locked.swap(true, Ordering::Acquire) {
+                return;
+            }
         }
-        LaneGuard { lock: self }
     }
 }
 
@@ -670,6 +694,7 @@ impl<T> DerefMut for LaneGuard<'_, T> {
 }
 
 impl<T> Drop for LaneGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         self.lock.locked.store(false, Ordering::Release);
     }

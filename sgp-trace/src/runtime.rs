@@ -88,6 +88,7 @@ impl Pipeline {
         }
     }
 
+    #[inline]
     pub(crate) fn route(&self) -> Route<'_> {
         Route {
             sender: &self.sender,
@@ -127,7 +128,9 @@ impl Pipeline {
         Some(lane::start(&self.route(), item, held, now))
     }
 
-    /// Ends a running span at `now` (ns): `finish` sets its end time and status.
+    /// Ends a running span at `now` (ns): `finish` sets its end time and status. Inlined
+    /// with `lane::end`, so `finish` (which holds the span's output) is not copied on its way.
+    #[inline]
     pub(crate) fn end(&self, slot: SpanSlot, now: u64, finish: impl FnOnce(&mut SpanItem)) {
         if tracing_stopped() {
             let given_up = lane::abandon(slot);
@@ -152,6 +155,7 @@ impl Pipeline {
 }
 
 /// Whether tracing stopped (shutdown, or turned off), so events are counted, not queued.
+#[inline]
 fn tracing_stopped() -> bool {
     !RUNTIME.recording.load(Ordering::Relaxed)
 }

@@ -209,8 +209,20 @@ impl SpanBuilder {
         } else {
             SpanType::Standalone
         });
-        let extras = self.extras.take().map(|extras| *extras).unwrap_or_default();
-        let span_id = extras.span_id.unwrap_or_else(Id::random);
+        // Taken apart only when given: a default `Extras` made and dropped for every span
+        // costs more than this whole match.
+        let (span_id, output, metadata) = match self.extras.take() {
+            None => (Id::random(), None, None),
+            Some(extras) => {
+                let Extras {
+                    span_id,
+                    output,
+                    metadata,
+                    ..
+                } = *extras;
+                (span_id.unwrap_or_else(Id::random), output, metadata)
+            }
+        };
         let now = Timestamp::now();
         let mut item = ManuallyDrop::new(SpanItem {
             name: self.name,
@@ -223,8 +235,8 @@ impl SpanBuilder {
             status: None,
             span_type,
             input: self.input,
-            output: extras.output,
-            metadata: extras.metadata.map(Arc::new),
+            output,
+            metadata: metadata.map(Arc::new),
             observability: crate::correlation::current(),
         });
         let entry = Entry {
