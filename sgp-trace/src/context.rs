@@ -310,6 +310,7 @@ pub(crate) fn has_recording_parent() -> bool {
 
 /// Runs `f` with the innermost entry, else the context inherited from the parent process.
 /// During thread teardown the stack may be gone; that reads as "no span", never as a panic.
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Entry>) -> R) -> R {
     let mut f = Some(f);
     let result = STACK.try_with(|stack| {
