@@ -273,7 +273,12 @@ fn sgp_input(text: &'static str) -> Case {
     })
 }
 
-fn fastrace_case(traced: fn(u64, &str) -> u64) -> Case {
+/// `traced` is generic rather than a function pointer, so it is called as directly as in
+/// the other cases.
+fn fastrace_case<F>(traced: F) -> Case
+where
+    F: Fn(u64, &str) -> u64 + Copy + Send + Sync + 'static,
+{
     use fastrace::prelude::{Span, SpanContext};
     Box::new(move |barrier, iters| {
         let measured = Measured::start(barrier);
