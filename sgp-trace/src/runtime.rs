@@ -149,7 +149,7 @@ impl Pipeline {
         stopped
     }
 
-    fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 }

@@ -338,6 +338,8 @@ impl Worker {
                 });
             }
             Control::Reconfigure(settings, exporter) => {
+                // The buffer follows the new batch size, or larger batches would never fill.
+                self.pending_limit = settings.pending_limit(self.pipeline.capacity());
                 self.settings = settings;
                 self.exporter = exporter;
                 self.unauthorized = false;

@@ -167,6 +167,34 @@ fn init_again_updates_settings_and_keeps_recording() {
 }
 
 #[test]
+fn init_again_with_larger_batches_fills_them() {
+    // The first config buffers a few events only (its batches are small); the second one's
+    // batches are 40 times larger, and only a buffer grown with them reaches its flush_at.
+    let harness = Harness::start(|config| config.max_batch_items(5).flush_at(5));
+    let again = Config::builder()
+        .base_url(harness.collector.base_url())
+        .credentials(API_KEY, ACCOUNT)
+        .max_batch_items(200)
+        .flush_at(200)
+        .flush_interval(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let _second = sgp_trace::init(again);
+    for index in 0..150 {
+        let _trace = create_trace(format!("trace {index}")).start();
+        let _span = create_span("child").start();
+    }
+    let spans = harness
+        .collector
+        .wait_for_spans(ACCOUNT, 200, Duration::from_secs(10));
+    assert!(
+        spans.len() >= 200,
+        "flush_at 200 was reached: {} spans arrived within 10 s",
+        spans.len()
+    );
+}
+
+#[test]
 fn tracing_stops_with_the_last_guard() {
     let harness = Harness::start(|config| config);
     let second = Config::builder()
