@@ -1,6 +1,8 @@
 //! Writes a span's JSON by hand on the export thread: payloads are already JSON text and are
 //! copied as they are, ids and timestamps are formatted without going through `fmt`.
 
+use std::cell::Cell;
+
 use crate::{Id, SpanItem, Timestamp};
 
 /// Appends `item` as one JSON object.
@@ -74,10 +76,44 @@ fn write_id(out: &mut Vec<u8>, id: &Id) {
     }
 }
 
+/// Where the fraction starts in RFC 3339 text: `YYYY-MM-DDTHH:MM:SS.` comes before it.
+const SECOND_TEXT_LEN: usize = 20;
+
+thread_local! {
+    /// The last second formatted on this thread and its text up to the fraction. The spans of
+    /// a batch mostly start and end within the same few seconds, so most timestamps only need
+    /// their microseconds formatted.
+    static LAST_SECOND: Cell<Option<(u64, [u8; SECOND_TEXT_LEN])>> = const { Cell::new(None) };
+}
+
 fn write_timestamp(out: &mut Vec<u8>, timestamp: Timestamp) {
-    out.push(b'"');
-    out.extend_from_slice(&timestamp.rfc3339());
-    out.push(b'"');
+    let nanos = timestamp.as_nanos();
+    let second = nanos / 1_000_000_000;
+    let text = match LAST_SECOND.with(Cell::get) {
+        Some((last, prefix)) if last == second => {
+            let mut text = *b"\"0000-00-00T00:00:00.000000Z\"";
+            text[1..=SECOND_TEXT_LEN].copy_from_slice(&prefix);
+            let mut micros = (nanos % 1_000_000_000) / 1_000;
+            for digit in text[SECOND_TEXT_LEN + 1..SECOND_TEXT_LEN + 7]
+                .iter_mut()
+                .rev()
+            {
+                *digit = b'0' + (micros % 10) as u8;
+                micros /= 10;
+            }
+            text
+        }
+        _ => {
+            let full = timestamp.rfc3339();
+            let mut prefix = [0; SECOND_TEXT_LEN];
+            prefix.copy_from_slice(&full[..SECOND_TEXT_LEN]);
+            LAST_SECOND.with(|last| last.set(Some((second, prefix))));
+            let mut text = [b'"'; 29];
+            text[1..28].copy_from_slice(&full);
+            text
+        }
+    };
+    out.extend_from_slice(&text);
 }
 
 #[cfg(test)]
@@ -117,6 +153,26 @@ mod tests {
         assert_eq!(by_hand["start_timestamp"], "2026-11-21T23:59:59.123456Z");
         assert_eq!(by_hand["obs_trace_id"], "00000000000000000000000000000abc");
         assert_eq!(by_hand["obs_span_id"], "0000000000000012");
+    }
+
+    #[test]
+    fn timestamps_within_and_across_seconds_read_as_rfc3339() {
+        let second = 1_795_305_599_000_000_000;
+        for nanos in [
+            second,
+            second + 999_999_999,
+            second + 1_000_000_000,
+            second + 1_000_000_001,
+            second + 7,
+            second + 86_400_000_000_123,
+            second + 86_400_000_000_124,
+            0,
+        ] {
+            let timestamp = Timestamp::from_nanos(nanos);
+            let mut out = Vec::new();
+            write_timestamp(&mut out, timestamp);
+            assert_eq!(out, format!("\"{timestamp}\"").into_bytes(), "{nanos}");
+        }
     }
 
     #[test]
