@@ -104,11 +104,8 @@ impl SpanBuilder {
     /// The value is serialized here, only if the span can be recorded (tracing on, and a
     /// recorded trace to go under), so give [`parent`](SpanBuilder::parent) or
     /// [`trace_id`](SpanBuilder::trace_id) first when you use them.
-    #[inline]
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
-        if self.may_record() {
-            self.input = Some(JsonObject::new(input));
-        }
+        self.input = self.may_record().then(|| JsonObject::new(input));
         self
     }
 
@@ -173,31 +170,9 @@ impl SpanBuilder {
         // The no-op guard is made here, in place: made by `start_detached` and then moved
         // into a guard, the whole span was copied for nothing.
         if !self.may_record() {
-            self.discard();
             return SpanGuard::noop();
         }
         SpanGuard::enter(self.start_recording())
-    }
-
-    /// Drops the builder field by field: its drop glue, called through a pointer, kept the
-    /// whole builder in memory on the no-op path, where it otherwise lives in registers.
-    #[inline]
-    fn discard(self) {
-        let SpanBuilder {
-            name,
-            input,
-            extras,
-            ..
-        } = self;
-        if let Cow::Owned(name) = name {
-            drop(name);
-        }
-        if input.is_some() {
-            drop(input);
-        }
-        if extras.is_some() {
-            drop(extras);
-        }
     }
 
     /// Starts the span without making it current: for a span that moves to another thread or
@@ -207,7 +182,6 @@ impl SpanBuilder {
         // The no-op cases first, inlined where the span is made: tracing off, or a plain
         // span with nothing current to go under.
         if !self.may_record() {
-            self.discard();
             return Span::noop();
         }
         self.start_recording()
