@@ -341,14 +341,25 @@ pub struct ContextGuard {
 }
 
 impl ContextGuard {
+    /// Pushes `entry`, moved in (`attach`, and contexts carried into threads and tasks).
     #[inline]
     pub(crate) fn push(entry: Entry) -> ContextGuard {
-        ContextGuard::push_clone(&entry)
+        let token = LAST_TOKEN.get() + 1;
+        LAST_TOKEN.set(token);
+        let _ = STACK.try_with(|stack| {
+            let mut stack = stack.borrow_mut();
+            stack.push(Level { token, entry });
+            INNERMOST.set(Innermost::of(&stack));
+        });
+        ContextGuard {
+            token,
+            _not_send: PhantomData,
+        }
     }
 
-    /// Pushes a copy of `entry`, cloned straight into the stack: a clone made first and then
-    /// moved in is written and read back through memory, in pieces of different sizes that
-    /// the CPU cannot forward from store to load.
+    /// Pushes a copy of `entry` (a span entered), cloned straight into the stack: a clone
+    /// made first and then moved in, as `push` does, is written and read back through
+    /// memory in pieces of different sizes that the CPU cannot forward from store to load.
     #[inline]
     pub(crate) fn push_clone(entry: &Entry) -> ContextGuard {
         let token = LAST_TOKEN.get() + 1;
