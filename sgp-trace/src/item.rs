@@ -123,6 +123,11 @@ impl JsonObject {
         const WRAPPER: &[u8] = b"{\"value\":";
         let mut json = JsonWriter::new();
         json.extend(WRAPPER);
+        if crate::plain::write(value, &mut json) {
+            // A string, number, boolean or null: never an object.
+            json.push(b'}');
+            return json.to_object(0);
+        }
         match serde_json::to_writer(&mut json, value) {
             Ok(()) if json.as_bytes().get(WRAPPER.len()) == Some(&b'{') => {
                 json.to_object(WRAPPER.len())

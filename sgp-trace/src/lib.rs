@@ -42,6 +42,7 @@ mod id;
 mod item;
 mod kind;
 mod lane;
+mod plain;
 mod random;
 mod runtime;
 mod sampling;
