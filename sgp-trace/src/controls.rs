@@ -256,7 +256,7 @@ fn scan(json: &str) -> Scan {
     result
 }
 
-/// Where the string whose text starts at `start` ends (its closing quote), skipping escaped
+/// Where the string whose text starts at `from` ends (its closing quote), skipping escaped
 /// characters; `None` when it is not closed.
 fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     loop {
