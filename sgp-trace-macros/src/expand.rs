@@ -174,7 +174,7 @@ fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream 
             // An identifier needs no JSON escapes; `Key::new` checks that at compile time.
             let json_key = format!("\"{name}\":");
             quote! {
-                (&&&&::sgp_trace::macro_support::Wrap(&#ident)).sgp_input(
+                (&&&::sgp_trace::macro_support::Wrap(&#ident)).sgp_input(
                     &mut #input,
                     const { ::sgp_trace::macro_support::Key::new(#json_key) },
                 );
@@ -183,7 +183,7 @@ fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream 
         Some(quote! {
             #[allow(unused_imports)]
             use ::sgp_trace::macro_support::{
-                ViaDebug as _, ViaPlaceholder as _, ViaPlain as _, ViaSerialize as _,
+                ViaDebug as _, ViaPlaceholder as _, ViaSerialize as _,
             };
             let mut #input = ::sgp_trace::macro_support::Input::new();
             #(#fields)*
@@ -231,7 +231,7 @@ fn outcome(args: &Args, returns: &Returns, names: &Names) -> Option<TokenStream>
     let record_output = args.no_output.is_none();
     let output_of = |value: TokenStream| {
         quote!(::sgp_trace::macro_support::Outcome::output(
-            (&&&&::sgp_trace::macro_support::Wrap(#value)).sgp_output()
+            (&&&::sgp_trace::macro_support::Wrap(#value)).sgp_output()
         ))
     };
     let uses = quote! {
@@ -239,7 +239,7 @@ fn outcome(args: &Args, returns: &Returns, names: &Names) -> Option<TokenStream>
         use ::sgp_trace::macro_support::{
             CategoryByDefault as _, CategoryViaTrait as _, MessageViaDebug as _,
             MessageViaDisplay as _, MessageViaTypeName as _, ViaDebug as _, ViaPlaceholder as _,
-            ViaPlain as _, ViaSerialize as _,
+            ViaSerialize as _,
         };
     };
     match returns {

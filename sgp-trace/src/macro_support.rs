@@ -1,11 +1,11 @@
 //! What the `#[traced]` macro's expansion calls. Not a public API: it may change in any
 //! release.
 //!
-//! The expansion records arguments and return values through four-level autoref
-//! specialization: `(&&&&Wrap(&value)).sgp_input()` writes a string, integer or boolean
-//! itself ([`Plain`]), else uses `Serialize` when the type has it, else `Debug`, else a
-//! placeholder naming the type, all without a compile error. Errors are described the same
-//! way, in three levels.
+//! The expansion records arguments and return values through three-level autoref
+//! specialization: `(&&&Wrap(&value)).sgp_input()` uses `Serialize` when the type has it
+//! (a string, integer or boolean is then written without serde_json's serializer), else
+//! `Debug`, else a placeholder naming the type, all without a compile error. Errors are
+//! described the same way, in three levels.
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -119,11 +119,16 @@ impl Input {
         self.json.extend(key.0.as_bytes());
     }
 
-    /// Adds an argument that implements `Serialize`; one that fails to serialize is recorded
-    /// as the error's text.
+    /// Adds an argument that implements `Serialize`: a string, integer, boolean or null
+    /// written by the writer itself (see [`plain`](crate::plain)), anything else by
+    /// serde_json. One that fails to serialize is recorded as the error's text.
+    #[inline]
     pub fn push_serialize<T: Serialize + ?Sized>(&mut self, key: Key, value: &T) {
         let mark = self.json.len();
         self.key(key);
+        if crate::plain::write(value, &mut self.json) {
+            return;
+        }
         if let Err(error) = serde_json::to_writer(&mut self.json, value) {
             self.json.truncate(mark);
             self.push_text(key, &format!("serialization error: {error}"));
@@ -134,13 +139,6 @@ impl Input {
     pub fn push_text(&mut self, key: Key, text: &str) {
         self.key(key);
         self.json.string(text);
-    }
-
-    /// Adds a string, integer or boolean argument, written without serde's serializer.
-    #[inline]
-    pub fn push_plain(&mut self, key: Key, value: Plain<'_>) {
-        self.key(key);
-        value.write(&mut self.json);
     }
 
     /// The finished object.
@@ -184,116 +182,7 @@ fn placeholder<T: ?Sized>() -> String {
     format!("<{}>", std::any::type_name::<T>())
 }
 
-/// A value of one of the types most arguments have, which the expansion writes as JSON
-/// itself: the same text serde_json writes, for a fraction of the instructions (no
-/// serializer, a string copied a word at a time).
-#[derive(Debug, Clone, Copy)]
-pub enum Plain<'a> {
-    /// A string.
-    Str(&'a str),
-    /// An unsigned integer.
-    Unsigned(u64),
-    /// A signed integer.
-    Signed(i64),
-    /// A boolean.
-    Bool(bool),
-}
-
-impl Plain<'_> {
-    /// Always inlined, so that the variant, known where the value was made, picks its
-    /// writer at compile time.
-    #[inline(always)]
-    fn write(self, json: &mut JsonWriter) {
-        match self {
-            Plain::Str(text) => json.string(text),
-            Plain::Unsigned(value) => json.unsigned(value),
-            Plain::Signed(value) => json.signed(value),
-            Plain::Bool(true) => json.extend(b"true"),
-            Plain::Bool(false) => json.extend(b"false"),
-        }
-    }
-}
-
-/// A plain return value as an output object, wrapped as `{"value": ...}` like every output
-/// that is not an object.
-#[inline]
-fn plain_output(value: Plain<'_>) -> JsonObject {
-    let mut json = JsonWriter::new();
-    json.extend(b"{\"value\":");
-    value.write(&mut json);
-    json.push(b'}');
-    json.to_object(0)
-}
-
-/// The types recorded as [`Plain`] values.
-pub trait AsPlain {
-    /// The value as a [`Plain`] value.
-    fn as_plain(&self) -> Plain<'_>;
-}
-
-impl AsPlain for str {
-    #[inline]
-    fn as_plain(&self) -> Plain<'_> {
-        Plain::Str(self)
-    }
-}
-
-impl AsPlain for String {
-    #[inline]
-    fn as_plain(&self) -> Plain<'_> {
-        Plain::Str(self)
-    }
-}
-
-impl AsPlain for bool {
-    #[inline]
-    fn as_plain(&self) -> Plain<'_> {
-        Plain::Bool(*self)
-    }
-}
-
-macro_rules! as_plain_integer {
-    ($variant:ident as $wide:ty: $($integer:ty),*) => {$(
-        impl AsPlain for $integer {
-            #[inline]
-            fn as_plain(&self) -> Plain<'_> {
-                Plain::$variant(*self as $wide)
-            }
-        }
-    )*};
-}
-
-as_plain_integer!(Unsigned as u64: u8, u16, u32, u64, usize);
-as_plain_integer!(Signed as i64: i8, i16, i32, i64, isize);
-
-impl<T: AsPlain + ?Sized> AsPlain for &T {
-    #[inline]
-    fn as_plain(&self) -> Plain<'_> {
-        (**self).as_plain()
-    }
-}
-
-/// First choice: a string, an integer or a boolean, written as [`Plain`] JSON.
-pub trait ViaPlain {
-    /// Records the value in the input under `key`.
-    fn sgp_input(&self, input: &mut Input, key: Key);
-    /// The value as a span output.
-    fn sgp_output(&self) -> JsonObject;
-}
-
-impl<T: AsPlain + ?Sized> ViaPlain for &&&Wrap<'_, T> {
-    #[inline]
-    fn sgp_input(&self, input: &mut Input, key: Key) {
-        input.push_plain(key, self.0.as_plain());
-    }
-
-    #[inline]
-    fn sgp_output(&self) -> JsonObject {
-        plain_output(self.0.as_plain())
-    }
-}
-
-/// Next choice: the value implements `Serialize`.
+/// First choice: the value implements `Serialize`.
 pub trait ViaSerialize {
     /// Records the value in the input under `key`.
     fn sgp_input(&self, input: &mut Input, key: Key);
@@ -311,7 +200,7 @@ impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
     }
 }
 
-/// Third choice: the value implements `Debug`; recorded as its `{:?}` text.
+/// Next choice: the value implements `Debug`; recorded as its `{:?}` text.
 pub trait ViaDebug {
     /// Records the value in the input under `key`.
     fn sgp_input(&self, input: &mut Input, key: Key);
@@ -607,21 +496,21 @@ mod tests {
 
     #[test]
     #[allow(clippy::needless_borrow)] // the extra borrows are the specialization
-    fn autoref_specialization_picks_plain_then_serialize_then_debug_then_placeholder() {
+    fn autoref_specialization_picks_serialize_then_debug_then_placeholder() {
         assert_eq!(
-            recorded(|input| (&&&&Wrap(&5)).sgp_input(input, V)),
+            recorded(|input| (&&&Wrap(&5)).sgp_input(input, V)),
             r#"{"v":5}"#
         );
         assert_eq!(
-            recorded(|input| (&&&&Wrap(&Some(5))).sgp_input(input, V)),
+            recorded(|input| (&&&Wrap(&Some(5))).sgp_input(input, V)),
             r#"{"v":5}"#
         );
         assert_eq!(
-            recorded(|input| (&&&&Wrap(&OnlyDebug(1))).sgp_input(input, V)),
+            recorded(|input| (&&&Wrap(&OnlyDebug(1))).sgp_input(input, V)),
             r#"{"v":"OnlyDebug(1)"}"#
         );
         assert_eq!(
-            recorded(|input| (&&&&Wrap(&Opaque)).sgp_input(input, V)),
+            recorded(|input| (&&&Wrap(&Opaque)).sgp_input(input, V)),
             r#"{"v":"<sgp_trace::macro_support::tests::Opaque>"}"#
         );
         assert_eq!((&&&Wrap(&"no")).sgp_error_message(), "no");
@@ -652,9 +541,9 @@ mod tests {
             }
         }
         let mut input = Input::new();
-        (&&&&Wrap(&1)).sgp_input(&mut input, Key::new("\"a\":"));
-        (&&&&Wrap(&Refuses)).sgp_input(&mut input, Key::new("\"bad\":"));
-        (&&&&Wrap(&"x")).sgp_input(&mut input, Key::new("\"b\":"));
+        (&&&Wrap(&1)).sgp_input(&mut input, Key::new("\"a\":"));
+        (&&&Wrap(&Refuses)).sgp_input(&mut input, Key::new("\"bad\":"));
+        (&&&Wrap(&"x")).sgp_input(&mut input, Key::new("\"b\":"));
         assert_eq!(
             input.finish().as_str(),
             r#"{"a":1,"bad":"serialization error: no","b":"x"}"#
@@ -664,15 +553,15 @@ mod tests {
     #[test]
     #[allow(clippy::needless_borrow)] // the extra borrows are the specialization
     fn plain_values_are_written_as_serde_json_writes_them() {
-        fn both<T: AsPlain + Serialize + ?Sized>(value: &T) {
+        fn both<T: Serialize + ?Sized>(value: &T) {
             let serde = serde_json::to_string(value).unwrap();
             assert_eq!(
-                recorded(|input| (&&&&Wrap(value)).sgp_input(input, V)),
+                recorded(|input| (&&&Wrap(value)).sgp_input(input, V)),
                 format!(r#"{{"v":{serde}}}"#)
             );
             assert_eq!(
-                (&&&&Wrap(value)).sgp_output().as_str(),
-                JsonObject::new(value).as_str()
+                (&&&Wrap(value)).sgp_output().as_str(),
+                format!(r#"{{"value":{serde}}}"#)
             );
         }
         both(&u64::MAX);
