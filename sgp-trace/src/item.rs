@@ -607,29 +607,53 @@ impl From<SystemTime> for Timestamp {
     }
 }
 
+/// RFC 3339 text up to the fraction, `YYYY-MM-DDTHH:MM:SS.`: the same for every timestamp
+/// within one second.
+pub(crate) type SecondText = [u8; 20];
+
 impl Timestamp {
     /// The RFC 3339 text, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, written digit by digit because the
     /// export thread formats two of these per span.
     pub(crate) fn rfc3339(self) -> [u8; 27] {
-        let seconds = self.0 / 1_000_000_000;
-        let micros = (self.0 % 1_000_000_000) / 1_000;
+        self.rfc3339_in(&self.second_text())
+    }
+
+    /// Whole seconds since the Unix epoch.
+    pub(crate) fn second(self) -> u64 {
+        self.0 / 1_000_000_000
+    }
+
+    /// The text of the second this timestamp falls in.
+    pub(crate) fn second_text(self) -> SecondText {
+        let seconds = self.second();
         let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
         let second_of_day = seconds % 86_400;
-        let mut text = *b"0000-00-00T00:00:00.000000Z";
-        let mut put = |at: usize, width: usize, mut value: u64| {
-            for index in (at..at + width).rev() {
-                text[index] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        };
-        put(0, 4, year.clamp(0, 9999) as u64);
-        put(5, 2, u64::from(month));
-        put(8, 2, u64::from(day));
-        put(11, 2, second_of_day / 3600);
-        put(14, 2, second_of_day / 60 % 60);
-        put(17, 2, second_of_day % 60);
-        put(20, 6, micros);
+        let mut text = *b"0000-00-00T00:00:00.";
+        put_digits(&mut text[0..4], year.clamp(0, 9999) as u64);
+        put_digits(&mut text[5..7], u64::from(month));
+        put_digits(&mut text[8..10], u64::from(day));
+        put_digits(&mut text[11..13], second_of_day / 3600);
+        put_digits(&mut text[14..16], second_of_day / 60 % 60);
+        put_digits(&mut text[17..19], second_of_day % 60);
         text
+    }
+
+    /// The RFC 3339 text, given the text of its second (`second_text`, which a caller
+    /// formatting many timestamps of the same second keeps): only the microseconds are left
+    /// to write.
+    pub(crate) fn rfc3339_in(self, second: &SecondText) -> [u8; 27] {
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        text[..second.len()].copy_from_slice(second);
+        put_digits(&mut text[20..26], (self.0 % 1_000_000_000) / 1_000);
+        text
+    }
+}
+
+/// Writes `value`'s last `text.len()` decimal digits into `text`, zero-padded.
+fn put_digits(text: &mut [u8], mut value: u64) {
+    for digit in text.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 

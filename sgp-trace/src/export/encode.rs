@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 
+use crate::item::SecondText;
 use crate::{Id, SpanItem, Timestamp};
 
 /// Appends `item` as one JSON object.
@@ -76,44 +77,26 @@ fn write_id(out: &mut Vec<u8>, id: &Id) {
     }
 }
 
-/// Where the fraction starts in RFC 3339 text: `YYYY-MM-DDTHH:MM:SS.` comes before it.
-const SECOND_TEXT_LEN: usize = 20;
-
 thread_local! {
-    /// The last second formatted on this thread and its text up to the fraction. The spans of
-    /// a batch mostly start and end within the same few seconds, so most timestamps only need
-    /// their microseconds formatted.
-    static LAST_SECOND: Cell<Option<(u64, [u8; SECOND_TEXT_LEN])>> = const { Cell::new(None) };
+    /// The last second formatted on this thread and its text. The spans of a batch mostly
+    /// start and end within the same few seconds, so most timestamps only need their
+    /// microseconds formatted.
+    static LAST_SECOND: Cell<Option<(u64, SecondText)>> = const { Cell::new(None) };
 }
 
 fn write_timestamp(out: &mut Vec<u8>, timestamp: Timestamp) {
-    let nanos = timestamp.as_nanos();
-    let second = nanos / 1_000_000_000;
-    let text = match LAST_SECOND.with(Cell::get) {
-        Some((last, prefix)) if last == second => {
-            let mut text = *b"\"0000-00-00T00:00:00.000000Z\"";
-            text[1..=SECOND_TEXT_LEN].copy_from_slice(&prefix);
-            let mut micros = (nanos % 1_000_000_000) / 1_000;
-            for digit in text[SECOND_TEXT_LEN + 1..SECOND_TEXT_LEN + 7]
-                .iter_mut()
-                .rev()
-            {
-                *digit = b'0' + (micros % 10) as u8;
-                micros /= 10;
-            }
-            text
-        }
+    let second = timestamp.second();
+    let second_text = match LAST_SECOND.with(Cell::get) {
+        Some((last, text)) if last == second => text,
         _ => {
-            let full = timestamp.rfc3339();
-            let mut prefix = [0; SECOND_TEXT_LEN];
-            prefix.copy_from_slice(&full[..SECOND_TEXT_LEN]);
-            LAST_SECOND.with(|last| last.set(Some((second, prefix))));
-            let mut text = [b'"'; 29];
-            text[1..28].copy_from_slice(&full);
+            let text = timestamp.second_text();
+            LAST_SECOND.with(|last| last.set(Some((second, text))));
             text
         }
     };
-    out.extend_from_slice(&text);
+    out.push(b'"');
+    out.extend_from_slice(&timestamp.rfc3339_in(&second_text));
+    out.push(b'"');
 }
 
 #[cfg(test)]
