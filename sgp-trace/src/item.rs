@@ -123,21 +123,18 @@ impl JsonObject {
         const WRAPPER: &[u8] = b"{\"value\":";
         let mut json = JsonWriter::new();
         json.extend(WRAPPER);
-        if crate::plain::write(value, &mut json) {
-            // A string, number, boolean or null: never an object.
-            json.push(b'}');
-            return json.to_object(0);
-        }
-        match serde_json::to_writer(&mut json, value) {
-            Ok(()) if json.as_bytes().get(WRAPPER.len()) == Some(&b'{') => {
-                json.to_object(WRAPPER.len())
+        // A string, number, boolean or null is never an object.
+        if !crate::plain::write(value, &mut json) {
+            match serde_json::to_writer(&mut json, value) {
+                Ok(()) if json.as_bytes().get(WRAPPER.len()) == Some(&b'{') => {
+                    return json.to_object(WRAPPER.len());
+                }
+                Ok(()) => {}
+                Err(error) => return JsonObject::serialization_error(&error),
             }
-            Ok(()) => {
-                json.push(b'}');
-                json.to_object(0)
-            }
-            Err(error) => JsonObject::serialization_error(&error),
         }
+        json.push(b'}');
+        json.to_object(0)
     }
 
     /// An object `{"serialization_error": message}` that stands for a value that could not be
@@ -784,22 +781,21 @@ mod tests {
         let mut signed = vec![0, -1, 1, -9, -10, -99, -100, i64::MIN, i64::MAX];
         signed.extend(unsigned.iter().map(|&value| -((value >> 1) as i64)));
         // At every place, so both the in-place copy and the spill to the scratch buffer run.
+        // Writes a number after `prefix` spaces and checks it against serde_json's text.
+        let check = |prefix: usize, write: &dyn Fn(&mut JsonWriter), expected: Value| {
+            let mut writer = JsonWriter::new();
+            writer.extend(&vec![b' '; prefix]);
+            write(&mut writer);
+            writer.push(b'.');
+            let expected = format!("{}{expected}.", " ".repeat(prefix));
+            assert_eq!(writer.as_bytes(), expected.as_bytes());
+        };
         for prefix in 0..SMALL_BYTES {
             for &value in &unsigned {
-                let mut writer = JsonWriter::new();
-                writer.extend(&vec![b' '; prefix]);
-                writer.unsigned(value);
-                writer.push(b'.');
-                let expected = format!("{}{}.", " ".repeat(prefix), serde_json::json!(value));
-                assert_eq!(writer.as_bytes(), expected.as_bytes());
+                check(prefix, &|writer| writer.unsigned(value), value.into());
             }
             for &value in &signed {
-                let mut writer = JsonWriter::new();
-                writer.extend(&vec![b' '; prefix]);
-                writer.signed(value);
-                writer.push(b'.');
-                let expected = format!("{}{}.", " ".repeat(prefix), serde_json::json!(value));
-                assert_eq!(writer.as_bytes(), expected.as_bytes());
+                check(prefix, &|writer| writer.signed(value), value.into());
             }
         }
     }
