@@ -12,7 +12,9 @@
 //! With the argument `fastrace`, the same function is traced with fastrace's `#[trace]`
 //! (under a local parent, its collector reporting to nowhere) instead: the same count for
 //! the peer the hot path is compared with; `fastrace-args` also records the two arguments
-//! as fastrace properties, as a fastrace user who wants them would.
+//! as fastrace properties, as a fastrace user who wants them would. With `noop`, the span
+//! is `create_span(..).input(..).start()` with no trace in scope: the no-op path, whose
+//! payload must not be serialized.
 //!
 //! The collected count covers the spans' thread only (the export thread runs outside the
 //! toggled function); divide it by [`SPANS`].
@@ -49,6 +51,8 @@ enum Tracer {
     Fastrace,
     /// fastrace with the two arguments recorded as properties.
     FastraceArgs,
+    /// sgp-trace's `create_span` with a small input and no trace in scope: a no-op.
+    SgpNoop,
 }
 
 #[inline(never)]
@@ -61,6 +65,14 @@ fn spans(tracer: Tracer, count: u64) {
         }
         Tracer::Fastrace => fastrace_spans(count, fastrace_two_args),
         Tracer::FastraceArgs => fastrace_spans(count, fastrace_two_args_recorded),
+        Tracer::SgpNoop => {
+            for _ in 0..count {
+                let span = sgp_trace::create_span("child")
+                    .input(black_box("what is sgp?"))
+                    .start();
+                black_box(&span);
+            }
+        }
     }
 }
 
@@ -99,9 +111,11 @@ fn main() {
         None | Some("sgp") => Tracer::Sgp,
         Some("fastrace") => Tracer::Fastrace,
         Some("fastrace-args") => Tracer::FastraceArgs,
+        Some("noop") => Tracer::SgpNoop,
         Some(other) => {
             eprintln!(
-                "unknown tracer {other:?}: expected `sgp` (the default), `fastrace` or `fastrace-args`"
+                "unknown tracer {other:?}: expected `sgp` (the default), `fastrace`, \
+                 `fastrace-args` or `noop`"
             );
             std::process::exit(2);
         }
@@ -112,7 +126,9 @@ fn main() {
     let guard = sgp_trace::init(config);
     fastrace::set_reporter(Discard, fastrace::collector::Config::default());
     {
-        let _trace = sgp_trace::create_trace("instructions").start();
+        // The no-op spans have no trace in scope.
+        let _trace = (!matches!(tracer, Tracer::SgpNoop))
+            .then(|| sgp_trace::create_trace("instructions").start());
         spans(tracer, WARM_UP);
         measured_spans(tracer);
     }
