@@ -139,11 +139,6 @@ fn recorded_arguments<'a>(
 /// the arguments only then.
 fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream {
     let is_root = args.root.is_some();
-    let constructor = if is_root {
-        quote!(::sgp_trace::create_trace)
-    } else {
-        quote!(::sgp_trace::create_span)
-    };
     let (marker, name) = match &args.name {
         Some(name) => (quote!(), quote!(#name)),
         None => (
@@ -212,7 +207,8 @@ fn span_start(args: &Args, recorded: &[&Binding], names: &Names) -> TokenStream 
         #[allow(unused_mut)]
         let mut #span = if ::sgp_trace::macro_support::would_record(#is_root) {
             #marker
-            let mut #builder = #constructor(#name);
+            let mut #builder =
+                ::sgp_trace::macro_support::recorded_builder(#name, #is_root);
             #span_type
             #input_fields
             #(#metadata)*

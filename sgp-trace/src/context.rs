@@ -399,24 +399,29 @@ impl ContextGuard {
 impl Drop for ContextGuard {
     #[inline]
     fn drop(&mut self) {
-        if self.token == 0 {
-            return;
+        // A no-op span's guard pushed nothing: only this check is inlined where it drops.
+        if self.token != 0 {
+            leave(self.token);
         }
-        let token = self.token;
-        let _ = STACK.try_with(|stack| {
-            let mut stack = stack.borrow_mut();
-            // Guards usually drop in reverse order; one dropped out of order is removed where
-            // it is, leaving the others in place.
-            if stack.last().is_some_and(|level| level.token == token) {
-                // Dropped where it lies: `pop` would first move the level out.
-                let below = stack.len() - 1;
-                stack.truncate(below);
-            } else if let Some(index) = stack.iter().rposition(|level| level.token == token) {
-                stack.remove(index);
-            }
-            INNERMOST.set(Innermost::of(&stack));
-        });
     }
+}
+
+/// Removes the level a guard pushed.
+#[inline(never)]
+fn leave(token: u64) {
+    let _ = STACK.try_with(|stack| {
+        let mut stack = stack.borrow_mut();
+        // Guards usually drop in reverse order; one dropped out of order is removed where it
+        // is, leaving the others in place.
+        if stack.last().is_some_and(|level| level.token == token) {
+            // Dropped where it lies: `pop` would first move the level out.
+            let below = stack.len() - 1;
+            stack.truncate(below);
+        } else if let Some(index) = stack.iter().rposition(|level| level.token == token) {
+            stack.remove(index);
+        }
+        INNERMOST.set(Innermost::of(&stack));
+    });
 }
 
 #[cfg(test)]

@@ -19,16 +19,20 @@ use std::task::{Context, Poll};
 use serde::Serialize;
 
 use crate::item::JsonWriter;
-use crate::{CategorizeError, ErrorCategory, Id, JsonObject, Span, SpanStatus};
+use crate::{CategorizeError, ErrorCategory, Id, JsonObject, Span, SpanBuilder, SpanStatus};
 
 /// Whether a span started now would be recorded: tracing is on, and either it starts a new
 /// trace or a span is current on this thread. The macro checks this before serializing the
 /// arguments, so no-op spans cost no serialization.
 #[inline]
 pub fn would_record(new_trace: bool) -> bool {
-    // The current context includes one inherited from a parent process, exactly as
-    // `create_span` places a span.
-    crate::runtime::is_recording() && (new_trace || crate::context::has_recording_parent())
+    crate::span::can_record(new_trace)
+}
+
+/// The builder of a span that [`would_record`] allowed (or of a trace when `new_trace`).
+#[inline]
+pub fn recorded_builder(name: impl Into<Cow<'static, str>>, new_trace: bool) -> SpanBuilder {
+    SpanBuilder::decided(name.into(), new_trace, true)
 }
 
 /// The suffix the expansion's marker function adds to the traced function's path.

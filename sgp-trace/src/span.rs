@@ -36,6 +36,12 @@ pub fn create_span(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
 }
 
 /// Describes a span before it starts; made by [`create_trace`] and [`create_span`].
+///
+/// Whether the span can be recorded is decided when the builder is made, as the Python
+/// SDK's `create_span` decides in its one call: tracing is on, and the builder starts a
+/// trace or a recorded span is current. Giving a [`parent`](SpanBuilder::parent) or a
+/// [`trace_id`](SpanBuilder::trace_id) decides again. A builder that cannot record
+/// serializes nothing, and its `start` is a few instructions.
 #[must_use = "a span builder does nothing until `start` is called"]
 #[derive(Debug, Clone)]
 pub struct SpanBuilder {
@@ -46,6 +52,8 @@ pub struct SpanBuilder {
     /// The settings most spans never use, boxed so the common builder stays small: it is
     /// moved by every chained call.
     extras: Option<Box<Extras>>,
+    /// Whether the span can be recorded (see above).
+    recordable: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -61,12 +69,20 @@ struct Extras {
 impl SpanBuilder {
     #[inline]
     fn new(name: Cow<'static, str>, new_trace: bool) -> SpanBuilder {
+        SpanBuilder::decided(name, new_trace, can_record(new_trace))
+    }
+
+    /// A builder whose `recordable` was worked out by the caller: `#[traced]` checks before
+    /// it serializes the arguments, and need not check twice.
+    #[inline]
+    pub(crate) fn decided(name: Cow<'static, str>, new_trace: bool, recordable: bool) -> Self {
         SpanBuilder {
             name,
             new_trace,
             span_type: None,
             input: None,
             extras: None,
+            recordable,
         }
     }
 
@@ -104,8 +120,12 @@ impl SpanBuilder {
     /// The value is serialized here, only if the span can be recorded (tracing on, and a
     /// recorded trace to go under), so give [`parent`](SpanBuilder::parent) or
     /// [`trace_id`](SpanBuilder::trace_id) first when you use them.
+    #[inline(always)]
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
-        self.input = self.may_record().then(|| JsonObject::new(input));
+        // Assigned only when recordable: a `None` written back would copy the whole slot.
+        if self.recordable {
+            self.input = Some(JsonObject::new(input));
+        }
         self
     }
 
@@ -119,7 +139,7 @@ impl SpanBuilder {
 
     /// The span's output, when known before it starts.
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
-        if self.may_record() {
+        if self.recordable {
             self.extras_mut().output = Some(JsonObject::new(output));
         }
         self
@@ -127,7 +147,7 @@ impl SpanBuilder {
 
     /// Adds one metadata entry.
     pub fn metadata<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
-        if self.may_record() {
+        if self.recordable {
             let value = metadata_value(value);
             self.extras_mut()
                 .metadata
@@ -148,6 +168,7 @@ impl SpanBuilder {
     /// is known).
     pub fn trace_id(mut self, id: Id) -> Self {
         self.extras_mut().trace_id = Some(id);
+        self.recordable = runtime::is_recording();
         self
     }
 
@@ -155,6 +176,7 @@ impl SpanBuilder {
     /// span. Ignored by [`create_trace`], which always starts a new trace.
     pub fn parent(mut self, parent: SpanContext) -> Self {
         self.extras_mut().parent = Some(parent);
+        self.recordable = runtime::is_recording();
         self
     }
 
@@ -165,13 +187,20 @@ impl SpanBuilder {
     }
 
     /// Starts the span and makes it current on this thread until the guard drops.
-    #[inline]
+    #[inline(always)]
     pub fn start(self) -> SpanGuard {
         // The no-op guard is made here, in place: made by `start_detached` and then moved
         // into a guard, the whole span was copied for nothing.
-        if !self.may_record() {
+        if !self.recordable {
             return SpanGuard::noop();
         }
+        self.start_entered()
+    }
+
+    /// [`start`](SpanBuilder::start) for a span that may be recorded: kept out of line so
+    /// that the no-op check above is all a caller inlines.
+    #[inline(never)]
+    fn start_entered(self) -> SpanGuard {
         SpanGuard::enter(self.start_recording())
     }
 
@@ -181,7 +210,7 @@ impl SpanBuilder {
     pub fn start_detached(self) -> Span {
         // The no-op cases first, inlined where the span is made: tracing off, or a plain
         // span with nothing current to go under.
-        if !self.may_record() {
+        if !self.recordable {
             return Span::noop();
         }
         self.start_recording()
@@ -303,6 +332,13 @@ impl SpanBuilder {
     }
 }
 
+/// Whether a span started now could be recorded: tracing is on, and it starts a trace or a
+/// recorded span is current (on this thread, or inherited from the parent process).
+#[inline]
+pub(crate) fn can_record(new_trace: bool) -> bool {
+    runtime::is_recording() && (new_trace || context::has_recording_parent())
+}
+
 /// A child of `parent`: its trace, its group unless one is given, and its trace's root.
 fn child_placement(parent: &Entry, group_id: Option<Id>) -> (Placement, Option<Id>) {
     let placement = Placement {
@@ -317,20 +353,6 @@ struct Placement {
     trace_id: Id,
     parent_id: Option<Id>,
     group_id: Option<Id>,
-}
-
-impl SpanBuilder {
-    /// Whether the span could be recorded, judged before it starts: tracing is on, and it
-    /// starts a trace, has an explicit place, or has a recorded span to go under. Payloads
-    /// given to a builder that cannot record are never serialized.
-    #[inline]
-    fn may_record(&self) -> bool {
-        runtime::is_recording()
-            && (self.new_trace
-                || self.parent_given().is_some()
-                || self.trace_id_given().is_some()
-                || context::has_recording_parent())
-    }
 }
 
 /// Marks an item failed: status `ERROR` and the error metadata of the Python SDK.

@@ -71,6 +71,29 @@ fn a_span_with_no_trace_in_scope_is_a_noop() {
 }
 
 #[test]
+fn a_builder_decides_whether_it_records_when_it_is_made() {
+    let harness = Harness::start(|config| config);
+    let made_before = create_span("made before the trace");
+    let trace = create_trace("trace").start();
+    let made_before = made_before.input(&"never serialized").start();
+    assert!(!made_before.is_recording());
+    drop(made_before);
+    let parent = trace.context().unwrap();
+    drop(trace);
+    // Giving a parent decides again, with no span current.
+    let adopted = create_span("adopted").parent(parent).input(&"kept").start();
+    assert!(adopted.is_recording());
+    drop(adopted);
+
+    let spans = harness.flushed_spans();
+    assert_eq!(tree(&spans), "trace [SUCCESS]\n  adopted [SUCCESS]\n");
+    assert_eq!(
+        spans["adopted"]["input"],
+        serde_json::json!({"value": "kept"})
+    );
+}
+
+#[test]
 fn explicit_ids_parent_and_group_are_used() {
     let harness = Harness::start(|config| config);
     let trace_id = Id::new("trace-explicit").unwrap();
