@@ -31,6 +31,10 @@ pub const CASES: &[(&str, &str)] = &[
     ),
     ("sgp_traced_2args", "sgp-trace, `#[traced]` 2 args"),
     ("sgp_input_1kb", "sgp-trace, `create_span` + 1 KB string"),
+    (
+        "sgp_input_chat_1kb",
+        "sgp-trace, `create_span` + chat of 4 messages, 1 KB of text",
+    ),
     ("sgp_input_10kb", "sgp-trace, `create_span` + 10 KB string"),
     (
         "fastrace_trace_2args",

@@ -123,15 +123,11 @@ impl JsonObject {
         const WRAPPER: &[u8] = b"{\"value\":";
         let mut json = JsonWriter::new();
         json.extend(WRAPPER);
-        // A string, number, boolean or null is never an object.
-        if !crate::plain::write(value, &mut json) {
-            match serde_json::to_writer(&mut json, value) {
-                Ok(()) if json.as_bytes().get(WRAPPER.len()) == Some(&b'{') => {
-                    return json.to_object(WRAPPER.len());
-                }
-                Ok(()) => {}
-                Err(error) => return JsonObject::serialization_error(&error),
-            }
+        if let Err(error) = crate::json::write(value, &mut json) {
+            return JsonObject::serialization_error(&error);
+        }
+        if json.as_bytes().get(WRAPPER.len()) == Some(&b'{') {
+            return json.to_object(WRAPPER.len());
         }
         json.push(b'}');
         json.to_object(0)
@@ -321,21 +317,24 @@ impl JsonWriter {
         let mut at = 0;
         for word in &mut words {
             let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-            if any_needs_escape(word) {
-                written = self.escape_bytes(bytes, at..at + 8, written);
+            if escape_flags(word) != 0 {
+                written = self.escape_word(bytes, at, word, written);
             }
             at += 8;
         }
         // The last few bytes are checked as one word too: the string's last eight bytes
-        // (some checked already) when it has eight, else its bytes loaded without a copy.
+        // when it has eight (those checked already read as spaces), else its bytes loaded
+        // without a copy.
         let tail = words.remainder();
         if !tail.is_empty() {
-            let word = if bytes.len() >= 8 {
-                u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().expect("eight bytes"))
-            } else {
-                short_word(tail)
-            };
-            if any_needs_escape(word) {
+            if bytes.len() >= 8 {
+                let start = bytes.len() - 8;
+                let word = u64::from_le_bytes(bytes[start..].try_into().expect("eight bytes"));
+                let word = as_spaces(word, at - start);
+                if escape_flags(word) != 0 {
+                    written = self.escape_word(bytes, start, word, written);
+                }
+            } else if escape_flags(short_word(tail)) != 0 {
                 written = self.escape_bytes(bytes, at..bytes.len(), written);
             }
         }
@@ -343,34 +342,70 @@ impl JsonWriter {
         self.push(b'"');
     }
 
-    /// Writes the bytes of `bytes[range]` that need escapes, each after the bytes before it
-    /// not yet written (from `written` on); returns where the unwritten bytes now start.
+    /// Writes the bytes of the word `word`, read from `bytes[start..start + 8]`, that need
+    /// escapes, each after the bytes before it not yet written (from `written` on); returns
+    /// where the unwritten bytes now start. It visits only the bytes that need escapes, so a
+    /// text with a quote or a line break every few words costs little more than one without.
+    #[inline(never)]
+    fn escape_word(
+        &mut self,
+        bytes: &[u8],
+        start: usize,
+        mut word: u64,
+        mut written: usize,
+    ) -> usize {
+        loop {
+            let flags = escape_flags(word);
+            if flags == 0 {
+                return written;
+            }
+            // The lowest flag is exact (see `escape_flags`).
+            let index = (flags.trailing_zeros() / 8) as usize;
+            let at = start + index;
+            self.extend(&bytes[written..at]);
+            self.escape(bytes[at]);
+            written = at + 1;
+            // Bytes up to this one read as spaces, so the next lowest flag is exact too.
+            word = as_spaces(word, index + 1);
+        }
+    }
+
+    /// Writes the bytes of `bytes[range]` that need escapes, as [`escape_word`] does, one
+    /// byte at a time: for the tail of a string shorter than eight bytes.
+    ///
+    /// [`escape_word`]: JsonWriter::escape_word
     #[cold]
     fn escape_bytes(&mut self, bytes: &[u8], range: Range<usize>, mut written: usize) -> usize {
         for at in range {
-            let byte = bytes[at];
-            let short: &[u8] = match byte {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0x08 => b"\\b",
-                0x0c => b"\\f",
-                0x00..=0x1f => b"",
-                _ => continue,
-            };
-            self.extend(&bytes[written..at]);
-            if short.is_empty() {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                self.extend(b"\\u00");
-                self.extend(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
-            } else {
-                self.extend(short);
+            if !needs_escape(bytes[at]) {
+                continue;
             }
+            self.extend(&bytes[written..at]);
+            self.escape(bytes[at]);
             written = at + 1;
         }
         written
+    }
+
+    /// Writes the escape of a byte that needs one, as serde_json writes it.
+    fn escape(&mut self, byte: u8) {
+        let short: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
+                self.extend(b"\\u00");
+                self.extend(&hex);
+                return;
+            }
+        };
+        self.extend(short);
     }
 
     /// Writes an unsigned integer as JSON.
@@ -408,14 +443,26 @@ impl JsonWriter {
         }
     }
 
-    #[cold]
+    /// Every write of a large payload comes here, not only the first past the room in place.
+    #[inline(never)]
     fn extend_large(&mut self, bytes: &[u8]) {
         if self.is_small() {
-            self.large = scratch::take();
-            self.large.extend_from_slice(&self.small[..self.len]);
-            self.len = IN_LARGE;
+            self.spill();
         }
-        self.large.extend_from_slice(bytes);
+        if let [byte] = bytes {
+            // The quotes, commas and colons of the text: a `memcpy` call costs more.
+            self.large.push(*byte);
+        } else {
+            self.large.extend_from_slice(bytes);
+        }
+    }
+
+    /// Moves the text to `large`, once it outgrows the room in place.
+    #[cold]
+    fn spill(&mut self) {
+        self.large = scratch::take();
+        self.large.extend_from_slice(&self.small[..self.len]);
+        self.len = IN_LARGE;
     }
 }
 
@@ -504,10 +551,12 @@ fn short_word(bytes: &[u8]) -> u64 {
     }
 }
 
-/// Whether one of the eight bytes of `word` is a quote, a backslash or a control character
-/// (below 0x20), the bytes a JSON string escapes. Exact: each test is the classic "has a
+/// The high bit of each of the eight bytes of `word` that is a quote, a backslash or a
+/// control character (below 0x20), the bytes a JSON string escapes; zero when there is none.
+/// The lowest flag is exact, those above it may not be: each test is the classic "has a
 /// byte below n" bit trick, whose borrows only spread above a byte that already matched.
-fn any_needs_escape(word: u64) -> bool {
+#[inline(always)]
+fn escape_flags(word: u64) -> u64 {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH_BITS: u64 = ONES * 0x80;
     let below_space = word.wrapping_sub(ONES * 0x20) & !word;
@@ -515,7 +564,23 @@ fn any_needs_escape(word: u64) -> bool {
     let backslash = word ^ (ONES * u64::from(b'\\'));
     let is_quote = quote.wrapping_sub(ONES) & !quote;
     let is_backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (below_space | is_quote | is_backslash) & HIGH_BITS != 0
+    (below_space | is_quote | is_backslash) & HIGH_BITS
+}
+
+/// Whether a JSON string escapes `byte`.
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// `word` with its first `count` bytes (at most eight) replaced by spaces, which need no
+/// escape.
+#[inline(always)]
+fn as_spaces(word: u64, count: usize) -> u64 {
+    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+    let replaced = u64::MAX
+        .checked_shl(8 * count as u32)
+        .map_or(u64::MAX, |kept| !kept);
+    (word & !replaced) | (SPACES & replaced)
 }
 
 impl std::io::Write for JsonWriter {
@@ -808,11 +873,21 @@ mod tests {
                 for filler in [b'a', 0x80, 0xff, 0x21, b'!'] {
                     let mut word = [filler; 8];
                     word[at] = byte;
+                    let flags = escape_flags(u64::from_le_bytes(word));
                     assert_eq!(
-                        any_needs_escape(u64::from_le_bytes(word)),
+                        flags != 0,
                         needs(byte),
                         "{byte:#x} at {at} among {filler:#x}"
                     );
+                    if needs(byte) {
+                        // The lowest flag is the byte's, even with another escape above it.
+                        assert_eq!(flags.trailing_zeros() / 8, at as u32);
+                        word[7] = b'"';
+                        let flags = escape_flags(u64::from_le_bytes(word));
+                        assert_eq!(flags.trailing_zeros() / 8, at as u32);
+                        let rest = as_spaces(u64::from_le_bytes(word), at + 1);
+                        assert_eq!(escape_flags(rest) != 0, at < 7, "the quote after it");
+                    }
                 }
             }
         }

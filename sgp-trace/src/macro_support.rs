@@ -123,17 +123,13 @@ impl Input {
         self.json.extend(key.0.as_bytes());
     }
 
-    /// Adds an argument that implements `Serialize`: a string, integer, boolean or null
-    /// written by the writer itself (see [`plain`](crate::plain)), anything else by
-    /// serde_json. One that fails to serialize is recorded as the error's text.
+    /// Adds an argument that implements `Serialize`, written as serde_json writes it (see
+    /// [`json`](crate::json)). One that fails to serialize is recorded as the error's text.
     #[inline]
     pub fn push_serialize<T: Serialize + ?Sized>(&mut self, key: Key, value: &T) {
         let mark = self.json.len();
         self.key(key);
-        if crate::plain::write(value, &mut self.json) {
-            return;
-        }
-        if let Err(error) = serde_json::to_writer(&mut self.json, value) {
+        if let Err(error) = crate::json::write(value, &mut self.json) {
             self.json.truncate(mark);
             self.push_text(key, &format!("serialization error: {error}"));
         }
