@@ -339,57 +339,55 @@ impl<'a> Compound<'a> {
     }
 }
 
-impl SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = LeftToSerdeJson;
+/// The serde traits of arrays (sequences, tuples and tuple structs and variants), which
+/// differ only in their names: each element goes to [`Compound::element`].
+macro_rules! array_traits {
+    ($($name:ident::$add:ident),*) => {$(
+        impl $name for Compound<'_> {
+            type Ok = ();
+            type Error = LeftToSerdeJson;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Written {
-        self.element(value)
-    }
+            fn $add<T: Serialize + ?Sized>(&mut self, value: &T) -> Written {
+                self.element(value)
+            }
 
-    fn end(self) -> Written {
-        self.close()
-    }
+            fn end(self) -> Written {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = LeftToSerdeJson;
+array_traits!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Written {
-        self.element(value)
-    }
+/// The serde traits of structs and struct variants: each field goes to [`Compound::entry`].
+macro_rules! struct_traits {
+    ($($name:ident),*) => {$(
+        impl $name for Compound<'_> {
+            type Ok = ();
+            type Error = LeftToSerdeJson;
 
-    fn end(self) -> Written {
-        self.close()
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Written {
+                self.entry(key, value)
+            }
+
+            fn end(self) -> Written {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = LeftToSerdeJson;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Written {
-        self.element(value)
-    }
-
-    fn end(self) -> Written {
-        self.close()
-    }
-}
-
-impl SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = LeftToSerdeJson;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Written {
-        self.element(value)
-    }
-
-    fn end(self) -> Written {
-        self.close()
-    }
-}
+struct_traits!(SerializeStruct, SerializeStructVariant);
 
 impl SerializeMap for Compound<'_> {
     type Ok = ();
@@ -402,32 +400,6 @@ impl SerializeMap for Compound<'_> {
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Written {
         self.json.push(b':');
         value.serialize(PayloadWriter(&mut *self.json))
-    }
-
-    fn end(self) -> Written {
-        self.close()
-    }
-}
-
-impl SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = LeftToSerdeJson;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Written {
-        self.entry(key, value)
-    }
-
-    fn end(self) -> Written {
-        self.close()
-    }
-}
-
-impl SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = LeftToSerdeJson;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Written {
-        self.entry(key, value)
     }
 
     fn end(self) -> Written {

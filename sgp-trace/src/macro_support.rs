@@ -3,7 +3,7 @@
 //!
 //! The expansion records arguments and return values through three-level autoref
 //! specialization: `(&&&Wrap(&value)).sgp_input()` uses `Serialize` when the type has it
-//! (a string, integer or boolean is then written without serde_json's serializer), else
+//! (written by our own serializer, see the `json` module), else
 //! `Debug`, else a placeholder naming the type, all without a compile error. Errors are
 //! described the same way, in three levels.
 
