@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -306,85 +305,24 @@ impl JsonWriter {
         }
     }
 
-    /// Writes `text` as a JSON string, byte for byte as serde_json writes it, eight bytes
-    /// at a time: a word with no quote, backslash or control character (almost every word
-    /// of real text) is copied without looking at its bytes one by one.
+    /// Writes `text` as a JSON string, byte for byte as serde_json writes it. The bytes
+    /// between escapes are found many at a time (see [`next_escape`]) and copied as one run,
+    /// where serde_json looks at every byte.
     pub(crate) fn string(&mut self, text: &str) {
         self.push(b'"');
         let bytes = text.as_bytes();
         let mut written = 0;
-        let mut words = bytes.chunks_exact(8);
-        let mut at = 0;
-        for word in &mut words {
-            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-            if escape_flags(word) != 0 {
-                written = self.escape_word(bytes, at, word, written);
+        loop {
+            let at = next_escape(bytes, written);
+            if at == bytes.len() {
+                break;
             }
-            at += 8;
-        }
-        // The last few bytes are checked as one word too: the string's last eight bytes
-        // when it has eight (those checked already read as spaces), else its bytes loaded
-        // without a copy.
-        let tail = words.remainder();
-        if !tail.is_empty() {
-            if bytes.len() >= 8 {
-                let start = bytes.len() - 8;
-                let word = u64::from_le_bytes(bytes[start..].try_into().expect("eight bytes"));
-                let word = as_spaces(word, at - start);
-                if escape_flags(word) != 0 {
-                    written = self.escape_word(bytes, start, word, written);
-                }
-            } else if escape_flags(short_word(tail)) != 0 {
-                written = self.escape_bytes(bytes, at..bytes.len(), written);
-            }
+            self.extend(&bytes[written..at]);
+            self.escape(bytes[at]);
+            written = at + 1;
         }
         self.extend(&bytes[written..]);
         self.push(b'"');
-    }
-
-    /// Writes the bytes of the word `word`, read from `bytes[start..start + 8]`, that need
-    /// escapes, each after the bytes before it not yet written (from `written` on); returns
-    /// where the unwritten bytes now start. It visits only the bytes that need escapes, so a
-    /// text with a quote or a line break every few words costs little more than one without.
-    #[inline(never)]
-    fn escape_word(
-        &mut self,
-        bytes: &[u8],
-        start: usize,
-        mut word: u64,
-        mut written: usize,
-    ) -> usize {
-        loop {
-            let flags = escape_flags(word);
-            if flags == 0 {
-                return written;
-            }
-            // The lowest flag is exact (see `escape_flags`).
-            let index = (flags.trailing_zeros() / 8) as usize;
-            let at = start + index;
-            self.extend(&bytes[written..at]);
-            self.escape(bytes[at]);
-            written = at + 1;
-            // Bytes up to this one read as spaces, so the next lowest flag is exact too.
-            word = as_spaces(word, index + 1);
-        }
-    }
-
-    /// Writes the bytes of `bytes[range]` that need escapes, as [`escape_word`] does, one
-    /// byte at a time: for the tail of a string shorter than eight bytes.
-    ///
-    /// [`escape_word`]: JsonWriter::escape_word
-    #[cold]
-    fn escape_bytes(&mut self, bytes: &[u8], range: Range<usize>, mut written: usize) -> usize {
-        for at in range {
-            if !needs_escape(bytes[at]) {
-                continue;
-            }
-            self.extend(&bytes[written..at]);
-            self.escape(bytes[at]);
-            written = at + 1;
-        }
-        written
     }
 
     /// Writes the escape of a byte that needs one, as serde_json writes it.
@@ -529,6 +467,83 @@ fn copy_short(to: &mut [u8], from: &[u8]) {
         }
     } else {
         to.copy_from_slice(from);
+    }
+}
+
+/// Where the first byte at or after `from` that a JSON string escapes is, or the text's
+/// length when there is none: sixteen bytes at a time with SSE2 (part of every x86-64
+/// CPU), eight at a time with word arithmetic elsewhere and after that, and the last few
+/// bytes as one word too.
+#[inline]
+fn next_escape(bytes: &[u8], mut from: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    while from + 16 <= bytes.len() {
+        // SAFETY: the sixteen bytes from `from` are in `bytes`.
+        let flags = unsafe { sse2::escape_flags(bytes.as_ptr().add(from)) };
+        if flags != 0 {
+            return from + flags.trailing_zeros() as usize;
+        }
+        from += 16;
+    }
+    while from + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[from..from + 8].try_into().expect("eight bytes"));
+        let flags = escape_flags(word);
+        if flags != 0 {
+            return from + (flags.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    if from == bytes.len() {
+        return from;
+    }
+    if bytes.len() >= 8 {
+        // The text's last eight bytes, those before `from` read as spaces.
+        let start = bytes.len() - 8;
+        let word = u64::from_le_bytes(bytes[start..].try_into().expect("eight bytes"));
+        if escape_flags(word) == 0 {
+            return bytes.len();
+        }
+        let flags = escape_flags(as_spaces(word, from - start));
+        return if flags == 0 {
+            bytes.len()
+        } else {
+            start + (flags.trailing_zeros() / 8) as usize
+        };
+    }
+    let tail = &bytes[from..];
+    if escape_flags(short_word(tail)) == 0 {
+        return bytes.len();
+    }
+    from + tail
+        .iter()
+        .position(|&byte| needs_escape(byte))
+        .expect("a byte needs an escape")
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// One bit for each of the sixteen bytes at `at` (bit `i` for byte `i`) that is a
+    /// quote, a backslash or a control character.
+    ///
+    /// # Safety
+    ///
+    /// The sixteen bytes from `at` must be readable.
+    #[inline(always)]
+    pub(super) unsafe fn escape_flags(at: *const u8) -> u32 {
+        // SAFETY: SSE2 is part of x86-64; the caller vouches for the load.
+        unsafe {
+            let chunk = _mm_loadu_si128(at.cast());
+            let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
+            // A byte is below 0x20 exactly when the smaller of it and 0x1f is itself.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, _mm_set1_epi8(0x1f)), chunk);
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+        }
     }
 }
 
@@ -818,15 +833,25 @@ mod tests {
             .map(|byte| char::from(byte).to_string())
             .collect();
         texts.extend(["", "what is sgp?", "ünïcode ✓ 🚀", "\u{7f}\u{80}\u{ff}"].map(String::from));
-        // Every byte that needs an escape at every place of a 17-byte text, across the
-        // eight-byte words and the tail.
+        // Every byte that needs an escape at every place of a 40-character text, alone and
+        // with a quote at every later place: across the sixteen-byte blocks, the eight-byte
+        // words and the tail.
+        let base: Vec<char> = "abcdefgh12345678ABCDEFGHé12345678 \u{80}~\u{7f}ij"
+            .chars()
+            .collect();
         for special in [
-            '"', '\\', '\n', '\u{1}', '\u{1f}', '\t', '\u{8}', '\u{c}', '\r',
+            '"', '\\', '\n', '\u{0}', '\u{1}', '\u{1f}', '\t', '\u{8}', '\u{c}', '\r',
         ] {
-            for at in 0..17 {
-                let mut text: Vec<char> = "abcdefgh12345678é".chars().collect();
+            for at in 0..base.len() {
+                let mut text = base.clone();
                 text[at] = special;
-                texts.push(text.into_iter().collect());
+                texts.push(text.iter().collect());
+                for later in at + 1..base.len() {
+                    let mut text = text.clone();
+                    text[later] = '"';
+                    texts.push(text.iter().collect());
+                }
+                texts.push(text[..=at].iter().collect());
             }
         }
         texts.push("x".repeat(300) + "\"" + &"é".repeat(50));
