@@ -1,7 +1,7 @@
 //! Payload JSON written by our own serde `Serializer`, text for text what serde_json
 //! writes: every string of a payload, at the top (`create_span(..).input(&prompt)`) or
 //! nested (a chat message's content in a struct argument, a `json!` input), is checked for
-//! escapes eight bytes at a time ([`JsonWriter::string`]) where serde_json checks one byte
+//! escapes many bytes at a time ([`JsonWriter::string`]) where serde_json checks one byte
 //! at a time, and integers are written in place.
 //!
 //! What it does not write itself it leaves to serde_json, which then writes the whole value
