@@ -394,6 +394,12 @@ impl ContextGuard {
             _not_send: PhantomData,
         }
     }
+
+    /// Whether the guard pushed nothing (that of a no-op span).
+    #[inline]
+    pub(crate) fn is_inert(&self) -> bool {
+        self.token == 0
+    }
 }
 
 impl Drop for ContextGuard {

@@ -192,9 +192,24 @@ impl SpanBuilder {
         // The no-op guard is made here, in place: made by `start_detached` and then moved
         // into a guard, the whole span was copied for nothing.
         if !self.recordable {
+            self.discard();
             return SpanGuard::noop();
         }
         self.start_entered()
+    }
+
+    /// Drops a builder that will not start a span. Most hold nothing to free (a name given as
+    /// a `&'static str`, no payload, no extras) and are forgotten after three checks inlined
+    /// here, where their drop glue was a call.
+    #[inline]
+    fn discard(self) {
+        let holds_nothing =
+            matches!(self.name, Cow::Borrowed(_)) && self.input.is_none() && self.extras.is_none();
+        if holds_nothing {
+            std::mem::forget(self);
+        } else {
+            drop_builder(self);
+        }
     }
 
     /// [`start`](SpanBuilder::start) for a span that may be recorded: kept out of line so
@@ -332,6 +347,11 @@ impl SpanBuilder {
     }
 }
 
+#[inline(never)]
+fn drop_builder(builder: SpanBuilder) {
+    drop(builder);
+}
+
 /// Whether a span started now could be recorded: tracing is on, and it starts a trace or a
 /// recorded span is current (on this thread, or inherited from the parent process).
 #[inline]
@@ -439,6 +459,11 @@ impl Span {
         Span {
             state: State::Unsampled(entry),
         }
+    }
+
+    #[inline]
+    fn is_noop(&self) -> bool {
+        matches!(self.state, State::Noop)
     }
 
     /// Whether this span will be sent; `false` for a no-op span. Check it before computing
@@ -561,9 +586,9 @@ impl Drop for Span {
 #[must_use = "a span ends as soon as its guard is dropped"]
 #[derive(Debug)]
 pub struct SpanGuard {
-    // Field order matters: the context is left before the span ends.
-    _entered: ContextGuard,
-    span: Span,
+    /// Both dropped by hand (see the `Drop` impl): the context is left before the span ends.
+    entered: ManuallyDrop<ContextGuard>,
+    span: ManuallyDrop<Span>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -571,8 +596,8 @@ impl SpanGuard {
     #[inline]
     fn noop() -> SpanGuard {
         SpanGuard {
-            _entered: ContextGuard::inert(),
-            span: Span::noop(),
+            entered: ManuallyDrop::new(ContextGuard::inert()),
+            span: ManuallyDrop::new(Span::noop()),
             _not_send: PhantomData,
         }
     }
@@ -580,14 +605,35 @@ impl SpanGuard {
     #[inline]
     fn enter(span: Span) -> SpanGuard {
         SpanGuard {
-            _entered: span.enter(),
-            span,
+            entered: ManuallyDrop::new(span.enter()),
+            span: ManuallyDrop::new(span),
             _not_send: PhantomData,
+        }
+    }
+
+    /// Leaves the context, then ends the span.
+    #[inline(never)]
+    fn leave_and_end(&mut self) {
+        // SAFETY: called once, by `drop`; neither field is used after.
+        unsafe {
+            ManuallyDrop::drop(&mut self.entered);
+            ManuallyDrop::drop(&mut self.span);
         }
     }
 
     /// Ends the span now.
     pub fn end(self) {}
+}
+
+impl Drop for SpanGuard {
+    /// Only this check is inlined where a guard drops: the drop glue of its fields, called
+    /// even for a no-op guard, cost a no-op `create_span` two calls.
+    #[inline]
+    fn drop(&mut self) {
+        if !(self.span.is_noop() && self.entered.is_inert()) {
+            self.leave_and_end();
+        }
+    }
 }
 
 impl Deref for SpanGuard {
