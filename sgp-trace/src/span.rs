@@ -355,6 +355,8 @@ impl SpanBuilder {
     }
 }
 
+/// Drops a no-op builder that holds something to free (an owned name, or extras such as a
+/// span id); out of line, as the rare case.
 #[inline(never)]
 fn drop_builder(builder: SpanBuilder) {
     drop(builder);
