@@ -141,9 +141,11 @@ impl Input {
         self.json.string(text);
     }
 
-    /// The finished object.
+    /// The finished object. By reference: moved into the call, the writer was copied in
+    /// wider pieces than it had just been written in, which the CPU cannot forward from
+    /// store to load.
     #[inline]
-    pub fn finish(mut self) -> JsonObject {
+    pub fn finish(&mut self) -> JsonObject {
         self.json.push(b'}');
         self.json.to_object(0)
     }
