@@ -10,8 +10,11 @@
 //! Every library gets a background exporter that discards, so its export thread does all
 //! its work (coalescing and JSON encoding for sgp-trace, `SpanData` batches for
 //! OpenTelemetry, span collection for fastrace) but sends nothing. Spans are children of a
-//! trace in scope (a root per thread), except in the no-op cases. After the run the
-//! medians are printed again with their ratios to the peers.
+//! trace in scope (a root per thread), except in the no-op cases. A recording thread waits,
+//! off the clock, for its library's export thread to catch up every
+//! [`SPANS_PER_CATCH_UP`] spans, so every library is measured recording all of its spans,
+//! not shedding them at a full queue. After the run the medians are printed again with
+//! their ratios to the peers.
 
 use std::hint::black_box;
 use std::sync::{Barrier, Mutex};
@@ -34,6 +37,14 @@ const SMALL: &str = "what is sgp?";
 /// fastrace collects spans per root: one root covers this many spans, so its cost and the
 /// hand-over to fastrace's collector are counted but spread thin.
 const FASTRACE_SPANS_PER_ROOT: u64 = 256;
+
+/// A recording thread lets its library's export thread catch up, off the clock, after this
+/// many spans. An endless loop outruns sgp-trace's export thread (about 2.4M spans/s with
+/// a discarding exporter, against 6-8M made on two cores); once the queue is full, about
+/// half of the spans end on the cheaper queue-full path, and the figure is no longer what
+/// a recorded span costs. 8,192 spans on each of four threads stay under half the default
+/// queue, where start events begin to give way.
+const SPANS_PER_CATCH_UP: u64 = 8192;
 
 // ---------------------------------------------------------------------------------------
 // The functions under test: two small arguments each.
@@ -139,9 +150,10 @@ fn otel_provider() -> SdkTracerProvider {
         .build()
 }
 
+/// The OpenTelemetry providers: the one behind `tracing-opentelemetry` and a plain one.
 struct Peers {
-    otel: SdkTracer,
-    _providers: [SdkTracerProvider; 2],
+    for_tracing: SdkTracerProvider,
+    plain: SdkTracerProvider,
 }
 
 fn peers() -> Peers {
@@ -151,10 +163,7 @@ fn peers() -> Peers {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
         .expect("no other subscriber");
     let plain = otel_provider();
-    Peers {
-        otel: plain.tracer("plain"),
-        _providers: [for_tracing, plain],
-    }
+    Peers { for_tracing, plain }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -207,6 +216,8 @@ fn thread_cpu_time() -> Duration {
 struct Measured<'a> {
     barrier: &'a Barrier,
     cpu_start: Duration,
+    /// CPU time spent off the clock (see [`Measured::untimed`]).
+    untimed: Duration,
 }
 
 impl<'a> Measured<'a> {
@@ -215,11 +226,31 @@ impl<'a> Measured<'a> {
         Measured {
             barrier,
             cpu_start: thread_cpu_time(),
+            untimed: Duration::ZERO,
+        }
+    }
+
+    /// Does `work` off the clock.
+    fn untimed(&mut self, work: impl FnOnce()) {
+        let start = thread_cpu_time();
+        work();
+        self.untimed += thread_cpu_time() - start;
+    }
+
+    /// Runs `iters` spans in rounds of at most [`SPANS_PER_CATCH_UP`] (`spans(n)` makes
+    /// `n`), each after `catch_up`, off the clock, waited for the export thread.
+    fn in_rounds(&mut self, iters: u64, catch_up: &dyn Fn(), mut spans: impl FnMut(u64)) {
+        let mut left = iters;
+        while left > 0 {
+            let round = left.min(SPANS_PER_CATCH_UP);
+            self.untimed(catch_up);
+            spans(round);
+            left -= round;
         }
     }
 
     fn end(self) -> Duration {
-        let cpu = thread_cpu_time() - self.cpu_start;
+        let cpu = thread_cpu_time() - self.cpu_start - self.untimed;
         self.barrier.wait();
         cpu
     }
@@ -228,13 +259,22 @@ impl<'a> Measured<'a> {
 /// One benchmark case: per-thread setup, then the measured loop between two barrier waits.
 type Case = Box<dyn Fn(&Barrier, u64) -> Duration + Sync>;
 
+/// Waits until sgp-trace's export thread has taken everything queued.
+fn sgp_catch_up() {
+    if let Err(error) = sgp_trace::flush_queue() {
+        eprintln!("flush between rounds: {error}");
+    }
+}
+
 fn sgp_in_trace(span: fn()) -> Case {
     Box::new(move |barrier, iters| {
         let _trace = sgp_trace::create_trace("bench").start();
-        let measured = Measured::start(barrier);
-        for _ in 0..iters {
-            span();
-        }
+        let mut measured = Measured::start(barrier);
+        measured.in_rounds(iters, &sgp_catch_up, |round| {
+            for _ in 0..round {
+                span();
+            }
+        });
         measured.end()
     })
 }
@@ -284,13 +324,15 @@ fn chat() -> &'static serde_json::Value {
 fn sgp_input<T: serde::Serialize + ?Sized + Sync>(payload: &'static T) -> Case {
     Box::new(move |barrier, iters| {
         let _trace = sgp_trace::create_trace("bench").start();
-        let measured = Measured::start(barrier);
-        for _ in 0..iters {
-            let span = sgp_trace::create_span("child")
-                .input(black_box(payload))
-                .start();
-            black_box(&span);
-        }
+        let mut measured = Measured::start(barrier);
+        measured.in_rounds(iters, &sgp_catch_up, |round| {
+            for _ in 0..round {
+                let span = sgp_trace::create_span("child")
+                    .input(black_box(payload))
+                    .start();
+                black_box(&span);
+            }
+        });
         measured.end()
     })
 }
@@ -303,41 +345,55 @@ where
 {
     use fastrace::prelude::{Span, SpanContext};
     Box::new(move |barrier, iters| {
-        let measured = Measured::start(barrier);
-        let mut left = iters;
-        while left > 0 {
-            let batch = left.min(FASTRACE_SPANS_PER_ROOT);
-            let root = Span::root("bench", SpanContext::random());
-            let _parent = root.set_local_parent();
-            for _ in 0..batch {
-                black_box(traced(black_box(7), black_box(SMALL)));
+        let mut measured = Measured::start(barrier);
+        measured.in_rounds(iters, &fastrace::flush, |round| {
+            let mut left = round;
+            while left > 0 {
+                let batch = left.min(FASTRACE_SPANS_PER_ROOT);
+                let root = Span::root("bench", SpanContext::random());
+                let _parent = root.set_local_parent();
+                for _ in 0..batch {
+                    black_box(traced(black_box(7), black_box(SMALL)));
+                }
+                left -= batch;
             }
-            left -= batch;
-        }
+        });
         measured.end()
     })
 }
 
-fn tracing_case() -> Case {
-    Box::new(|barrier, iters| {
+/// Waits until an OpenTelemetry batch processor has exported everything queued.
+fn otel_catch_up(provider: &SdkTracerProvider) {
+    if let Err(error) = provider.force_flush() {
+        eprintln!("OpenTelemetry flush between rounds: {error}");
+    }
+}
+
+fn tracing_case(provider: SdkTracerProvider) -> Case {
+    Box::new(move |barrier, iters| {
         let root = tracing::info_span!("bench");
         let _entered = root.enter();
-        let measured = Measured::start(barrier);
-        for _ in 0..iters {
-            black_box(tracing_two_args(black_box(7), black_box(SMALL)));
-        }
+        let mut measured = Measured::start(barrier);
+        measured.in_rounds(iters, &|| otel_catch_up(&provider), |round| {
+            for _ in 0..round {
+                black_box(tracing_two_args(black_box(7), black_box(SMALL)));
+            }
+        });
         measured.end()
     })
 }
 
-fn otel_case(tracer: SdkTracer) -> Case {
+fn otel_case(provider: SdkTracerProvider) -> Case {
+    let tracer = provider.tracer("plain");
     Box::new(move |barrier, iters| {
         let root = tracer.start("bench");
         let _current = Context::current_with_span(root).attach();
-        let measured = Measured::start(barrier);
-        for _ in 0..iters {
-            black_box(otel_two_attrs(&tracer, black_box(7), black_box(SMALL)));
-        }
+        let mut measured = Measured::start(barrier);
+        measured.in_rounds(iters, &|| otel_catch_up(&provider), |round| {
+            for _ in 0..round {
+                black_box(otel_two_attrs(&tracer, black_box(7), black_box(SMALL)));
+            }
+        });
         measured.end()
     })
 }
@@ -391,6 +447,8 @@ fn hot_path(c: &mut Criterion) {
         Some(SgpMode::Recording),
         no_trace(sgp_create_span),
     );
+    // What the recorded cases queue, apart from the warm-up's load.
+    let before = sgp_trace::stats();
     run(
         c,
         "sgp_create_span_small",
@@ -421,10 +479,14 @@ fn hot_path(c: &mut Criterion) {
         Some(SgpMode::Recording),
         sgp_input(payload(10 * 1024)),
     );
-    let stats = sgp_trace::stats();
+    let after = sgp_trace::stats();
     eprintln!(
-        "sgp-trace stats after its cases: enqueued {}, exported {}, coalesced {}, dropped (queue full) {}",
-        stats.enqueued, stats.exported, stats.coalesced, stats.dropped_queue_full
+        "sgp-trace during its recorded cases: enqueued {}, exported {}, coalesced {}, \
+         dropped (queue full) {}",
+        after.enqueued - before.enqueued,
+        after.exported - before.exported,
+        after.coalesced - before.coalesced,
+        after.dropped_queue_full - before.dropped_queue_full
     );
     run(
         c,
@@ -438,8 +500,13 @@ fn hot_path(c: &mut Criterion) {
         None,
         fastrace_case(fastrace_two_args_recorded),
     );
-    run(c, "tracing_otel_instrument_2args", None, tracing_case());
-    run(c, "otel_span_2attrs", None, otel_case(peers.otel.clone()));
+    run(
+        c,
+        "tracing_otel_instrument_2args",
+        None,
+        tracing_case(peers.for_tracing.clone()),
+    );
+    run(c, "otel_span_2attrs", None, otel_case(peers.plain.clone()));
 }
 
 criterion_group!(benches, hot_path);
