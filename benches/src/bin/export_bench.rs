@@ -330,6 +330,7 @@ fn run_scenario(args: RunArgs) -> Value {
     let exported = events(stats.exported, stats_start.exported);
     let coalesced = events(stats.coalesced, stats_start.coalesced);
     let dropped = events(stats.dropped_queue_full, stats_start.dropped_queue_full);
+    let skipped = events(stats.starts_skipped, stats_start.starts_skipped);
     let mut result = json!({
         "spans": args.spans,
         "loop_s": loop_s,
@@ -338,6 +339,7 @@ fn run_scenario(args: RunArgs) -> Value {
         "enqueued": enqueued,
         "exported": exported,
         "coalesced": coalesced,
+        "starts_skipped": skipped,
         "dropped_queue_full": dropped,
         "dropped_other": stats.lost() - stats.dropped_queue_full,
         "waiting_after_loop": waiting_after_loop,
@@ -349,8 +351,11 @@ fn run_scenario(args: RunArgs) -> Value {
         "span_item_bytes": std::mem::size_of::<sgp_trace::SpanItem>(),
     });
     if flushed {
-        // A span is two events; a coalesced start was replaced by its exported end.
-        let delivered_spans = (exported + coalesced) as f64 / 2.0;
+        // Every span's start was sent, coalesced into its end or skipped under pressure, so
+        // the exported events past the sent starts are the spans' ends: the spans delivered
+        // (a dropped end is a span lost).
+        let sent_starts = args.spans.saturating_sub(coalesced + skipped);
+        let delivered_spans = exported.saturating_sub(sent_starts) as f64;
         result["delivered_spans_per_s"] = json!(delivered_spans / total_s);
     }
     if let Some(histogram) = &histogram {
