@@ -276,10 +276,22 @@ impl SpanBuilder {
             }
         };
         let now = Timestamp::now();
+        // Cloned from the placement before it moves into the item: cloned from the item,
+        // the ids were read back in wider pieces than they had just been written in, which
+        // the CPU cannot forward from store to load.
+        let entry = Entry {
+            context: SpanContext {
+                trace_id: placement.trace_id.clone(),
+                span_id: span_id.clone(),
+                group_id: placement.group_id.clone(),
+            },
+            root: root.unwrap_or_else(|| span_id.clone()),
+            sampled: true,
+        };
         let mut item = ManuallyDrop::new(SpanItem {
             name: self.name,
             trace_id: placement.trace_id,
-            id: span_id.clone(),
+            id: span_id,
             parent_id: placement.parent_id,
             group_id: placement.group_id,
             start_timestamp: now,
@@ -291,15 +303,6 @@ impl SpanBuilder {
             metadata: metadata.map(Arc::new),
             observability: crate::correlation::current(),
         });
-        let entry = Entry {
-            context: SpanContext {
-                trace_id: item.trace_id.clone(),
-                span_id: item.id.clone(),
-                group_id: item.group_id.clone(),
-            },
-            root: root.unwrap_or(span_id),
-            sampled: true,
-        };
         // SAFETY: `item` is not used after this.
         let item = unsafe { ItemToMove::new(&mut item) };
         let Some(slot) = pipeline.start(item, now.as_nanos(), held) else {
