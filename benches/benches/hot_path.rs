@@ -304,6 +304,12 @@ fn sgp_create_span() {
     black_box(&span);
 }
 
+/// A span with no payload: what the span itself costs, apart from any JSON.
+fn sgp_create_span_bare() {
+    let span = sgp_trace::create_span("child").start();
+    black_box(&span);
+}
+
 fn payload(bytes: usize) -> &'static str {
     Box::leak("x".repeat(bytes).into_boxed_str())
 }
@@ -449,6 +455,12 @@ fn hot_path(c: &mut Criterion) {
     );
     // What the recorded cases queue, apart from the warm-up's load.
     let before = sgp_trace::stats();
+    run(
+        c,
+        "sgp_create_span_bare",
+        Some(SgpMode::Recording),
+        sgp_in_trace(sgp_create_span_bare),
+    );
     run(
         c,
         "sgp_create_span_small",

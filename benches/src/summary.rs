@@ -26,6 +26,10 @@ pub const CASES: &[(&str, &str)] = &[
         "sgp-trace, no trace in scope, `create_span` + small input",
     ),
     (
+        "sgp_create_span_bare",
+        "sgp-trace, `create_span`, no payload (the span alone)",
+    ),
+    (
         "sgp_create_span_small",
         "sgp-trace, `create_span` + small input",
     ),
