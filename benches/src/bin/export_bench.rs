@@ -201,6 +201,24 @@ fn rss_kib() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU time (ns) the export thread has used so far, from the scheduler's count in
+/// `/proc/self/task/*/schedstat`; 0 when it cannot be read.
+fn export_thread_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            // The kernel keeps 15 bytes of a thread's name.
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| "sgp-trace-export".starts_with(name.trim()))
+        })
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Latencies at 1 ns resolution up to 100 µs, then one overflow bucket. Allocated and
 /// touched before the first RSS reading, so it does not count as growth.
 struct Histogram {
@@ -298,6 +316,7 @@ fn run_scenario(args: RunArgs) -> Value {
     sgp_trace::flush_queue().expect("first flush");
     let (rss_start, _) = rss_kib();
     let stats_start = sgp_trace::stats();
+    let export_cpu_start = export_thread_cpu_ns();
 
     let start = Instant::now();
     match &mut histogram {
@@ -324,6 +343,7 @@ fn run_scenario(args: RunArgs) -> Value {
         sgp_trace::flush_queue().expect("flush");
     }
     let total_s = start.elapsed().as_secs_f64();
+    let export_cpu_ns = export_thread_cpu_ns().saturating_sub(export_cpu_start);
     let stats = sgp_trace::stats();
     let events = |now: u64, then: u64| now - then;
     let enqueued = events(stats.enqueued, stats_start.enqueued);
@@ -357,6 +377,9 @@ fn run_scenario(args: RunArgs) -> Value {
         let sent_starts = args.spans.saturating_sub(coalesced + skipped);
         let delivered_spans = exported.saturating_sub(sent_starts) as f64;
         result["delivered_spans_per_s"] = json!(delivered_spans / total_s);
+        // What tracing costs the program beyond its own threads: the export thread's CPU
+        // time for each span it delivered (encoding, and for HTTP backends, sending).
+        result["export_cpu_ns_per_span"] = json!(export_cpu_ns as f64 / delivered_spans);
     }
     if let Some(histogram) = &histogram {
         result["p50_ns"] = json!(histogram.percentile(0.50));
@@ -420,6 +443,7 @@ fn best(mut run: RunArgs) -> RunArgs {
 
 const THROUGHPUT: &[&str] = &[
     "delivered_spans_per_s",
+    "export_cpu_ns_per_span",
     "hot_path_ns_per_span",
     "lost_events_pct",
     "total_s",
