@@ -238,7 +238,7 @@ impl<'a> Measured<'a> {
     }
 
     /// Runs `iters` spans in rounds of at most [`SPANS_PER_CATCH_UP`] (`spans(n)` makes
-    /// `n`), each after `catch_up`, off the clock, waited for the export thread.
+    /// `n`). Before each round, `catch_up` waits for the export thread, off the clock.
     fn in_rounds(&mut self, iters: u64, catch_up: &dyn Fn(), mut spans: impl FnMut(u64)) {
         let mut left = iters;
         while left > 0 {
