@@ -413,7 +413,8 @@ fn decimal_len(value: u64) -> usize {
 }
 
 /// Writes `value`'s decimal digits at the end of `text`, two at a time, right to left;
-/// `text` ends where the last digit goes and has room for all of them.
+/// `text` ends where the last digit goes and has room for all of them. Bytes before the
+/// digits are left as they are, so a field of zeros comes out zero-padded.
 #[inline(always)]
 fn write_digits(text: &mut [u8], mut value: u64) {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
@@ -693,13 +694,14 @@ impl Timestamp {
         let seconds = self.second();
         let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
         let second_of_day = seconds % 86_400;
+        // Every field fits its zeros (the year is clamped), which pad it.
         let mut text = *b"0000-00-00T00:00:00.";
-        put_digits(&mut text[0..4], year.clamp(0, 9999) as u64);
-        put_digits(&mut text[5..7], u64::from(month));
-        put_digits(&mut text[8..10], u64::from(day));
-        put_digits(&mut text[11..13], second_of_day / 3600);
-        put_digits(&mut text[14..16], second_of_day / 60 % 60);
-        put_digits(&mut text[17..19], second_of_day % 60);
+        write_digits(&mut text[0..4], year.clamp(0, 9999) as u64);
+        write_digits(&mut text[5..7], u64::from(month));
+        write_digits(&mut text[8..10], u64::from(day));
+        write_digits(&mut text[11..13], second_of_day / 3600);
+        write_digits(&mut text[14..16], second_of_day / 60 % 60);
+        write_digits(&mut text[17..19], second_of_day % 60);
         text
     }
 
@@ -709,16 +711,8 @@ impl Timestamp {
     pub(crate) fn rfc3339_in(self, second: &SecondText) -> [u8; 27] {
         let mut text = *b"0000-00-00T00:00:00.000000Z";
         text[..second.len()].copy_from_slice(second);
-        put_digits(&mut text[20..26], (self.0 % 1_000_000_000) / 1_000);
+        write_digits(&mut text[20..26], (self.0 % 1_000_000_000) / 1_000);
         text
-    }
-}
-
-/// Writes `value`'s last `text.len()` decimal digits into `text`, zero-padded.
-fn put_digits(text: &mut [u8], mut value: u64) {
-    for digit in text.iter_mut().rev() {
-        *digit = b'0' + (value % 10) as u8;
-        value /= 10;
     }
 }
 
