@@ -131,6 +131,10 @@ struct RunArgs {
     batch_bytes: Option<usize>,
     /// Time every span and report percentiles.
     latency: bool,
+    /// Wait for the export thread (`flush_queue`) after every this many spans, so it never
+    /// falls behind: its CPU per span is then measured without the queue's pressure, which
+    /// changes from run to run what it has to do (starts skipped, spans dropped).
+    paced: Option<usize>,
 }
 
 impl RunArgs {
@@ -143,6 +147,7 @@ impl RunArgs {
             flush_at: None,
             batch_bytes: None,
             latency: false,
+            paced: None,
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
@@ -157,6 +162,7 @@ impl RunArgs {
                     run.batch_bytes = Some(value().parse().expect("--batch-bytes N"))
                 }
                 "--latency" => run.latency = true,
+                "--paced" => run.paced = Some(value().parse().expect("--paced N")),
                 other => panic!("unknown flag {other}"),
             }
         }
@@ -180,6 +186,7 @@ impl RunArgs {
         add("--batch", self.batch);
         add("--flush-at", self.flush_at);
         add("--batch-bytes", self.batch_bytes);
+        add("--paced", self.paced);
         if self.latency {
             args.push("--latency".into());
         }
@@ -327,11 +334,21 @@ fn run_scenario(args: RunArgs) -> Value {
                 histogram.record(before.elapsed().as_nanos() as u64);
             }
         }
-        None => {
-            for _ in 0..args.spans {
-                make_span();
+        None => match args.paced {
+            Some(round) => {
+                for span in 1..=args.spans {
+                    make_span();
+                    if span % round as u64 == 0 {
+                        sgp_trace::flush_queue().expect("flush");
+                    }
+                }
             }
-        }
+            None => {
+                for _ in 0..args.spans {
+                    make_span();
+                }
+            }
+        },
     }
     let loop_s = start.elapsed().as_secs_f64();
     let (rss_end, rss_peak) = rss_kib();
@@ -428,6 +445,7 @@ fn args(backend: &str, spans: u64) -> RunArgs {
         flush_at: None,
         batch_bytes: None,
         latency: false,
+        paced: None,
     }
 }
 
