@@ -42,6 +42,45 @@ fn joined([high, low]: [u64; 2]) -> u128 {
     (u128::from(high) << 64) | u128::from(low)
 }
 
+/// The canonical text of the UUID `[high, low]`: 32 lowercase hex digits in groups of
+/// 8-4-4-4-12, as `Uuid::hyphenated` writes it.
+fn hyphenated([high, low]: [u64; 2]) -> [u8; 36] {
+    let (high, low) = (hex_digits(high), hex_digits(low));
+    let mut text = [b'-'; 36];
+    text[..8].copy_from_slice(&high[..8]);
+    text[9..13].copy_from_slice(&high[8..12]);
+    text[14..18].copy_from_slice(&high[12..]);
+    text[19..23].copy_from_slice(&low[..4]);
+    text[24..].copy_from_slice(&low[4..]);
+    text
+}
+
+/// The 16 lowercase hex digits of `word`, most significant first.
+fn hex_digits(word: u64) -> [u8; 16] {
+    let mut digits = [0; 16];
+    digits[..8].copy_from_slice(&hex_digits_of_half((word >> 32) as u32));
+    digits[8..].copy_from_slice(&hex_digits_of_half(word as u32));
+    digits
+}
+
+/// The 8 hex digits of `half`, computed all at once in one word: each nibble is spread to a
+/// byte of its own, then every byte becomes its ASCII digit.
+fn hex_digits_of_half(half: u32) -> [u8; 8] {
+    const LOW_NIBBLES: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Nibble `i` (counted from the least significant) ends up in byte `i`.
+    let mut x = u64::from(half);
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    x = (x | (x << 4)) & LOW_NIBBLES;
+    // A byte of 10 or more gets the distance from `'9' + 1` to `'a'` added too; no byte can
+    // carry into the next (at most 15 + 6 before the shift, 15 + 48 + 39 after).
+    let letters = ((x + 6 * ONES) >> 4) & ONES;
+    let ascii = x + u64::from(b'0') * ONES + letters * u64::from(b'a' - b'9' - 1);
+    // Big-endian puts the most significant nibble's byte first.
+    ascii.to_be_bytes()
+}
+
 /// Why a user-supplied id was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvalidId {
@@ -103,6 +142,29 @@ impl Id {
         Id(Repr::Uuid([high, low]))
     }
 
+    /// Calls `f` with the id's text: a generated id is formatted on the stack, a given one
+    /// is lent as it was given.
+    pub(crate) fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match &self.0 {
+            Repr::Uuid(words) => {
+                let text = hyphenated(*words);
+                // SAFETY: `hyphenated` writes only ASCII hex digits and hyphens.
+                f(unsafe { std::str::from_utf8_unchecked(&text) })
+            }
+            Repr::Text(text) => f(text),
+        }
+    }
+
+    /// The canonical text of an id kept as a UUID (every generated id); `None` for any
+    /// other. The export thread writes three or four ids per span, so the text is made with
+    /// word arithmetic (see [`hyphenated`]), not digit by digit, and needs no escapes.
+    pub(crate) fn uuid_text(&self) -> Option<[u8; 36]> {
+        match &self.0 {
+            Repr::Uuid(words) => Some(hyphenated(*words)),
+            Repr::Text(_) => None,
+        }
+    }
+
     /// The id as a UUID, when it is one in canonical form.
     pub fn as_uuid(&self) -> Option<Uuid> {
         match &self.0 {
@@ -114,17 +176,7 @@ impl Id {
 
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Repr::Uuid(value) => {
-                let mut buf = Uuid::encode_buffer();
-                f.write_str(
-                    Uuid::from_u128(joined(*value))
-                        .hyphenated()
-                        .encode_lower(&mut buf),
-                )
-            }
-            Repr::Text(text) => f.write_str(text),
-        }
+        self.with_text(|text| f.write_str(text))
     }
 }
 
@@ -160,17 +212,7 @@ impl TryFrom<&str> for Id {
 
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.0 {
-            Repr::Uuid(value) => {
-                let mut buf = Uuid::encode_buffer();
-                serializer.serialize_str(
-                    Uuid::from_u128(joined(*value))
-                        .hyphenated()
-                        .encode_lower(&mut buf),
-                )
-            }
-            Repr::Text(text) => serializer.serialize_str(text),
-        }
+        self.with_text(|text| serializer.serialize_str(text))
     }
 }
 
@@ -191,6 +233,33 @@ mod tests {
         let parsed = Id::new(generated.to_string()).unwrap();
         assert_eq!(parsed, generated);
         assert!(parsed.as_uuid().is_some());
+    }
+
+    #[test]
+    fn uuid_text_matches_the_uuid_crate() {
+        let mut values = vec![
+            [0, 0],
+            [u64::MAX, u64::MAX],
+            [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210],
+        ];
+        // Every nibble value at every place, and random ids.
+        for digit in 0..16u64 {
+            values.push([
+                digit * 0x1111_1111_1111_1111,
+                !(digit * 0x1111_1111_1111_1111),
+            ]);
+        }
+        values.extend((0..1000).map(|_| crate::random::words()));
+        for words in values {
+            let expected = Uuid::from_u128(joined(words)).hyphenated().to_string();
+            assert_eq!(std::str::from_utf8(&hyphenated(words)).unwrap(), expected);
+            let id = Id(Repr::Uuid(words));
+            assert_eq!(id.to_string(), expected);
+            assert_eq!(
+                id.uuid_text().map(|text| text.to_vec()),
+                Some(expected.into_bytes())
+            );
+        }
     }
 
     #[test]

@@ -464,7 +464,7 @@ fn copy_short(to: &mut [u8], from: &[u8]) {
 /// CPU), eight at a time with word arithmetic elsewhere and after that, and the last few
 /// bytes as one word too.
 #[inline]
-fn next_escape(bytes: &[u8], mut from: usize) -> usize {
+pub(crate) fn next_escape(bytes: &[u8], mut from: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     while from + 16 <= bytes.len() {
         // SAFETY: the sixteen bytes from `from` are in `bytes`.

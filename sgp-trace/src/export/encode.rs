@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use crate::item::SecondText;
+use crate::item::{next_escape, SecondText};
 use crate::{Id, SpanItem, Timestamp};
 
 /// Appends `item` as one JSON object.
@@ -61,19 +61,27 @@ pub(crate) fn write_span(out: &mut Vec<u8>, item: &SpanItem) {
 }
 
 fn write_str(out: &mut Vec<u8>, text: &str) {
-    // Writing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
+    let bytes = text.as_bytes();
+    // Names and ids seldom need an escape: found so, they are copied at once, where
+    // serde_json looks at every byte.
+    if next_escape(bytes, 0) == bytes.len() {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
 }
 
 fn write_id(out: &mut Vec<u8>, id: &Id) {
-    match id.as_uuid() {
-        Some(uuid) => {
-            let mut buf = uuid::Uuid::encode_buffer();
+    match id.uuid_text() {
+        Some(text) => {
             out.push(b'"');
-            out.extend_from_slice(uuid.hyphenated().encode_lower(&mut buf).as_bytes());
+            out.extend_from_slice(&text);
             out.push(b'"');
         }
-        None => write_str(out, &id.to_string()),
+        None => id.with_text(|text| write_str(out, text)),
     }
 }
 
