@@ -86,36 +86,44 @@ impl Controls {
     /// Redacts, masks and limits the span's payloads in place.
     pub(crate) fn apply(&self, item: &mut SpanItem) -> Applied {
         let mut applied = Applied::default();
-        let mut original_sizes = Map::new();
-        for field in [Field::Input, Field::Output] {
-            let slot = match field {
-                Field::Input => &mut item.input,
-                _ => &mut item.output,
-            };
-            if let Some(object) = slot.take() {
-                let (object, original) = self.process(field, object, &mut applied);
-                if let Some(bytes) = original {
-                    original_sizes.insert(field.as_str().into(), bytes.into());
+        // The sizes of truncated payloads, by field; made only when one is truncated (an
+        // empty map made and dropped for every span costs more than the rest of a small
+        // span's checks).
+        let mut original_sizes: Option<Map<String, Value>> = None;
+        let mut note_size = |field: Field, original: Option<usize>| {
+            if let Some(bytes) = original {
+                original_sizes
+                    .get_or_insert_with(Map::new)
+                    .insert(field.as_str().into(), bytes.into());
+            }
+        };
+        for (field, slot) in [
+            (Field::Input, &mut item.input),
+            (Field::Output, &mut item.output),
+        ] {
+            if let Some(object) = slot {
+                let (processed, original) = self.process(field, object, &mut applied);
+                note_size(field, original);
+                if let Some(processed) = processed {
+                    *object = processed;
                 }
-                *slot = Some(object);
             }
         }
         if let Some(metadata) = &mut item.metadata {
             let object = JsonObject::new(&**metadata);
             let before = applied;
-            let (object, original) = self.process(Field::Metadata, object, &mut applied);
-            if let Some(bytes) = original {
-                original_sizes.insert(Field::Metadata.as_str().into(), bytes.into());
-            }
+            let (processed, original) = self.process(Field::Metadata, &object, &mut applied);
+            note_size(Field::Metadata, original);
             // Parse back only what changed; most metadata passes untouched.
             if applied != before {
+                let object = processed.unwrap_or(object);
                 *metadata = Arc::new(match object.to_value() {
                     Value::Object(map) => map,
                     _ => Map::new(),
                 });
             }
         }
-        if !original_sizes.is_empty() {
+        if let Some(original_sizes) = original_sizes {
             let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
             metadata.insert("truncated_fields".into(), Value::Object(original_sizes));
         }
@@ -123,13 +131,14 @@ impl Controls {
     }
 
     /// One payload: redacted and masked (parsing it only when needed), then limited.
-    /// Returns the new payload and, when it was truncated, its size before.
+    /// Returns the new payload, `None` when it passes as it is, and when it was truncated
+    /// its size before.
     fn process(
         &self,
         field: Field,
-        object: JsonObject,
+        object: &JsonObject,
         applied: &mut Applied,
-    ) -> (JsonObject, Option<usize>) {
+    ) -> (Option<JsonObject>, Option<usize>) {
         let scan = scan(object.as_str());
         if scan.depth > MAX_DEPTH {
             // Deeper than JSON parsers accept (serde_json and the server stop at 128): the
@@ -137,12 +146,12 @@ impl Controls {
             applied.truncated += 1;
             let size = object.as_str().len();
             return (
-                preview(&object, self.max_field_bytes, "nested too deep"),
+                Some(preview(object, self.max_field_bytes, "nested too deep")),
                 Some(size),
             );
         }
         let needs_redaction = self.redact_credentials && scan.credential_key;
-        let object = if needs_redaction || self.mask.is_some() {
+        let changed = (needs_redaction || self.mask.is_some()).then(|| {
             let mut value = object.to_value();
             if needs_redaction {
                 applied.redacted += redact(&mut value);
@@ -158,15 +167,14 @@ impl Controls {
                 }
                 _ => JsonObject::new(&value),
             }
-        } else {
-            object
-        };
-        let size = object.as_str().len();
+        });
+        let current = changed.as_ref().unwrap_or(object);
+        let size = current.as_str().len();
         if size <= self.max_field_bytes {
-            return (object, None);
+            return (changed, None);
         }
         applied.truncated += 1;
-        (truncate(&object, self.max_field_bytes), Some(size))
+        (Some(truncate(current, self.max_field_bytes)), Some(size))
     }
 }
 
@@ -260,7 +268,7 @@ fn scan(json: &str) -> Scan {
 /// characters; `None` when it is not closed.
 fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     loop {
-        let at = from + memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
+        let at = from + quote_or_backslash(bytes.get(from..)?)?;
         if bytes[at] == b'"' {
             return Some(at);
         }
@@ -270,35 +278,26 @@ fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     }
 }
 
+/// Where the first quote or backslash of `bytes` is. Most strings of a payload are short
+/// (keys, ids, labels), so the first bytes are looked at one by one, where `memchr2`'s setup
+/// costs more than it saves; past them, a long string (a prompt, a completion) is searched
+/// many bytes at a time.
+fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const HEAD: usize = 32;
+    let (head, tail) = bytes.split_at(bytes.len().min(HEAD));
+    let is_stop = |&byte: &u8| byte == b'"' || byte == b'\\';
+    match head.iter().position(is_stop) {
+        Some(at) => Some(at),
+        None => memchr::memchr2(b'"', b'\\', tail).map(|at| head.len() + at),
+    }
+}
+
 /// Whether a key names a credential, judged by its last word (and the one before `key`).
 fn is_credential_key(key: &str) -> bool {
-    const FRAGMENTS: &[&str] = &[
-        "key",
-        "secret",
-        "pass",
-        "pwd",
-        "token",
-        "auth",
-        "credential",
-        "cookie",
-    ];
-    // Lowercased on the stack: the export thread checks every key of every payload, and
-    // most keys (`count`, `query`, `value`) contain no fragment at all.
-    let mut buffer = [0u8; 64];
-    let lower: &[u8] = match buffer.get_mut(..key.len()) {
-        Some(lower) => {
-            lower.copy_from_slice(key.as_bytes());
-            lower.make_ascii_lowercase();
-            lower
-        }
-        None => &key.to_ascii_lowercase().into_bytes(),
-    };
-    let contains = |fragment: &str| {
-        lower
-            .windows(fragment.len())
-            .any(|window| window == fragment.as_bytes())
-    };
-    if !FRAGMENTS.iter().any(|fragment| contains(fragment)) {
+    // The export thread checks every key of every payload, and most keys (`count`,
+    // `query`, `value`) hold no fragment of a credential word: they are told apart first,
+    // without splitting the key into words.
+    if !holds_credential_fragment(key.as_bytes()) {
         return false;
     }
     let words = key_words(key);
@@ -307,6 +306,28 @@ fn is_credential_key(key: &str) -> bool {
         [.., last] => CREDENTIAL_WORDS.contains(&last.as_str()),
         [] => false,
     }
+}
+
+/// Whether `key` holds, in any case, a fragment of a credential word: `key`, `secret`,
+/// `pass`, `pwd`, `token`, `auth`, `credential` or `cookie`. One pass: only a byte that
+/// starts a fragment is compared further.
+fn holds_credential_fragment(key: &[u8]) -> bool {
+    (0..key.len()).any(|at| {
+        let rest = &key[at..];
+        let starts_with = |fragment: &[u8]| {
+            rest.get(..fragment.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(fragment))
+        };
+        match rest[0].to_ascii_lowercase() {
+            b'k' => starts_with(b"key"),
+            b's' => starts_with(b"secret"),
+            b'p' => starts_with(b"pass") || starts_with(b"pwd"),
+            b't' => starts_with(b"token"),
+            b'a' => starts_with(b"auth"),
+            b'c' => starts_with(b"credential") || starts_with(b"cookie"),
+            _ => false,
+        }
+    })
 }
 
 /// The lowercase words of a key, split at separators and camelCase humps.
@@ -477,6 +498,17 @@ mod tests {
         }
     }
 
+    /// What `process` makes of `object`: the new payload, or the same one.
+    fn processed(
+        controls: &Controls,
+        field: Field,
+        object: &JsonObject,
+        applied: &mut Applied,
+    ) -> (JsonObject, Option<usize>) {
+        let (new, original) = controls.process(field, object, applied);
+        (new.unwrap_or_else(|| object.clone()), original)
+    }
+
     #[test]
     fn credential_keys_are_redacted_at_any_depth() {
         let mut value = json!({"api_key": "sk-1", "nested": [{"Authorization": "Bearer x", "keep": 1}], "monkey": "ok", "x-session-id": null});
@@ -518,6 +550,43 @@ mod tests {
     }
 
     #[test]
+    fn fragments_are_found_in_any_case_and_place() {
+        const FRAGMENTS: [&str; 8] = [
+            "key",
+            "secret",
+            "pass",
+            "pwd",
+            "token",
+            "auth",
+            "credential",
+            "cookie",
+        ];
+        let holds_by_windows = |key: &str| {
+            let lower = key.to_ascii_lowercase();
+            FRAGMENTS.iter().any(|fragment| lower.contains(fragment))
+        };
+        let mut keys = vec![String::new(), "ke".into(), "valu".into(), "x_tok".into()];
+        for fragment in FRAGMENTS {
+            for (before, after) in [("", ""), ("a_", ""), ("", "_b"), ("xX", "Yy")] {
+                keys.push(format!("{before}{fragment}{after}"));
+                keys.push(format!("{before}{}{after}", fragment.to_ascii_uppercase()));
+                // Cut short by one letter: no longer a fragment.
+                keys.push(format!(
+                    "{before}{}{after}",
+                    &fragment[..fragment.len() - 1]
+                ));
+            }
+        }
+        for key in keys {
+            assert_eq!(
+                holds_credential_fragment(key.as_bytes()),
+                holds_by_windows(&key),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
     fn one_scan_finds_depth_and_credential_keys() {
         assert_eq!(scan(r#"{"a":[{"b":"[[[{{"}]}"#).depth, 3);
         assert_eq!(scan(r#"{"a\\":"\\\"[","b":[["\\"]]}"#).depth, 3);
@@ -537,7 +606,7 @@ mod tests {
         }
         let object = JsonObject::new(&json!({ "v": deep }));
         let mut applied = Applied::default();
-        let (cut, original) = controls().process(Field::Input, object.clone(), &mut applied);
+        let (cut, original) = processed(&controls(), Field::Input, &object, &mut applied);
         let value = cut.to_value();
         assert_eq!(value["reason"], "nested too deep");
         assert_eq!(original, Some(object.as_str().len()));
@@ -576,15 +645,17 @@ mod tests {
             mask: Some(mask),
             ..controls()
         };
-        let (input, _) = controls.process(
+        let (input, _) = processed(
+            &controls,
             Field::Input,
-            JsonObject::new(&json!({"a": 1})),
+            &JsonObject::new(&json!({"a": 1})),
             &mut Applied::default(),
         );
         let mut applied = Applied::default();
-        let (output, _) = controls.process(
+        let (output, _) = processed(
+            &controls,
             Field::Output,
-            JsonObject::new(&json!({"b": 2})),
+            &JsonObject::new(&json!({"b": 2})),
             &mut applied,
         );
         assert_eq!(input.to_value(), json!({"a": 1}));
