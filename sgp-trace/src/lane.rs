@@ -288,6 +288,7 @@ impl LaneState {
             event: Event {
                 item: item.take(),
                 held,
+                follows_start: false,
             },
             start,
         });
@@ -394,6 +395,7 @@ impl LaneState {
                 shipment.push(Event {
                     item: span.event.item.clone(),
                     held: span.event.held,
+                    follows_start: false,
                 });
             }
         }
@@ -487,6 +489,7 @@ pub(crate) fn end(route: &Route<'_>, slot: SpanSlot, now: u64, finish: impl FnOn
         return;
     };
     finish(&mut span.event.item);
+    span.event.follows_start = span.start == Start::Sent;
     if span.start == Start::Unsent {
         state.unsent_count -= 1;
         state.counts.coalesced += 1;

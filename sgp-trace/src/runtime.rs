@@ -55,6 +55,11 @@ pub(crate) struct Event {
     pub(crate) item: SpanItem,
     /// The trace was not sampled: the export thread sends it only if the trace has an error.
     pub(crate) held: bool,
+    /// Whether an earlier event of the same span may have reached the export thread: its
+    /// start, sent while it ran. Only then can the export thread hold a start to replace or
+    /// an open span to forget, so only then does it look them up. `false` for a start, and
+    /// for the end of a span whose start was coalesced or skipped in its lane.
+    pub(crate) follows_start: bool,
 }
 
 /// The bounded queue between the program's threads and the export thread: the threads'
@@ -114,7 +119,13 @@ impl Pipeline {
         // Not the item's own times: a recorded item (a workflow's, say) may carry times far
         // from now, and the lane's age and retry decisions are about now.
         let now = crate::clock::now_nanos();
-        lane::push(&self.route(), Event { item, held: false }, now);
+        // Not known to follow nothing: the export thread looks for an earlier event.
+        let event = Event {
+            item,
+            held: false,
+            follows_start: true,
+        };
+        lane::push(&self.route(), event, now);
     }
 
     /// Seats a started span in this thread's lane; `None` when tracing stopped (the span

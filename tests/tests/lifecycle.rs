@@ -109,6 +109,27 @@ fn shutdown_sends_open_spans_as_canceled() {
 }
 
 #[test]
+fn spans_shown_running_and_then_ended_are_not_closed_again_at_shutdown() {
+    let mut harness = Harness::start(|config| config);
+    let trace = create_trace("long").start();
+    let step = create_span("step").start();
+    // Both starts are sent: the export thread keeps them as open spans until their ends.
+    sgp_trace::flush_queue().unwrap();
+    drop(step);
+    drop(trace);
+    harness.guard.take().unwrap().shutdown().unwrap();
+    let spans = sgp_trace_tests::by_name(harness.collector.spans(ACCOUNT));
+    assert_eq!(tree(&spans), "long [SUCCESS]\n  step [SUCCESS]\n");
+    for name in ["long", "step"] {
+        assert!(
+            spans[name]["metadata"]["open_at_shutdown"].is_null(),
+            "{}",
+            spans[name]
+        );
+    }
+}
+
+#[test]
 fn shutdown_is_bounded_when_the_backend_hangs() {
     let collector = Collector::start(CollectorConfig::default()).unwrap();
     collector.faults().delay(Duration::from_secs(5));

@@ -162,12 +162,13 @@ impl EncodedBatch {
             + self.body.capacity()
     }
 
+    /// The spans in the batch (their JSON, when their items are still to be added).
     pub(crate) fn len(&self) -> usize {
-        self.items.len()
+        self.bounds.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.bounds.is_empty()
     }
 
     /// The body's size with one more span of `json_len` bytes.
@@ -177,15 +178,27 @@ impl EncodedBatch {
 
     /// Adds a span and its JSON, as written by `encode::write_span`.
     pub(crate) fn push(&mut self, item: SpanItem, json: &[u8]) {
+        self.push_json(json);
+        self.items.push(item);
+    }
+
+    /// Adds a span's JSON alone; its item follows with [`add_items`](Self::add_items).
+    pub(crate) fn push_json(&mut self, json: &[u8]) {
         self.body.truncate(self.body.len() - BODY_END.len());
-        if !self.items.is_empty() {
+        if !self.bounds.is_empty() {
             self.body.push(b',');
         }
         let start = self.body.len();
         self.body.extend_from_slice(json);
         self.bounds.push(start..self.body.len());
         self.body.extend_from_slice(BODY_END);
-        self.items.push(item);
+    }
+
+    /// Adds the items of the spans whose JSON [`push_json`](Self::push_json) added, in the
+    /// same order.
+    pub(crate) fn add_items(&mut self, items: impl Iterator<Item = SpanItem>) {
+        self.items.extend(items);
+        debug_assert_eq!(self.items.len(), self.bounds.len());
     }
 
     /// Two halves, for finding the spans a server refuses.
