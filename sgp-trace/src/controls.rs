@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::item::next_escape;
 use crate::{JsonObject, SpanItem};
 
 /// The largest `input`, `output` or `metadata` sent as is, in bytes of JSON (64 KiB).
@@ -222,8 +223,8 @@ struct Scan {
 
 /// Walks the JSON text once: brackets outside strings give the depth, and each string
 /// followed by `:` is a key, checked against the credential words. Inside a string only a
-/// quote or a backslash matters, so it jumps from one to the next (`memchr2`, many bytes at
-/// a time) instead of looking at every byte of a long prompt or completion.
+/// quote or a backslash matters, so it jumps from one to the next (see [`string_end`], many
+/// bytes at a time) instead of looking at every byte of a long prompt or completion.
 fn scan(json: &str) -> Scan {
     let mut result = Scan {
         depth: 0,
@@ -266,29 +267,22 @@ fn scan(json: &str) -> Scan {
 
 /// Where the string whose text starts at `from` ends (its closing quote), skipping escaped
 /// characters; `None` when it is not closed.
+///
+/// It jumps from one byte a JSON string escapes to the next, many bytes at a time (the
+/// payload writer's own scan, [`next_escape`]): inside the string of valid JSON text those
+/// are only quotes and backslashes. Most strings of a payload are short (keys, labels),
+/// where `memchr2`'s setup cost more than its search.
 fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     loop {
-        let at = from + quote_or_backslash(bytes.get(from..)?)?;
-        if bytes[at] == b'"' {
-            return Some(at);
+        let at = from + next_escape(bytes.get(from..)?, 0);
+        match bytes.get(at)? {
+            b'"' => return Some(at),
+            // A backslash escapes the next byte (for `\u00e9`, the `u`; the digits that
+            // follow are neither quotes nor backslashes).
+            b'\\' => from = at + 2,
+            // A raw control character, which valid JSON does not hold: passed over.
+            _ => from = at + 1,
         }
-        // A backslash escapes the next byte (for `\u00e9`, the `u`; the digits that follow
-        // are neither quotes nor backslashes).
-        from = at + 2;
-    }
-}
-
-/// Where the first quote or backslash of `bytes` is. Most strings of a payload are short
-/// (keys, ids, labels), so the first bytes are looked at one by one, where `memchr2`'s setup
-/// costs more than it saves; past them, a long string (a prompt, a completion) is searched
-/// many bytes at a time.
-fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
-    const HEAD: usize = 32;
-    let (head, tail) = bytes.split_at(bytes.len().min(HEAD));
-    let is_stop = |&byte: &u8| byte == b'"' || byte == b'\\';
-    match head.iter().position(is_stop) {
-        Some(at) => Some(at),
-        None => memchr::memchr2(b'"', b'\\', tail).map(|at| head.len() + at),
     }
 }
 
@@ -468,7 +462,8 @@ mod tests {
     #[test]
     fn scanning_by_jumps_finds_what_scanning_every_byte_finds() {
         const PIECES: &[&str] = &[
-            "\"", "\\", "{", "}", "[", "]", ":", " ", ",", "a", "token", "key", "api_", "é",
+            "\"", "\\", "\n", "\u{1f}", "{", "}", "[", "]", ":", " ", ",", "a", "token", "key",
+            "api_", "é",
         ];
         // A fixed xorshift, so a failure reproduces.
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
