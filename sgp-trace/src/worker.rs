@@ -193,7 +193,7 @@ pub(crate) struct Worker {
     pending: Pending,
     outgoing: VecDeque<Outgoing>,
     open: SpanMap<SpanItem>,
-    /// Reused buffer for one span's JSON.
+    /// Reused buffer for the JSON of a span that moves on to the next batch.
     scratch: Vec<u8>,
     /// Emptied batches whose buffers the next batches reuse: a fresh batch of a few hundred
     /// kilobytes costs the export thread page faults on every first touch of its memory.
@@ -436,15 +436,16 @@ impl Worker {
             if !item.is_complete() && self.open.len() < MAX_TRACKED_OPEN_SPANS {
                 self.open.insert(key_of(item), item.clone());
             }
-            self.scratch.clear();
-            write_span(&mut self.scratch, item);
-            let full = batch.len() >= self.settings.max_batch_items
-                || batch.size_with(self.scratch.len()) > self.settings.max_batch_bytes;
-            if full && !batch.is_empty() {
+            batch.write_json(|body| write_span(body, item));
+            let (max_items, max_bytes) =
+                (self.settings.max_batch_items, self.settings.max_batch_bytes);
+            if batch.len() > 1 && batch.exceeds(max_items, max_bytes) {
+                // The span moves on to the next batch, which it begins.
+                batch.pop_json(&mut self.scratch);
                 let ready = std::mem::replace(&mut batch, self.new_batch(left + 1));
                 batches.push(ready);
+                batch.push_json(&self.scratch);
             }
-            batch.push_json(&self.scratch);
         }
         batches.push(batch);
         let mut spans = items.drain(..);

@@ -167,13 +167,10 @@ impl EncodedBatch {
         self.bounds.len()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.bounds.is_empty()
-    }
-
-    /// The body's size with one more span of `json_len` bytes.
-    pub(crate) fn size_with(&self, json_len: usize) -> usize {
-        self.body.len() + json_len + 1
+    /// Whether the batch holds more than `max_items` spans or a body of more than
+    /// `max_bytes`.
+    pub(crate) fn exceeds(&self, max_items: usize, max_bytes: usize) -> bool {
+        self.len() > max_items || self.body.len() > max_bytes
     }
 
     /// Adds a span and its JSON, as written by `encode::write_span`.
@@ -184,13 +181,39 @@ impl EncodedBatch {
 
     /// Adds a span's JSON alone; its item follows with [`add_items`](Self::add_items).
     pub(crate) fn push_json(&mut self, json: &[u8]) {
+        self.write_json(|body| body.extend_from_slice(json));
+    }
+
+    /// Adds a span's JSON alone, written by `write` straight into the body (where a span
+    /// written elsewhere first is copied twice); its item follows with
+    /// [`add_items`](Self::add_items).
+    pub(crate) fn write_json(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         self.body.truncate(self.body.len() - BODY_END.len());
         if !self.bounds.is_empty() {
             self.body.push(b',');
         }
         let start = self.body.len();
-        self.body.extend_from_slice(json);
+        write(&mut self.body);
         self.bounds.push(start..self.body.len());
+        self.body.extend_from_slice(BODY_END);
+    }
+
+    /// Takes the JSON of the last span added with no item yet back out, into `json`: the
+    /// span that made the batch exceed its limits moves to the next batch.
+    pub(crate) fn pop_json(&mut self, json: &mut Vec<u8>) {
+        debug_assert!(self.items.len() < self.bounds.len());
+        let Some(bounds) = self.bounds.pop() else {
+            return;
+        };
+        json.clear();
+        json.extend_from_slice(&self.body[bounds.clone()]);
+        // Back to the end of the span before, without its comma.
+        let end = if self.bounds.is_empty() {
+            bounds.start
+        } else {
+            bounds.start - 1
+        };
+        self.body.truncate(end);
         self.body.extend_from_slice(BODY_END);
     }
 
@@ -301,7 +324,7 @@ mod tests {
         let mut used = filled(EncodedBatch::new(), &["a", "b", "c"]);
         let room = used.room();
         used.clear();
-        assert!(used.is_empty());
+        assert_eq!(used.len(), 0);
         assert_eq!(used.as_batch().json(), b"{\"items\":[]}");
         assert_eq!(used.room(), room, "the buffers keep their room");
         used.reserve(2, 0);
@@ -312,5 +335,30 @@ mod tests {
             (names(&first), names(&second)),
             (vec!["d".into()], vec!["e".into()])
         );
+    }
+
+    #[test]
+    fn the_span_that_overflows_a_batch_moves_to_the_next_whole() {
+        let items: Vec<SpanItem> = ["a", "b", "c"].map(SpanItem::minimal).into();
+        let mut batch = EncodedBatch::new();
+        for item in &items {
+            batch.write_json(|body| encode::write_span(body, item));
+        }
+        let mut moved = Vec::new();
+        batch.pop_json(&mut moved);
+        let mut next = EncodedBatch::new();
+        next.push_json(&moved);
+        let mut items = items.into_iter();
+        batch.add_items(items.by_ref().take(2));
+        next.add_items(items);
+        assert_eq!(names(&batch), ["a", "b"]);
+        assert_eq!(names(&next), ["c"]);
+        assert_eq!(batch.items().len(), 2);
+        // A batch whose only span moves on is an empty body, refilled like a new one.
+        let mut single = EncodedBatch::new();
+        single.push_json(&moved);
+        single.pop_json(&mut moved);
+        assert_eq!(single.as_batch().json(), b"{\"items\":[]}");
+        assert_eq!(names(&filled(single, &["d"])), ["d"]);
     }
 }
