@@ -459,6 +459,9 @@ fn best(mut run: RunArgs) -> RunArgs {
     run
 }
 
+/// Spans between two waits for the export thread in the paced scenario.
+const PACED_ROUND: usize = 8192;
+
 const THROUGHPUT: &[&str] = &[
     "delivered_spans_per_s",
     "export_cpu_ns_per_span",
@@ -493,6 +496,18 @@ fn scenarios(spans: u64) -> Vec<Scenario> {
             baseline: Some("discard_default"),
             metrics: THROUGHPUT,
             args: args("sink", spans),
+        },
+        // The export thread's own cost per span, steadier than under a flood: the loop waits
+        // for it every `PACED_ROUND` spans, so the queue never fills and the work per span
+        // does not change with how far behind the thread fell.
+        Scenario {
+            name: "discard_paced",
+            baseline: Some("discard_default"),
+            metrics: THROUGHPUT,
+            args: RunArgs {
+                paced: Some(PACED_ROUND),
+                ..args("discard", spans)
+            },
         },
         Scenario {
             name: "discard_best",
