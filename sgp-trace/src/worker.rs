@@ -313,7 +313,7 @@ impl Worker {
             if !event.held && !event.follows_start && event.item.is_complete() {
                 // The usual event, the end of a span whose start never came here: it has
                 // nothing to replace or forget, so it goes straight in. Moved through
-                // `accept`, `queue` and `Pending::push`, its 272 bytes were copied five times.
+                // `accept`, `queue` and `Pending::push`, its 272 bytes were copied four times.
                 self.pending.items.push(event.item);
             } else {
                 self.accept(event, now);
@@ -415,7 +415,7 @@ impl Worker {
     /// `max_batch_bytes` of JSON. A single span over the byte limit goes alone.
     ///
     /// Each span is limited and encoded where it waits, then moved once, into its batch:
-    /// moved out for each step, its 272 bytes were copied six times.
+    /// moved out for each step, its 272 bytes were copied five times.
     fn cut(&mut self, now: Instant) {
         let mut items = self.pending.take();
         if items.is_empty() {
