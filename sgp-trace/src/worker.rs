@@ -33,6 +33,17 @@ const LANE_LOOK_INTERVAL: Duration = Duration::from_millis(100);
 /// that keep making spans cannot hold it forever.
 const MAX_SHIP_ROUNDS: usize = 64;
 
+/// A flush under way: it takes the queue a buffer's worth at a time (see
+/// [`Worker::flush_round`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Flushing {
+    /// Times it shipped every lane into the channel.
+    rounds: usize,
+    /// Whether the last of those shipped every lane: once the channel is dry after that,
+    /// everything queued before the flush has been taken.
+    lanes_shipped: bool,
+}
+
 /// The least time between two reports of dropped spans.
 const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -154,7 +165,8 @@ impl Pending {
 
 /// A caller of `flush_queue`, answered once every batch cut up to `target` is settled.
 struct FlushWaiter {
-    target: u64,
+    /// `None` while the flush is still taking the events queued before it.
+    target: Option<u64>,
     done: Sender<()>,
     deadline: Instant,
 }
@@ -200,6 +212,7 @@ pub(crate) struct Worker {
     spare_batches: Vec<EncodedBatch>,
     cuts: u64,
     flush_waiters: Vec<FlushWaiter>,
+    flushing: Option<Flushing>,
     /// Set when the server refused the credentials: export has stopped.
     unauthorized: bool,
     reported: LossReport,
@@ -229,6 +242,7 @@ impl Worker {
             spare_batches: Vec::new(),
             cuts: 0,
             flush_waiters: Vec::new(),
+            flushing: None,
             unauthorized: false,
             reported: LossReport::new(),
         }
@@ -260,6 +274,7 @@ impl Worker {
                 default(wait) => {}
             }
             self.look_at_lanes(Instant::now());
+            self.flush_round();
             self.step(Instant::now());
             self.answer_flush_waiters();
             self.reported.report_if_due(Instant::now());
@@ -290,19 +305,61 @@ impl Worker {
         }
     }
 
-    /// Takes every event queued so far, in lanes and in the channel, whatever the limit: a
-    /// flush or shutdown must see every event queued before it.
-    fn take_all_events(&mut self) {
+    /// One round of a flush, once the batches of the round before are sent: takes what is
+    /// queued, in the channel and then in the lanes, up to the pending limit, and cuts it
+    /// into batches at once. Taking the whole queue at once held it twice over (as pending
+    /// events, then as batches) at the moment a flush or shutdown came after a burst: three
+    /// times the queue's bound in RSS. In parts, each part's buffers carry the next.
+    ///
+    /// When the channel runs dry after every lane was shipped into it, everything queued
+    /// before the flush has been taken, and its waiters wait for the batches cut so far.
+    fn flush_round(&mut self) {
+        let Some(mut flushing) = self.flushing else {
+            return;
+        };
+        if !self.outgoing.is_empty() {
+            return;
+        }
         let now = Instant::now();
+        let mut all_taken = false;
+        while self.pending.len() < self.pending_limit {
+            if let Ok(shipment) = self.events.try_recv() {
+                self.accept_all(shipment, now);
+                continue;
+            }
+            if flushing.lanes_shipped || flushing.rounds == MAX_SHIP_ROUNDS {
+                all_taken = true;
+                break;
+            }
+            flushing.lanes_shipped = lane::ship_all(&self.pipeline.route());
+            flushing.rounds += 1;
+        }
+        self.cut(now);
+        if all_taken {
+            self.flushing = None;
+            for waiter in &mut self.flush_waiters {
+                waiter.target.get_or_insert(self.cuts);
+            }
+        } else {
+            self.flushing = Some(flushing);
+        }
+    }
+
+    /// Drops what is still queued, in lanes, the channel and the pending buffer, and
+    /// returns how many events that was: shutdown ran out of time before sending them.
+    fn drop_queued(&mut self) -> usize {
+        let mut dropped = self.pending.take().len();
         for _ in 0..MAX_SHIP_ROUNDS {
             let all_shipped = lane::ship_all(&self.pipeline.route());
             while let Ok(shipment) = self.events.try_recv() {
-                self.accept_all(shipment, now);
+                dropped += shipment.len();
+                self.pipeline.recycle(shipment);
             }
             if all_shipped {
                 break;
             }
         }
+        dropped
     }
 
     fn accept_all(&mut self, mut shipment: Shipment, now: Instant) {
@@ -351,10 +408,10 @@ impl Worker {
     fn handle(&mut self, message: Control) {
         match message {
             Control::Flush { done, deadline } => {
-                self.take_all_events();
-                self.cut(Instant::now());
+                // Taken and cut by `flush_round`, in the loop, a part at a time.
+                self.flushing = Some(Flushing::default());
                 self.flush_waiters.push(FlushWaiter {
-                    target: self.cuts,
+                    target: None,
                     done,
                     deadline,
                 });
@@ -374,6 +431,8 @@ impl Worker {
     fn next_wake(&self, now: Instant) -> Duration {
         let wait = match self.outgoing.front() {
             Some(front) => front.not_before.saturating_duration_since(now),
+            // A flush's next round is due at once.
+            None if self.flushing.is_some() => Duration::ZERO,
             None => self
                 .cut_due()
                 .map_or(IDLE_WAIT, |due| due.saturating_duration_since(now)),
@@ -599,7 +658,11 @@ impl Worker {
         let (finished, waiting): (Vec<FlushWaiter>, Vec<FlushWaiter>) =
             std::mem::take(&mut self.flush_waiters)
                 .into_iter()
-                .partition(|waiter| oldest_unsent.is_none_or(|oldest| oldest > waiter.target));
+                .partition(|waiter| {
+                    waiter
+                        .target
+                        .is_some_and(|target| oldest_unsent.is_none_or(|oldest| oldest > target))
+                });
         self.flush_waiters = waiting;
         if let Some(deadline) = finished.iter().map(|waiter| waiter.deadline).max() {
             // An exporter with a queue of its own (a fan-out) sends it too.
@@ -617,13 +680,33 @@ impl Worker {
         }
     }
 
-    /// Sends everything that waits, closing the spans still open, until the deadline.
+    /// Sends everything that waits, closing the spans still open, until the deadline. The
+    /// queue is taken a part at a time, as a flush takes it.
     fn shut_down(&mut self, deadline: Instant) {
-        self.take_all_events();
-        // Cutting first moves the starts of running spans into `open`, so all are closed.
-        self.cut(Instant::now());
-        self.close_open_spans();
-        self.cut(Instant::now());
+        self.flushing = Some(Flushing::default());
+        while self.flushing.is_some() && Instant::now() < deadline {
+            self.flush_round();
+            self.send_until(deadline);
+        }
+        if self.flushing.is_none() {
+            // Every cut moved the starts of running spans into `open`, and every end taken
+            // removed its span, so the spans left there are the ones still running.
+            self.close_open_spans();
+            self.cut(Instant::now());
+            self.send_until(deadline);
+        }
+        let unsent: usize = self.outgoing.drain(..).map(|batch| batch.spans.len()).sum();
+        Counters::add(&COUNTERS.dropped_at_shutdown, unsent + self.drop_queued());
+        Counters::add(&COUNTERS.sampled_out, self.held.discard_all());
+        self.answer_flush_waiters();
+        let exporter = &self.exporter;
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let _ = catch_unwind(AssertUnwindSafe(|| exporter.shutdown(timeout)));
+        self.reported.report_now();
+    }
+
+    /// Sends the batches cut so far, waiting out their retry times, until the deadline.
+    fn send_until(&mut self, deadline: Instant) {
         while let Some(front) = self.outgoing.front() {
             let now = Instant::now();
             if now >= deadline {
@@ -635,14 +718,6 @@ impl Worker {
             }
             self.send_front(now, Some(deadline));
         }
-        let unsent: usize = self.outgoing.drain(..).map(|batch| batch.spans.len()).sum();
-        Counters::add(&COUNTERS.dropped_at_shutdown, unsent);
-        Counters::add(&COUNTERS.sampled_out, self.held.discard_all());
-        self.answer_flush_waiters();
-        let exporter = &self.exporter;
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        let _ = catch_unwind(AssertUnwindSafe(|| exporter.shutdown(timeout)));
-        self.reported.report_now();
     }
 
     /// Queues the final state of every span still open: its last known state, ended now
