@@ -35,6 +35,20 @@ fn reaching_flush_at_sends_batches_of_at_most_max_items() {
 }
 
 #[test]
+fn a_flush_sends_a_queue_many_times_the_export_buffer() {
+    // 50-span batches give an export buffer of 400 events: behind a slow server, 3,000
+    // spans wait in the queue, and the flush takes them in parts.
+    let harness = Harness::start(|config| config.max_batch_items(50).flush_at(50));
+    harness.collector.faults().delay(Duration::from_millis(20));
+    emit_trace("backlog", 3_000);
+    sgp_trace::flush_queue_within(Duration::from_secs(60)).unwrap();
+    assert_eq!(harness.collector.spans(ACCOUNT).len(), 3_000);
+    let stats = sgp_trace::stats();
+    assert_eq!((stats.lost(), stats.waiting()), (0, 0), "{stats:?}");
+    assert!(item_counts(&harness).iter().all(|&count| count <= 50));
+}
+
+#[test]
 fn the_interval_sends_what_waits() {
     let harness = Harness::start(|config| config.flush_interval(Duration::from_millis(200)));
     emit_trace("trickle", 3);
