@@ -360,6 +360,9 @@ fn run_scenario(args: RunArgs) -> Value {
         sgp_trace::flush_queue().expect("flush");
     }
     let total_s = start.elapsed().as_secs_f64();
+    // The high-water mark by now, the flush included: the queue, and what the export thread
+    // made of it while taking it.
+    let (_, rss_peak_end) = rss_kib();
     let export_cpu_ns = export_thread_cpu_ns().saturating_sub(export_cpu_start);
     let stats = sgp_trace::stats();
     let events = |now: u64, then: u64| now - then;
@@ -384,6 +387,7 @@ fn run_scenario(args: RunArgs) -> Value {
         "rss_start_mib": rss_start as f64 / 1024.0,
         "rss_end_mib": rss_end as f64 / 1024.0,
         "rss_peak_mib": rss_peak as f64 / 1024.0,
+        "rss_peak_end_mib": rss_peak_end as f64 / 1024.0,
         "rss_growth_mib": (rss_end as f64 - rss_start as f64) / 1024.0,
         "span_item_bytes": std::mem::size_of::<sgp_trace::SpanItem>(),
     });
@@ -467,6 +471,7 @@ const THROUGHPUT: &[&str] = &[
     "export_cpu_ns_per_span",
     "hot_path_ns_per_span",
     "lost_events_pct",
+    "rss_peak_end_mib",
     "total_s",
 ];
 const LATENCY: &[&str] = &[
