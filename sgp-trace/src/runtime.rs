@@ -119,7 +119,8 @@ impl Pipeline {
         // Not the item's own times: a recorded item (a workflow's, say) may carry times far
         // from now, and the lane's age and retry decisions are about now.
         let now = crate::clock::now_nanos();
-        // Not known to follow nothing: the export thread looks for an earlier event.
+        // A recorded item may follow its own start, recorded before: the export thread
+        // looks for it.
         let event = Event {
             item,
             held: false,

@@ -137,9 +137,10 @@ impl Pending {
         if item.is_complete() {
             // Most ends follow no start (their lane sent the end alone), and hashing the
             // key for nothing cost more than the rest of this function.
-            let start = match follows_start && !self.starts.is_empty() {
-                true => self.starts.remove(&key_of(&item)),
-                false => None,
+            let start = if follows_start && !self.starts.is_empty() {
+                self.starts.remove(&key_of(&item))
+            } else {
+                None
             };
             if let Some(index) = start {
                 self.items[index] = item;
@@ -388,7 +389,7 @@ impl Worker {
         let outcome = self.held.accept(event.item);
         Counters::add(&COUNTERS.sampled_out, outcome.discarded);
         for item in outcome.released {
-            // Not known to follow nothing once held: looked up.
+            // Whether it follows its start is not kept through the hold: looked up.
             self.queue(item, true, now);
         }
     }
