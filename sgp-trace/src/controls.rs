@@ -303,25 +303,49 @@ fn is_credential_key(key: &str) -> bool {
 }
 
 /// Whether `key` holds, in any case, a fragment of a credential word: `key`, `secret`,
-/// `pass`, `pwd`, `token`, `auth`, `credential` or `cookie`. One pass: only a byte that
-/// starts a fragment is compared further.
+/// `pass`, `pwd`, `token`, `auth`, `credential` or `cookie`. One pass with the last three
+/// bytes in a word: only where they spell a fragment's start is the rest compared.
 fn holds_credential_fragment(key: &[u8]) -> bool {
-    (0..key.len()).any(|at| {
-        let rest = &key[at..];
-        let starts_with = |fragment: &[u8]| {
-            rest.get(..fragment.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(fragment))
-        };
-        match rest[0].to_ascii_lowercase() {
-            b'k' => starts_with(b"key"),
-            b's' => starts_with(b"secret"),
-            b'p' => starts_with(b"pass") || starts_with(b"pwd"),
-            b't' => starts_with(b"token"),
-            b'a' => starts_with(b"auth"),
-            b'c' => starts_with(b"credential") || starts_with(b"cookie"),
-            _ => false,
+    /// Three lowercase letters as one number; `| 0x20` turns only `A` and `a` into `a`
+    /// (and so for every letter), so a byte matches a letter in either case and nothing else.
+    const fn trigram(bytes: &[u8]) -> u32 {
+        ((bytes[0] as u32 | 0x20) << 16)
+            | ((bytes[1] as u32 | 0x20) << 8)
+            | (bytes[2] as u32 | 0x20)
+    }
+    const KEY: u32 = trigram(b"key");
+    const PWD: u32 = trigram(b"pwd");
+    const SEC: u32 = trigram(b"sec");
+    const PAS: u32 = trigram(b"pas");
+    const TOK: u32 = trigram(b"tok");
+    const AUT: u32 = trigram(b"aut");
+    const CRE: u32 = trigram(b"cre");
+    const COO: u32 = trigram(b"coo");
+    let mut window = 0u32;
+    for (at, &byte) in key.iter().enumerate() {
+        window = ((window << 8) | u32::from(byte | 0x20)) & 0x00ff_ffff;
+        if at < 2 {
+            continue;
         }
-    })
+        let fragment: &[u8] = match window {
+            KEY | PWD => return true,
+            SEC => b"secret",
+            PAS => b"pass",
+            TOK => b"token",
+            AUT => b"auth",
+            CRE => b"credential",
+            COO => b"cookie",
+            _ => continue,
+        };
+        let rest = &key[at - 2..];
+        if rest
+            .get(..fragment.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(fragment))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// The lowercase words of a key, split at separators and camelCase humps.
