@@ -287,13 +287,19 @@ fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
 }
 
 /// Whether a key names a credential, judged by its last word (and the one before `key`).
+#[inline]
 fn is_credential_key(key: &str) -> bool {
     // The export thread checks every key of every payload, and most keys (`count`,
     // `query`, `value`) hold no fragment of a credential word: they are told apart first,
     // without splitting the key into words.
-    if !holds_credential_fragment(key.as_bytes()) {
-        return false;
-    }
+    holds_credential_fragment(key.as_bytes()) && last_words_name_a_credential(key)
+}
+
+/// Whether the key's last word names a credential (or its last two, one ending in `key`).
+/// Out of line: most keys never get here, and inlined it made every check pay for its
+/// stack frame.
+#[inline(never)]
+fn last_words_name_a_credential(key: &str) -> bool {
     let words = key_words(key);
     match words.as_slice() {
         [.., qualifier, last] if last == "key" => KEY_QUALIFIERS.contains(&qualifier.as_str()),

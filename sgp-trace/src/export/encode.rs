@@ -102,9 +102,9 @@ fn write_timestamp(out: &mut Vec<u8>, timestamp: Timestamp) {
             text
         }
     };
-    out.push(b'"');
-    out.extend_from_slice(&timestamp.rfc3339_in(&second_text));
-    out.push(b'"');
+    let mut quoted = [b'"'; 29];
+    quoted[1..28].copy_from_slice(&timestamp.rfc3339_in(&second_text));
+    out.extend_from_slice(&quoted);
 }
 
 #[cfg(test)]
