@@ -140,7 +140,15 @@ impl Controls {
         object: &JsonObject,
         applied: &mut Applied,
     ) -> (Option<JsonObject>, Option<usize>) {
-        let scan = scan(object.as_str());
+        let scan = if object.is_plain() {
+            // Scalars under keys that name no credential: nothing to look for.
+            Scan {
+                depth: 1,
+                credential_key: false,
+            }
+        } else {
+            scan(object.as_str())
+        };
         if scan.depth > MAX_DEPTH {
             // Deeper than JSON parsers accept (serde_json and the server stop at 128): the
             // value could be neither redacted nor stored, so a preview stands in for it.
@@ -310,15 +318,9 @@ fn last_words_name_a_credential(key: &str) -> bool {
 
 /// Whether `key` holds, in any case, a fragment of a credential word: `key`, `secret`,
 /// `pass`, `pwd`, `token`, `auth`, `credential` or `cookie`. One pass with the last three
-/// bytes in a word: only where they spell a fragment's start is the rest compared.
-fn holds_credential_fragment(key: &[u8]) -> bool {
-    /// Three lowercase letters as one number; `| 0x20` turns only `A` and `a` into `a`
-    /// (and so for every letter), so a byte matches a letter in either case and nothing else.
-    const fn trigram(bytes: &[u8]) -> u32 {
-        ((bytes[0] as u32 | 0x20) << 16)
-            | ((bytes[1] as u32 | 0x20) << 8)
-            | (bytes[2] as u32 | 0x20)
-    }
+/// bytes in a word: only where they spell a fragment's start is the rest compared. A
+/// `const fn`, so the keys of `#[traced]` arguments are judged as the program compiles.
+pub(crate) const fn holds_credential_fragment(key: &[u8]) -> bool {
     const KEY: u32 = trigram(b"key");
     const PWD: u32 = trigram(b"pwd");
     const SEC: u32 = trigram(b"sec");
@@ -328,11 +330,10 @@ fn holds_credential_fragment(key: &[u8]) -> bool {
     const CRE: u32 = trigram(b"cre");
     const COO: u32 = trigram(b"coo");
     let mut window = 0u32;
-    for (at, &byte) in key.iter().enumerate() {
-        window = ((window << 8) | u32::from(byte | 0x20)) & 0x00ff_ffff;
-        if at < 2 {
-            continue;
-        }
+    let mut at = 0;
+    while at < key.len() {
+        window = ((window << 8) | lowercase_letter(key[at]) as u32) & 0x00ff_ffff;
+        at += 1;
         let fragment: &[u8] = match window {
             KEY | PWD => return true,
             SEC => b"secret",
@@ -343,15 +344,38 @@ fn holds_credential_fragment(key: &[u8]) -> bool {
             COO => b"cookie",
             _ => continue,
         };
-        let rest = &key[at - 2..];
-        if rest
-            .get(..fragment.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(fragment))
-        {
+        // `at - 3` is where the window starts; a full window has at least three bytes.
+        if starts_with_letters(key, at - 3, fragment) {
             return true;
         }
     }
     false
+}
+
+/// A letter in lowercase; `| 0x20` turns only `A` and `a` into `a` (and so for every
+/// letter), so any other byte stays unequal to every lowercase letter.
+const fn lowercase_letter(byte: u8) -> u8 {
+    byte | 0x20
+}
+
+/// Three lowercase letters as one number, as [`holds_credential_fragment`] reads them.
+const fn trigram(letters: &[u8; 3]) -> u32 {
+    (letters[0] as u32) << 16 | (letters[1] as u32) << 8 | letters[2] as u32
+}
+
+/// Whether `text` holds the lowercase `letters`, in any case, from `from` on.
+const fn starts_with_letters(text: &[u8], from: usize, letters: &[u8]) -> bool {
+    if text.len() - from < letters.len() {
+        return false;
+    }
+    let mut at = 0;
+    while at < letters.len() {
+        if lowercase_letter(text[from + at]) != letters[at] {
+            return false;
+        }
+        at += 1;
+    }
+    true
 }
 
 /// The lowercase words of a key, split at separators and camelCase humps.

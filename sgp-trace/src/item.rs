@@ -109,10 +109,44 @@ const INLINE_BYTES: usize = 38;
 /// place: the program's thread allocates nothing for it, and the export thread, which drops
 /// it, frees nothing (with glibc, memory freed by another thread is slow to come back and
 /// fresh memory costs page faults on the hot path).
+///
+/// Each knows whether it is plain (see [`JsonObject::is_plain`]).
 #[derive(Clone)]
 enum Text {
-    Inline { len: u8, bytes: [u8; INLINE_BYTES] },
-    Shared(Arc<str>),
+    Inline {
+        len: InlineLen,
+        bytes: [u8; INLINE_BYTES],
+    },
+    Shared {
+        text: Arc<str>,
+        plain: bool,
+    },
+}
+
+/// An inline text's length, with whether the text is plain in its top bit: a byte of its
+/// own would leave room for one byte less of text, and a common two-argument input would
+/// no longer fit.
+#[derive(Clone, Copy)]
+struct InlineLen(u8);
+
+impl InlineLen {
+    const PLAIN: u8 = 0x80;
+
+    #[inline]
+    fn new(len: usize, plain: bool) -> InlineLen {
+        debug_assert!(len <= INLINE_BYTES);
+        InlineLen(len as u8 | if plain { InlineLen::PLAIN } else { 0 })
+    }
+
+    #[inline]
+    fn len(self) -> usize {
+        usize::from(self.0 & !InlineLen::PLAIN)
+    }
+
+    #[inline]
+    fn plain(self) -> bool {
+        self.0 & InlineLen::PLAIN != 0
+    }
 }
 
 impl JsonObject {
@@ -150,24 +184,29 @@ impl JsonObject {
     /// around it), so it is valid JSON and UTF-8.
     #[inline]
     pub(crate) fn from_json(json: &[u8]) -> JsonObject {
+        JsonObject::from_written(json, false)
+    }
+
+    /// [`from_json`](Self::from_json), for text whose writer knows whether it is plain.
+    #[inline]
+    fn from_written(json: &[u8], plain: bool) -> JsonObject {
         debug_assert!(std::str::from_utf8(json).is_ok());
         // SAFETY: serde_json writes only UTF-8 (its own `to_string` relies on that);
         // `JsonWriter::string` copies a `&str` in pieces cut before and after ASCII bytes
         // (char boundaries) and adds ASCII escapes; callers add only ASCII.
-        JsonObject::from_str(unsafe { std::str::from_utf8_unchecked(json) })
-    }
-
-    #[inline]
-    fn from_str(text: &str) -> JsonObject {
+        let text = unsafe { std::str::from_utf8_unchecked(json) };
         if text.len() <= INLINE_BYTES {
             let mut bytes = [0; INLINE_BYTES];
             bytes[..text.len()].copy_from_slice(text.as_bytes());
             JsonObject(Text::Inline {
-                len: text.len() as u8,
+                len: InlineLen::new(text.len(), plain),
                 bytes,
             })
         } else {
-            JsonObject(Text::Shared(Arc::from(text)))
+            JsonObject(Text::Shared {
+                text: Arc::from(text),
+                plain,
+            })
         }
     }
 
@@ -175,12 +214,23 @@ impl JsonObject {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Text::Inline { len, bytes } => {
-                let text = &bytes[..usize::from(*len)];
+                let text = &bytes[..len.len()];
                 // SAFETY: the first `len` bytes are a `&str` copied whole (`from_str`) or JSON
                 // text a writer wrote (`JsonWriter::to_object`, see `from_json`).
                 unsafe { std::str::from_utf8_unchecked(text) }
             }
-            Text::Shared(text) => text,
+            Text::Shared { text, .. } => text,
+        }
+    }
+
+    /// Whether the object is plain: scalar values under keys that name no credential (an
+    /// argument's name, or the `value` of a wrapped scalar), as its writer saw. The export
+    /// thread then need not look for credential keys or deep nesting in it. Text from
+    /// anywhere else is not plain and is looked at.
+    pub(crate) fn is_plain(&self) -> bool {
+        match self.0 {
+            Text::Inline { len, .. } => len.plain(),
+            Text::Shared { plain, .. } => plain,
         }
     }
 
@@ -213,6 +263,10 @@ impl Serialize for JsonObject {
 /// and freed for every span.
 #[derive(Debug)]
 pub(crate) struct JsonWriter {
+    /// Whether what was written is plain (see [`JsonObject::is_plain`]): no array or object
+    /// but the outer one, no key but those [`JsonWriter::key`] was told name no credential,
+    /// nothing written by serde_json. Never set back, even when a write is undone.
+    plain: bool,
     small: [u8; SMALL_BYTES],
     /// Bytes written to `small`, or [`IN_LARGE`] once the text moved to `large`: one
     /// comparison then tells whether a write fits in place.
@@ -231,6 +285,7 @@ impl JsonWriter {
     #[inline]
     pub(crate) fn new() -> JsonWriter {
         JsonWriter {
+            plain: true,
             small: [0; SMALL_BYTES],
             len: 0,
             large: Vec::new(),
@@ -271,7 +326,7 @@ impl JsonWriter {
     /// The text written after its first `skip` bytes, as a [`JsonObject`]. A small text is
     /// handed over as a fixed-size copy of the writer's room (the bytes past its end are
     /// never read), where a copy of its exact length is a `memcpy` call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn to_object(&self, skip: usize) -> JsonObject {
         if self.is_small() && self.len - skip <= INLINE_BYTES && skip + INLINE_BYTES <= SMALL_BYTES
         {
@@ -279,12 +334,20 @@ impl JsonWriter {
             let mut bytes = [0; INLINE_BYTES];
             bytes.copy_from_slice(&self.small[skip..skip + INLINE_BYTES]);
             JsonObject(Text::Inline {
-                len: (self.len - skip) as u8,
+                len: InlineLen::new(self.len - skip, self.plain),
                 bytes,
             })
         } else {
-            JsonObject::from_json(&self.as_bytes()[skip..])
+            JsonObject::from_written(&self.as_bytes()[skip..], self.plain)
         }
+    }
+
+    /// Notes that what is written is not plain (see [`JsonObject::is_plain`]): an array or
+    /// an object opens, a key not known to name no credential is written, or serde_json
+    /// writes a value.
+    #[inline]
+    pub(crate) fn not_plain(&mut self) {
+        self.plain = false;
     }
 
     #[inline]
@@ -826,9 +889,38 @@ mod tests {
     }
 
     #[test]
+    fn only_scalars_under_known_keys_are_plain() {
+        #[derive(serde::Serialize)]
+        enum Choice {
+            Named(u8),
+        }
+        let raw = serde_json::value::RawValue::from_string("1".into()).unwrap();
+        for (object, plain) in [
+            (JsonObject::new(&"hi"), true),
+            (JsonObject::new(&7), true),
+            (JsonObject::new(&2.5), true),
+            (JsonObject::new(&Some(3)), true),
+            (JsonObject::new(&"x".repeat(100)), true),
+            (JsonObject::new(&serde_json::json!({"q": 1})), false),
+            (JsonObject::new(&[1, 2]), false),
+            (JsonObject::new(&Choice::Named(1)), false),
+            (JsonObject::new(&raw), false),
+            (JsonObject::from_json(br#"{"value":1}"#), false),
+            (JsonObject::serialization_error(&"no"), false),
+        ] {
+            assert_eq!(object.is_plain(), plain, "{object:?}");
+            assert_eq!(object.clone().is_plain(), plain, "{object:?}");
+        }
+    }
+
+    #[test]
     fn six_digits_are_every_microsecond_zero_padded() {
         for value in 0..1_000_000 {
-            assert_eq!(six_digits(value), format!("{value:06}").as_bytes(), "{value}");
+            assert_eq!(
+                six_digits(value),
+                format!("{value:06}").as_bytes(),
+                "{value}"
+            );
         }
     }
 

@@ -42,6 +42,7 @@ fn fall_back<T: Serialize + ?Sized>(
     start: usize,
 ) -> Result<(), serde_json::Error> {
     json.truncate(start);
+    json.not_plain();
     let written = serde_json::to_writer(&mut *json, value);
     if written.is_err() {
         json.truncate(start);
@@ -82,6 +83,7 @@ struct PayloadWriter<'a>(&'a mut JsonWriter);
 impl<'a> PayloadWriter<'a> {
     /// Opens an object holding one entry named `variant`, for an enum's data variant.
     fn open_variant(self, variant: &str) -> &'a mut JsonWriter {
+        self.0.not_plain();
         self.0.push(b'{');
         self.0.string(variant);
         self.0.push(b':');
@@ -306,6 +308,7 @@ struct Compound<'a> {
 
 impl<'a> Compound<'a> {
     fn open(json: &'a mut JsonWriter, open: u8, close: &'static [u8]) -> Compound<'a> {
+        json.not_plain();
         json.push(open);
         Compound {
             json,

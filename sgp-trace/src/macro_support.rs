@@ -115,12 +115,15 @@ impl Input {
         Input { json }
     }
 
-    #[inline]
+    #[inline(always)]
     fn key(&mut self, key: Key) {
         if self.json.len() > 1 {
             self.json.push(b',');
         }
-        self.json.extend(key.0.as_bytes());
+        if !key.plain {
+            self.json.not_plain();
+        }
+        self.json.extend(key.json.as_bytes());
     }
 
     /// Adds an argument that implements `Serialize`, written as serde_json writes it (see
@@ -155,7 +158,12 @@ impl Input {
 /// by the expansion as a literal: copied as it is, instead of escaped byte by byte for every
 /// call (argument names are identifiers, which need no escapes).
 #[derive(Debug, Clone, Copy)]
-pub struct Key(&'static str);
+pub struct Key {
+    json: &'static str,
+    /// Whether the name holds no fragment of a credential word, so that an input with only
+    /// such keys and scalar values needs no look for credentials on the export thread.
+    plain: bool,
+}
 
 impl Key {
     /// The key `json`, checked when the constant is evaluated: `"name":` with no quote,
@@ -173,7 +181,10 @@ impl Key {
             );
             at += 1;
         }
-        Key(json)
+        Key {
+            json,
+            plain: !crate::controls::holds_credential_fragment(bytes),
+        }
     }
 }
 
@@ -578,6 +589,31 @@ mod tests {
             "ünïcode, and a long string to go past the inline payload",
         ));
         both(&&&"borrowed twice");
+    }
+
+    #[test]
+    fn an_input_is_plain_while_its_keys_name_no_credential_and_its_values_are_scalars() {
+        let plain = |record: &dyn Fn(&mut Input)| {
+            let mut input = Input::new();
+            record(&mut input);
+            input.finish().is_plain()
+        };
+        let (count, label) = (Key::new(r#""count":"#), Key::new(r#""label":"#));
+        assert!(plain(&|input| {
+            input.push_serialize(count, &7);
+            input.push_text(label, "what is sgp?");
+        }));
+        assert!(plain(&|_| {}));
+        for key in [r#""password":"#, r#""apiKey":"#, r#""max_tokens":"#] {
+            assert!(
+                !plain(&|input| input.push_serialize(Key::new(key), &1)),
+                "{key}"
+            );
+        }
+        assert!(!plain(&|input| input.push_serialize(count, &[1, 2])));
+        assert!(!plain(&|input| {
+            input.push_serialize(count, &serde_json::json!({"token": 1}))
+        }));
     }
 
     #[test]
