@@ -344,7 +344,8 @@ pub(crate) const fn holds_credential_fragment(key: &[u8]) -> bool {
             COO => b"cookie",
             _ => continue,
         };
-        // `at - 3` is where the window starts; a full window has at least three bytes.
+        // Every trigram's first letter is in the window's top byte, so a match needs three
+        // bytes read: the fragment would start at `at - 3`.
         if starts_with_letters(key, at - 3, fragment) {
             return true;
         }

@@ -215,8 +215,8 @@ impl JsonObject {
         match &self.0 {
             Text::Inline { len, bytes } => {
                 let text = &bytes[..len.len()];
-                // SAFETY: the first `len` bytes are a `&str` copied whole (`from_str`) or JSON
-                // text a writer wrote (`JsonWriter::to_object`, see `from_json`).
+                // SAFETY: the first `len` bytes are JSON text a writer wrote, copied whole
+                // (`from_written`) or as the writer's room (`JsonWriter::to_object`).
                 unsafe { std::str::from_utf8_unchecked(text) }
             }
             Text::Shared { text, .. } => text,
@@ -264,8 +264,9 @@ impl Serialize for JsonObject {
 #[derive(Debug)]
 pub(crate) struct JsonWriter {
     /// Whether what was written is plain (see [`JsonObject::is_plain`]): no array or object
-    /// but the outer one, no key but those [`JsonWriter::key`] was told name no credential,
-    /// nothing written by serde_json. Never set back, even when a write is undone.
+    /// but the outer one, no key but argument names that hold no fragment of a credential
+    /// word (and `value`), nothing written by serde_json. Never set back, even when a write
+    /// is undone.
     plain: bool,
     small: [u8; SMALL_BYTES],
     /// Bytes written to `small`, or [`IN_LARGE`] once the text moved to `large`: one

@@ -183,6 +183,7 @@ impl Key {
         }
         Key {
             json,
+            // The quotes and the colon are no letters: they join no fragment of the name.
             plain: !crate::controls::holds_credential_fragment(bytes),
         }
     }
