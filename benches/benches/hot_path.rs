@@ -314,19 +314,6 @@ fn payload(bytes: usize) -> &'static str {
     Box::leak("x".repeat(bytes).into_boxed_str())
 }
 
-/// A chat as an LLM app records it: four messages with about 1 KB of text between them, a
-/// line break every 52 bytes, as a `json!` value, so every string is nested in objects.
-fn chat() -> &'static serde_json::Value {
-    let text = "The quick brown fox jumps over the lazy dog, twice.\n".repeat(5);
-    let message = |role| serde_json::json!({"role": role, "content": text});
-    Box::leak(Box::new(serde_json::json!([
-        message("system"),
-        message("user"),
-        message("assistant"),
-        message("user"),
-    ])))
-}
-
 fn sgp_input<T: serde::Serialize + ?Sized + Sync>(payload: &'static T) -> Case {
     Box::new(move |barrier, iters| {
         let _trace = sgp_trace::create_trace("bench").start();
@@ -483,7 +470,7 @@ fn hot_path(c: &mut Criterion) {
         c,
         "sgp_input_chat_1kb",
         Some(SgpMode::Recording),
-        sgp_input(chat()),
+        sgp_input(sgp_trace_benches::chat()),
     );
     run(
         c,

@@ -11,3 +11,20 @@ use sgp_trace::{Batch, Config, ConfigBuilder, ExportError};
 pub fn discarding() -> ConfigBuilder {
     Config::builder().exporter(|_batch: &Batch<'_>| -> Result<(), ExportError> { Ok(()) })
 }
+
+/// A chat as an LLM app records it: four messages with about 1 KB of text between them, a
+/// line break every 52 bytes, as a `json!` value, so every string is nested in objects.
+/// Made once and kept.
+pub fn chat() -> &'static serde_json::Value {
+    static CHAT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    CHAT.get_or_init(|| {
+        let text = "The quick brown fox jumps over the lazy dog, twice.\n".repeat(5);
+        let message = |role| serde_json::json!({"role": role, "content": text});
+        serde_json::json!([
+            message("system"),
+            message("user"),
+            message("assistant"),
+            message("user"),
+        ])
+    })
+}

@@ -135,6 +135,9 @@ struct RunArgs {
     /// falls behind: its CPU per span is then measured without the queue's pressure, which
     /// changes from run to run what it has to do (starts skipped, spans dropped).
     paced: Option<usize>,
+    /// Each span's input is a chat of four messages (about 1 KB, every string nested in
+    /// objects, so the export thread scans it for credentials) instead of a short string.
+    chat: bool,
 }
 
 impl RunArgs {
@@ -148,6 +151,7 @@ impl RunArgs {
             batch_bytes: None,
             latency: false,
             paced: None,
+            chat: false,
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
@@ -163,6 +167,7 @@ impl RunArgs {
                 }
                 "--latency" => run.latency = true,
                 "--paced" => run.paced = Some(value().parse().expect("--paced N")),
+                "--chat" => run.chat = true,
                 other => panic!("unknown flag {other}"),
             }
         }
@@ -189,6 +194,9 @@ impl RunArgs {
         add("--paced", self.paced);
         if self.latency {
             args.push("--latency".into());
+        }
+        if self.chat {
+            args.push("--chat".into());
         }
         args
     }
@@ -275,6 +283,42 @@ fn make_span() {
     black_box(&span);
 }
 
+fn make_chat_span() {
+    let span = sgp_trace::create_span("child")
+        .input(sgp_trace_benches::chat())
+        .start();
+    black_box(&span);
+}
+
+/// Makes the scenario's spans, timing each one when there is a histogram. Generic, so that
+/// `make_span` is called as directly as it was before there were two kinds of span.
+fn spans_loop(args: &RunArgs, histogram: &mut Option<Histogram>, make_span: impl Fn()) {
+    match histogram {
+        Some(histogram) => {
+            for _ in 0..args.spans {
+                let before = Instant::now();
+                make_span();
+                histogram.record(before.elapsed().as_nanos() as u64);
+            }
+        }
+        None => match args.paced {
+            Some(round) => {
+                for span in 1..=args.spans {
+                    make_span();
+                    if span % round as u64 == 0 {
+                        sgp_trace::flush_queue().expect("flush");
+                    }
+                }
+            }
+            None => {
+                for _ in 0..args.spans {
+                    make_span();
+                }
+            }
+        },
+    }
+}
+
 fn run_scenario(args: RunArgs) -> Value {
     let mut histogram = args.latency.then(Histogram::new);
     let mut sink_counters = None;
@@ -326,29 +370,10 @@ fn run_scenario(args: RunArgs) -> Value {
     let export_cpu_start = export_thread_cpu_ns();
 
     let start = Instant::now();
-    match &mut histogram {
-        Some(histogram) => {
-            for _ in 0..args.spans {
-                let before = Instant::now();
-                make_span();
-                histogram.record(before.elapsed().as_nanos() as u64);
-            }
-        }
-        None => match args.paced {
-            Some(round) => {
-                for span in 1..=args.spans {
-                    make_span();
-                    if span % round as u64 == 0 {
-                        sgp_trace::flush_queue().expect("flush");
-                    }
-                }
-            }
-            None => {
-                for _ in 0..args.spans {
-                    make_span();
-                }
-            }
-        },
+    if args.chat {
+        spans_loop(&args, &mut histogram, make_chat_span);
+    } else {
+        spans_loop(&args, &mut histogram, make_span);
     }
     let loop_s = start.elapsed().as_secs_f64();
     let (rss_end, rss_peak) = rss_kib();
@@ -450,6 +475,7 @@ fn args(backend: &str, spans: u64) -> RunArgs {
         batch_bytes: None,
         latency: false,
         paced: None,
+        chat: false,
     }
 }
 
@@ -511,6 +537,18 @@ fn scenarios(spans: u64) -> Vec<Scenario> {
             metrics: THROUGHPUT,
             args: RunArgs {
                 paced: Some(PACED_ROUND),
+                ..args("discard", spans)
+            },
+        },
+        // The same for spans whose input is a chat: a payload that is not plain, so the
+        // export thread scans it for credential keys.
+        Scenario {
+            name: "discard_paced_chat",
+            baseline: Some("discard_paced"),
+            metrics: THROUGHPUT,
+            args: RunArgs {
+                paced: Some(PACED_ROUND),
+                chat: true,
                 ..args("discard", spans)
             },
         },
