@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::item::next_escape;
 use crate::{JsonObject, SpanItem};
 
 /// The largest `input`, `output` or `metadata` sent as is, in bytes of JSON (64 KiB).
@@ -276,22 +275,34 @@ fn scan(json: &str) -> Scan {
 /// Where the string whose text starts at `from` ends (its closing quote), skipping escaped
 /// characters; `None` when it is not closed.
 ///
-/// It jumps from one byte a JSON string escapes to the next, many bytes at a time (the
-/// payload writer's own scan, [`next_escape`]): inside the string of valid JSON text those
-/// are only quotes and backslashes. Most strings of a payload are short (keys, labels),
-/// where `memchr2`'s setup cost more than its search.
+/// Inside a string only a quote or a backslash matters: it jumps from one to the next
+/// sixteen bytes at a time with SSE2, and looks at the last few bytes of the text one by
+/// one. A raw control character, which valid JSON does not hold, is passed over.
 fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
-    loop {
-        let at = from + next_escape(bytes.get(from..)?, 0);
-        match bytes.get(at)? {
-            b'"' => return Some(at),
-            // A backslash escapes the next byte (for `\u00e9`, the `u`; the digits that
-            // follow are neither quotes nor backslashes).
-            b'\\' => from = at + 2,
-            // A raw control character, which valid JSON does not hold: passed over.
-            _ => from = at + 1,
+    #[cfg(target_arch = "x86_64")]
+    while from + 16 <= bytes.len() {
+        // SAFETY: the sixteen bytes from `from` are in `bytes`.
+        let flags = unsafe { crate::item::quote_or_backslash_flags(bytes.as_ptr().add(from)) };
+        if flags == 0 {
+            from += 16;
+            continue;
+        }
+        let at = from + flags.trailing_zeros() as usize;
+        if bytes[at] == b'"' {
+            return Some(at);
+        }
+        // A backslash escapes the next byte (for `\u00e9`, the `u`; the digits that follow
+        // are neither quotes nor backslashes).
+        from = at + 2;
+    }
+    while let Some(&byte) = bytes.get(from) {
+        match byte {
+            b'"' => return Some(from),
+            b'\\' => from += 2,
+            _ => from += 1,
         }
     }
+    None
 }
 
 /// Whether a key names a credential, judged by its last word (and the one before `key`).
@@ -317,38 +328,63 @@ fn last_words_name_a_credential(key: &str) -> bool {
 }
 
 /// Whether `key` holds, in any case, a fragment of a credential word: `key`, `secret`,
-/// `pass`, `pwd`, `token`, `auth`, `credential` or `cookie`. One pass with the last three
-/// bytes in a word: only where they spell a fragment's start is the rest compared. A
-/// `const fn`, so the keys of `#[traced]` arguments are judged as the program compiles.
+/// `pass`, `pwd`, `token`, `auth`, `credential` or `cookie`. One pass that follows which
+/// of the last three bytes could begin a fragment ([`FRAGMENT_LETTERS`]); only where all
+/// three could is the fragment compared. A `const fn`, so the keys of `#[traced]` arguments
+/// are judged as the program compiles.
 pub(crate) const fn holds_credential_fragment(key: &[u8]) -> bool {
-    const KEY: u32 = trigram(b"key");
-    const PWD: u32 = trigram(b"pwd");
-    const SEC: u32 = trigram(b"sec");
-    const PAS: u32 = trigram(b"pas");
-    const TOK: u32 = trigram(b"tok");
-    const AUT: u32 = trigram(b"aut");
-    const CRE: u32 = trigram(b"cre");
-    const COO: u32 = trigram(b"coo");
-    let mut window = 0u32;
+    // Bit `i`: the last `i + 1` bytes could be the first `i + 1` letters of a fragment.
+    let mut could_begin = 0u8;
     let mut at = 0;
     while at < key.len() {
-        window = ((window << 8) | lowercase_letter(key[at]) as u32) & 0x00ff_ffff;
+        could_begin = ((could_begin << 1) | 1) & FRAGMENT_LETTERS[key[at] as usize];
         at += 1;
-        let fragment: &[u8] = match window {
-            KEY | PWD => return true,
-            SEC => b"secret",
-            PAS => b"pass",
-            TOK => b"token",
-            AUT => b"auth",
-            CRE => b"credential",
-            COO => b"cookie",
-            _ => continue,
-        };
-        // Every trigram's first letter is in the window's top byte, so a match needs three
-        // bytes read: the fragment would start at `at - 3`.
-        if starts_with_letters(key, at - 3, fragment) {
+        // Bit 2 needs three bytes read: the fragment would start at `at - 3`.
+        if could_begin & 0b100 != 0 && begins_fragment(key, at - 3) {
             return true;
         }
+    }
+    false
+}
+
+/// The fragments of credential words, lowercase: a key that holds none names no credential.
+const FRAGMENTS: [&[u8]; 8] = [
+    b"key",
+    b"secret",
+    b"pass",
+    b"pwd",
+    b"token",
+    b"auth",
+    b"credential",
+    b"cookie",
+];
+
+/// For each byte, in which of the first three places of some fragment it stands (bit 0 the
+/// first, bit 1 the second, bit 2 the third), in either case.
+const FRAGMENT_LETTERS: [u8; 256] = {
+    let mut letters = [0u8; 256];
+    let mut fragment = 0;
+    while fragment < FRAGMENTS.len() {
+        let mut place = 0;
+        while place < 3 {
+            let letter = FRAGMENTS[fragment][place];
+            letters[letter as usize] |= 1 << place;
+            letters[letter.to_ascii_uppercase() as usize] |= 1 << place;
+            place += 1;
+        }
+        fragment += 1;
+    }
+    letters
+};
+
+/// Whether a credential fragment begins at `from` in `key`, in any case.
+const fn begins_fragment(key: &[u8], from: usize) -> bool {
+    let mut fragment = 0;
+    while fragment < FRAGMENTS.len() {
+        if starts_with_letters(key, from, FRAGMENTS[fragment]) {
+            return true;
+        }
+        fragment += 1;
     }
     false
 }
@@ -357,11 +393,6 @@ pub(crate) const fn holds_credential_fragment(key: &[u8]) -> bool {
 /// letter), so any other byte stays unequal to every lowercase letter.
 const fn lowercase_letter(byte: u8) -> u8 {
     byte | 0x20
-}
-
-/// Three lowercase letters as one number, as [`holds_credential_fragment`] reads them.
-const fn trigram(letters: &[u8; 3]) -> u32 {
-    (letters[0] as u32) << 16 | (letters[1] as u32) << 8 | letters[2] as u32
 }
 
 /// Whether `text` holds the lowercase `letters`, in any case, from `from` on.

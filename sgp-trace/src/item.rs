@@ -589,6 +589,27 @@ pub(crate) fn next_escape(bytes: &[u8], mut from: usize) -> usize {
         .expect("a byte needs an escape")
 }
 
+/// One bit for each of the sixteen bytes at `at` (bit `i` for byte `i`) that is a quote or
+/// a backslash: the bytes that end or escape inside a JSON string.
+///
+/// # Safety
+///
+/// The sixteen bytes from `at` must be readable.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn quote_or_backslash_flags(at: *const u8) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of x86-64; the caller vouches for the load.
+    unsafe {
+        let chunk = _mm_loadu_si128(at.cast());
+        let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
+        _mm_movemask_epi8(_mm_or_si128(quote, backslash)) as u32
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
     use std::arch::x86_64::{
