@@ -333,7 +333,8 @@ fn last_words_name_a_credential(key: &str) -> bool {
 /// three could is the fragment compared. A `const fn`, so the keys of `#[traced]` arguments
 /// are judged as the program compiles.
 pub(crate) const fn holds_credential_fragment(key: &[u8]) -> bool {
-    // Bit `i`: the last `i + 1` bytes could be the first `i + 1` letters of a fragment.
+    // Bit `i`: each of the last `i + 1` bytes is a letter some fragment has in that place
+    // (not always the same fragment: `begins_fragment` decides).
     let mut could_begin = 0u8;
     let mut at = 0;
     while at < key.len() {
