@@ -373,6 +373,11 @@ impl JsonWriter {
     /// between escapes are found many at a time (see [`next_escape`]) and copied as one run,
     /// where serde_json looks at every byte.
     pub(crate) fn string(&mut self, text: &str) {
+        // `len` is past the room once the text is large, so this also sends every string of
+        // a large payload the long way.
+        if self.len + text.len() + 2 > SMALL_BYTES {
+            return self.long_string(text.as_bytes());
+        }
         self.push(b'"');
         let bytes = text.as_bytes();
         let mut written = 0;
@@ -382,32 +387,37 @@ impl JsonWriter {
                 break;
             }
             self.extend(&bytes[written..at]);
-            self.escape(bytes[at]);
+            let (escape, len) = escape_of(bytes[at]);
+            self.extend(&escape[..len]);
             written = at + 1;
         }
         self.extend(&bytes[written..]);
         self.push(b'"');
     }
 
-    /// Writes the escape of a byte that needs one, as serde_json writes it.
-    fn escape(&mut self, byte: u8) {
-        let short: &[u8] = match byte {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
-                self.extend(b"\\u00");
-                self.extend(&hex);
-                return;
+    /// [`string`](Self::string) for text that does not fit in place: written straight into
+    /// the large buffer, with room made once for the text, not checked for at every piece
+    /// between escapes (a chat's text has a line break every line).
+    #[inline(never)]
+    fn long_string(&mut self, bytes: &[u8]) {
+        if self.is_small() {
+            self.spill();
+        }
+        let out = &mut self.large;
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        let mut written = 0;
+        loop {
+            let at = next_escape(bytes, written);
+            out.extend_from_slice(&bytes[written..at]);
+            if at == bytes.len() {
+                break;
             }
-        };
-        self.extend(short);
+            let (escape, len) = escape_of(bytes[at]);
+            out.extend_from_slice(&escape[..len]);
+            written = at + 1;
+        }
+        out.push(b'"');
     }
 
     /// Writes an unsigned integer as JSON.
@@ -464,6 +474,26 @@ impl JsonWriter {
         self.large = scratch::take();
         self.large.extend_from_slice(&self.small[..self.len]);
         self.len = IN_LARGE;
+    }
+}
+
+/// The escape of a byte that needs one, as serde_json writes it, and its length.
+#[inline]
+fn escape_of(byte: u8) -> ([u8; 6], usize) {
+    let short = |escaped: u8| ([b'\\', escaped, 0, 0, 0, 0], 2);
+    match byte {
+        b'"' => short(b'"'),
+        b'\\' => short(b'\\'),
+        b'\n' => short(b'n'),
+        b'\r' => short(b'r'),
+        b'\t' => short(b't'),
+        0x08 => short(b'b'),
+        0x0c => short(b'f'),
+        _ => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let (high, low) = (HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]);
+            ([b'\\', b'u', b'0', b'0', high, low], 6)
+        }
     }
 }
 
@@ -975,10 +1005,18 @@ mod tests {
         }
         texts.push("x".repeat(300) + "\"" + &"é".repeat(50));
         for text in texts {
-            let mut writer = JsonWriter::new();
-            writer.string(&text);
             let expected = serde_json::to_string(&text).unwrap();
-            assert_eq!(writer.as_bytes(), expected.as_bytes(), "{text:?}");
+            // In place, and the long way: after enough bytes that the text cannot fit in place.
+            for prefix in [0, SMALL_BYTES - 2] {
+                let mut writer = JsonWriter::new();
+                writer.extend(&vec![b' '; prefix]);
+                writer.string(&text);
+                assert_eq!(
+                    &writer.as_bytes()[prefix..],
+                    expected.as_bytes(),
+                    "{text:?} after {prefix} bytes"
+                );
+            }
         }
     }
 
