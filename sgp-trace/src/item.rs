@@ -571,8 +571,9 @@ fn copy_short(to: &mut [u8], from: &[u8]) {
 
 /// Where the first byte at or after `from` that a JSON string escapes is, or the text's
 /// length when there is none: sixteen bytes at a time with SSE2 (part of every x86-64
-/// CPU), eight at a time with word arithmetic elsewhere and after that, and the last few
-/// bytes as one word too.
+/// CPU), then 8 to 15 left as two overlapping words in one SSE2 step; eight at a time with
+/// word arithmetic elsewhere and where a word holds an escape, and the last few bytes as
+/// one word too.
 #[inline]
 pub(crate) fn next_escape(bytes: &[u8], mut from: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
@@ -583,6 +584,16 @@ pub(crate) fn next_escape(bytes: &[u8], mut from: usize) -> usize {
             return from + flags.trailing_zeros() as usize;
         }
         from += 16;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if (8..16).contains(&bytes.len().saturating_sub(from)) {
+        // Fewer than sixteen bytes left (all of a label, a name, a key), usually with no
+        // escape: their first and last eight bytes, overlapping, at once.
+        let first = u64::from_le_bytes(bytes[from..from + 8].try_into().expect("eight bytes"));
+        let last = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().expect("eight bytes"));
+        if sse2::escape_flags_of_words(first, last) == 0 {
+            return bytes.len();
+        }
     }
     while from + 8 <= bytes.len() {
         let word = u64::from_le_bytes(bytes[from..from + 8].try_into().expect("eight bytes"));
@@ -643,8 +654,8 @@ pub(crate) unsafe fn quote_or_backslash_flags(at: *const u8) -> u32 {
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
     use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_set_epi64x,
     };
 
     /// One bit for each of the sixteen bytes at `at` (bit `i` for byte `i`) that is a
@@ -656,8 +667,21 @@ mod sse2 {
     #[inline(always)]
     pub(super) unsafe fn escape_flags(at: *const u8) -> u32 {
         // SAFETY: SSE2 is part of x86-64; the caller vouches for the load.
+        flags_of(unsafe { _mm_loadu_si128(at.cast()) })
+    }
+
+    /// [`escape_flags`] of the sixteen bytes of two words, `first`'s then `last`'s: the
+    /// first and last eight bytes of a text of 8 to 16 bytes, looked at in one step.
+    #[inline(always)]
+    pub(super) fn escape_flags_of_words(first: u64, last: u64) -> u32 {
+        // SAFETY: SSE2 is part of x86-64.
+        flags_of(unsafe { _mm_set_epi64x(last as i64, first as i64) })
+    }
+
+    #[inline(always)]
+    fn flags_of(chunk: __m128i) -> u32 {
+        // SAFETY: SSE2 is part of x86-64.
         unsafe {
-            let chunk = _mm_loadu_si128(at.cast());
             let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
             let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
             // A byte is below 0x20 exactly when the smaller of it and 0x1f is itself.
