@@ -282,7 +282,8 @@ fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     while from + 16 <= bytes.len() {
         // SAFETY: the sixteen bytes from `from` are in `bytes`.
-        let flags = unsafe { crate::item::quote_or_backslash_flags(bytes.as_ptr().add(from)) };
+        let flags =
+            unsafe { crate::item::sse2::quote_or_backslash_flags(bytes.as_ptr().add(from)) };
         if flags == 0 {
             from += 16;
             continue;

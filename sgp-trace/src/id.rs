@@ -208,8 +208,9 @@ impl Id {
     }
 
     /// The canonical text of an id kept as a UUID (every generated id); `None` for any
-    /// other. The export thread writes three or four ids per span, so the text is made with
-    /// word arithmetic (see [`hyphenated`]), not digit by digit, and needs no escapes.
+    /// other. The export thread writes three or four ids per span, so the text is made
+    /// sixteen digits at a time (see [`hex_digits`]), not digit by digit, and needs no
+    /// escapes.
     pub(crate) fn uuid_text(&self) -> Option<[u8; 36]> {
         match &self.0 {
             Repr::Uuid(words) => Some(hyphenated(*words)),

@@ -379,19 +379,7 @@ impl JsonWriter {
             return self.long_string(text.as_bytes());
         }
         self.push(b'"');
-        let bytes = text.as_bytes();
-        let mut written = 0;
-        loop {
-            let at = next_escape(bytes, written);
-            if at == bytes.len() {
-                break;
-            }
-            self.extend(&bytes[written..at]);
-            let (escape, len) = escape_of(bytes[at]);
-            self.extend(&escape[..len]);
-            written = at + 1;
-        }
-        self.extend(&bytes[written..]);
+        write_escaped(text.as_bytes(), |piece| self.extend(piece));
         self.push(b'"');
     }
 
@@ -406,17 +394,7 @@ impl JsonWriter {
         let out = &mut self.large;
         out.reserve(bytes.len() + 2);
         out.push(b'"');
-        let mut written = 0;
-        loop {
-            let at = next_escape(bytes, written);
-            out.extend_from_slice(&bytes[written..at]);
-            if at == bytes.len() {
-                break;
-            }
-            let (escape, len) = escape_of(bytes[at]);
-            out.extend_from_slice(&escape[..len]);
-            written = at + 1;
-        }
+        write_escaped(bytes, |piece| out.extend_from_slice(piece));
         out.push(b'"');
     }
 
@@ -474,6 +452,23 @@ impl JsonWriter {
         self.large = scratch::take();
         self.large.extend_from_slice(&self.small[..self.len]);
         self.len = IN_LARGE;
+    }
+}
+
+/// Hands `put` the text of `bytes` as a JSON string writes it, without its quotes: the runs
+/// between escapes (found many bytes at a time, see [`next_escape`]) and the escapes.
+#[inline(always)]
+fn write_escaped(bytes: &[u8], mut put: impl FnMut(&[u8])) {
+    let mut written = 0;
+    loop {
+        let at = next_escape(bytes, written);
+        put(&bytes[written..at]);
+        if at == bytes.len() {
+            return;
+        }
+        let (escape, len) = escape_of(bytes[at]);
+        put(&escape[..len]);
+        written = at + 1;
     }
 }
 
@@ -630,29 +625,9 @@ pub(crate) fn next_escape(bytes: &[u8], mut from: usize) -> usize {
         .expect("a byte needs an escape")
 }
 
-/// One bit for each of the sixteen bytes at `at` (bit `i` for byte `i`) that is a quote or
-/// a backslash: the bytes that end or escape inside a JSON string.
-///
-/// # Safety
-///
-/// The sixteen bytes from `at` must be readable.
+/// The SSE2 searches (SSE2 is part of every x86-64 CPU).
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub(crate) unsafe fn quote_or_backslash_flags(at: *const u8) -> u32 {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    // SAFETY: SSE2 is part of x86-64; the caller vouches for the load.
-    unsafe {
-        let chunk = _mm_loadu_si128(at.cast());
-        let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
-        let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
-        _mm_movemask_epi8(_mm_or_si128(quote, backslash)) as u32
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod sse2 {
+pub(crate) mod sse2 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8, _mm_set_epi64x,
@@ -682,11 +657,32 @@ mod sse2 {
     fn flags_of(chunk: __m128i) -> u32 {
         // SAFETY: SSE2 is part of x86-64.
         unsafe {
-            let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
             // A byte is below 0x20 exactly when the smaller of it and 0x1f is itself.
             let control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, _mm_set1_epi8(0x1f)), chunk);
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+            _mm_movemask_epi8(_mm_or_si128(quotes_or_backslashes(chunk), control)) as u32
+        }
+    }
+
+    /// One bit for each of the sixteen bytes at `at` (bit `i` for byte `i`) that is a quote
+    /// or a backslash: the bytes that end or escape inside a JSON string.
+    ///
+    /// # Safety
+    ///
+    /// The sixteen bytes from `at` must be readable.
+    #[inline(always)]
+    pub(crate) unsafe fn quote_or_backslash_flags(at: *const u8) -> u32 {
+        // SAFETY: SSE2 is part of x86-64; the caller vouches for the load.
+        unsafe { _mm_movemask_epi8(quotes_or_backslashes(_mm_loadu_si128(at.cast()))) as u32 }
+    }
+
+    /// The bytes of `chunk` that are a quote or a backslash, as all ones.
+    #[inline(always)]
+    fn quotes_or_backslashes(chunk: __m128i) -> __m128i {
+        // SAFETY: SSE2 is part of x86-64.
+        unsafe {
+            let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
+            _mm_or_si128(quote, backslash)
         }
     }
 }

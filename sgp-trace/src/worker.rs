@@ -485,6 +485,7 @@ impl Worker {
         let mut batches = Vec::new();
         let mut left = items.len();
         let mut batch = self.new_batch(left);
+        let (max_items, max_bytes) = (self.settings.max_batch_items, self.settings.max_batch_bytes);
         for item in &mut items {
             left -= 1;
             let applied = self.settings.controls.apply(item);
@@ -497,8 +498,6 @@ impl Worker {
                 self.open.insert(key_of(item), item.clone());
             }
             batch.write_json(|body| write_span(body, item));
-            let (max_items, max_bytes) =
-                (self.settings.max_batch_items, self.settings.max_batch_bytes);
             if batch.len() > 1 && batch.exceeds(max_items, max_bytes) {
                 // The span moves on to the next batch, which it begins.
                 batch.pop_json(&mut self.scratch);
