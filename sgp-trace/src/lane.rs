@@ -1,12 +1,12 @@
 //! Lanes: where spans wait between the thread that makes them and the export thread.
 //!
-//! Each thread owns a lane behind an uncontended lock. A started span's item lives in the
-//! lane of the thread that started it until the span ends: the span's handle holds only
-//! its place ([`SpanSlot`]), setters change the item there, and its end moves it to the
-//! lane's ended events. So an item is written once and moved once, with no copy for a start
-//! event: a span still running when its lane ships sends a copy of its item as its start
-//! event then (so live views show it running); one that ends before sends its end only
-//! (the start counts as coalesced).
+//! Each thread owns a lane behind an uncontended lock. A started span's item is written
+//! once, among the lane's events, and waits there while it runs: the span's handle holds
+//! only its place ([`SpanSlot`]), setters change the item there, and a span that ends
+//! before the lane ships ends in place, its end taking its start's place (the start counts
+//! as coalesced). So most spans' items are never copied on the program's thread. A span
+//! still running when its lane ships sends its item as its start event (so live views show
+//! it running) and keeps a copy in its seat, moved to the events when it ends.
 //!
 //! A lane leaves for the export thread as one shipment on the bounded channel when it holds
 //! [`MAX_LANE_EVENTS`] events (ended spans and unsent starts), when an event arrives
@@ -73,19 +73,23 @@ pub(crate) struct Lane {
 
 #[derive(Debug)]
 struct LaneState {
-    /// Ended spans (and recorded items), in the order they ended; they leave with the next
-    /// shipment.
+    /// What leaves with the next shipment, in the order it arrived: spans started since the
+    /// last shipment (ended in place, or still running: then their start), the ends of
+    /// older spans, and recorded items.
     events: Vec<Event>,
     /// Spans started here that have not ended, by [`SpanSlot::index`].
     open: Vec<Seat>,
     /// Free indices of `open`.
     free: Vec<u32>,
-    /// Open spans whose start has not been sent, in the order they started. Entries of spans
-    /// that ended since are stale (their seat's generation moved on) and are dropped at the
-    /// next shipment.
+    /// Seats of the running spans whose item waits in `events`, as (index, generation).
+    /// Entries of spans that ended since are stale (their seat's generation moved on) and
+    /// are dropped at the next shipment.
     unsent_starts: Vec<(u32, u32)>,
-    /// How many entries of `unsent_starts` are not stale.
-    unsent_count: usize,
+    /// Copies of the items of spans still running at a shipment, made before it goes and
+    /// seated once it went; kept for its capacity.
+    start_copies: Vec<(u32, Event)>,
+    /// Events ended since the last shipment: the next one's [`Event::end_order`].
+    ends: u32,
     /// What happened to events since the last shipment, added to the shared counters when
     /// the lane ships: counting here keeps the hot path off their cache line.
     counts: LaneCounts,
@@ -105,21 +109,36 @@ struct LaneState {
 #[derive(Debug)]
 struct Seat {
     generation: u32,
-    span: Option<OpenSpan>,
+    span: Place,
 }
 
+/// Where a running span's item waits.
+///
+/// Seats are reused span after span, so a seated item is kept in place rather than boxed:
+/// a box would be an allocation for every span that outlives a shipment.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-struct OpenSpan {
-    /// The span's item as its end event, to be moved as it is into the ended events.
+enum Place {
+    /// No span runs in the seat.
+    Empty,
+    /// Among the lane's events, at this index: the span started since the lane last
+    /// shipped, and its start has not been sent. It ends there.
+    InEvents(u32),
+    /// In the seat: the span's start was sent or skipped.
+    Seated(SeatedSpan),
+}
+
+/// A running span whose item waits in its seat.
+#[derive(Debug)]
+struct SeatedSpan {
+    /// The span's item as its end event, to be moved as it is into the events.
     event: Event,
     start: Start,
 }
 
-/// What became of a running span's start event.
+/// What became of the start event of a seated span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Start {
-    /// Not sent yet: sent with the lane's next shipment unless the span ends first.
-    Unsent,
     Sent,
     /// Given way under pressure (counted in `starts_skipped`): the end alone stores the span.
     Skipped,
@@ -150,7 +169,8 @@ impl Lane {
                 open: Vec::new(),
                 free: Vec::new(),
                 unsent_starts: Vec::new(),
-                unsent_count: 0,
+                start_copies: Vec::new(),
+                ends: 0,
                 counts: LaneCounts::ZERO,
                 oldest: 0,
                 under_pressure: false,
@@ -165,25 +185,32 @@ impl Lane {
         self.state.lock()
     }
 
-    /// Seats a started span. Its start event is sent with the lane's next shipment if the
-    /// span still runs then, unless the channel was under pressure at the last shipment or
-    /// the lane is full and cannot ship: then the start gives way (counted as skipped).
+    /// Places a started span's item among the events, where it waits as its start event
+    /// (sent with the lane's next shipment if the span still runs then). When the channel
+    /// was under pressure at the last shipment, or the lane is full and cannot ship, the
+    /// start gives way (counted as skipped) and the item waits in the span's seat.
     #[inline(always)]
     fn start(&'static self, route: &Route<'_>, item: ItemToMove, held: bool, now: u64) -> SpanSlot {
         let mut state = self.lock();
         state.register(self);
-        let mut start = Start::Unsent;
+        let (index, generation);
         if state.under_pressure || !state.make_room(route, now) {
-            start = Start::Skipped;
             state.counts.starts_skipped += 1;
+            (index, generation) = state.seat(Place::Seated(SeatedSpan {
+                event: Event {
+                    item: item.take(),
+                    held,
+                    follows_start: false,
+                    end_order: Event::START,
+                },
+                start: Start::Skipped,
+            }));
         } else {
             state.note_arrival(route, now);
             state.counts.accepted += 1;
-        }
-        let (index, generation) = state.seat(item, held, start);
-        if start == Start::Unsent {
+            let at = state.add_start(route, item, held);
+            (index, generation) = state.seat(Place::InEvents(at));
             state.unsent_starts.push((index, generation));
-            state.unsent_count += 1;
             state.ship_if_due(route, now);
         }
         SpanSlot {
@@ -218,8 +245,9 @@ impl LaneState {
     }
 
     /// Events waiting to ship: ended spans and unsent starts.
+    #[inline]
     fn waiting(&self) -> usize {
-        self.events.len() + self.unsent_count
+        self.events.len()
     }
 
     /// Whether one more event fits, shipping the lane first when it is full. A full lane
@@ -263,89 +291,146 @@ impl LaneState {
     }
 
     #[inline]
-    fn add_event(&mut self, route: &Route<'_>, event: Event) {
+    fn add_event(&mut self, route: &Route<'_>, mut event: Event) {
+        event.end_order = self.next_end();
         self.ready_events(route);
         self.events.push(event);
         self.counts.accepted += 1;
     }
 
-    /// Seats a span; its item is moved straight into the seat (this is the hot path's one
-    /// copy of it).
+    /// The [`Event::end_order`] of an event ending now.
+    #[inline]
+    fn next_end(&mut self) -> u32 {
+        self.ends += 1;
+        self.ends
+    }
+
+    /// Adds a started span's item to the events as its start; returns its index. Written
+    /// in place: this is the hot path's one copy of the item.
     #[inline(always)]
-    fn seat(&mut self, item: ItemToMove, held: bool, start: Start) -> (u32, u32) {
+    fn add_start(&mut self, route: &Route<'_>, item: ItemToMove, held: bool) -> u32 {
+        self.ready_events(route);
+        self.events.reserve(1);
+        let at = self.events.len();
+        // SAFETY: `reserve` made room for one event at `at`, written here before the length
+        // takes it in.
+        unsafe {
+            std::ptr::write(
+                self.events.as_mut_ptr().add(at),
+                Event {
+                    item: item.take(),
+                    held,
+                    follows_start: false,
+                    end_order: Event::START,
+                },
+            );
+            self.events.set_len(at + 1);
+        }
+        at as u32
+    }
+
+    /// Gives a running span a seat, holding `place`; returns the seat's index and generation.
+    #[inline(always)]
+    fn seat(&mut self, place: Place) -> (u32, u32) {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
                 self.open.push(Seat {
                     generation: 0,
-                    span: None,
+                    span: Place::Empty,
                 });
                 (self.open.len() - 1) as u32
             }
         };
         let seat = &mut self.open[index as usize];
-        seat.span = Some(OpenSpan {
-            event: Event {
-                item: item.take(),
-                held,
-                follows_start: false,
-            },
-            start,
-        });
+        // A free seat is `Empty`, which owns nothing: forgotten, not dropped with a call.
+        std::mem::forget(std::mem::replace(&mut seat.span, place));
         (index, seat.generation)
     }
 
+    /// Frees the seat of a span that ended among the events (its place owns nothing).
     #[inline]
-    fn open_span(&mut self, slot: &SpanSlot) -> Option<&mut OpenSpan> {
-        self.seat_at(slot.index, slot.generation)
+    fn clear_seat(&mut self, index: u32) {
+        let seat = &mut self.open[index as usize];
+        debug_assert!(matches!(seat.span, Place::InEvents(_)));
+        std::mem::forget(std::mem::replace(&mut seat.span, Place::Empty));
+        self.free_seat(index);
     }
 
-    /// The span in seat `index`, if it still holds the one of `generation`.
+    /// Where the span of seat `index` waits, if the seat still holds the one of
+    /// `generation`.
     #[inline]
-    fn seat_at(&mut self, index: u32, generation: u32) -> Option<&mut OpenSpan> {
+    fn place_at(&mut self, index: u32, generation: u32) -> Option<&mut Place> {
         let seat = self.open.get_mut(index as usize)?;
-        if seat.generation != generation {
+        if seat.generation != generation || matches!(seat.span, Place::Empty) {
             return None;
         }
-        seat.span.as_mut()
+        Some(&mut seat.span)
     }
 
-    /// The span of an `unsent_starts` entry, if it still runs with its start unsent.
-    fn unsent_start(&mut self, index: u32, generation: u32) -> Option<&mut OpenSpan> {
-        self.seat_at(index, generation)
-            .filter(|span| span.start == Start::Unsent)
-    }
-
-    /// Takes a span out of its seat, freeing the seat for the next span.
-    fn unseat(&mut self, slot: &SpanSlot) -> Option<OpenSpan> {
-        let span = self.open_span(slot)?;
-        if span.start == Start::Unsent {
-            self.unsent_count -= 1;
+    /// The item of a running span, wherever it waits.
+    fn open_item(&mut self, slot: &SpanSlot) -> Option<&mut SpanItem> {
+        let seat = self.open.get_mut(slot.index as usize)?;
+        if seat.generation != slot.generation {
+            return None;
         }
-        let span = self.open[slot.index as usize].span.take();
-        self.free_seat(slot.index);
-        span
+        match &mut seat.span {
+            Place::InEvents(at) => Some(&mut self.events[*at as usize].item),
+            Place::Seated(span) => Some(&mut span.event.item),
+            Place::Empty => None,
+        }
     }
 
-    /// Moves a seated span's event to the end of the ended events and frees its seat, with
-    /// one copy of the event: moving it through `Option::take`, a return value and
-    /// `Vec::push` made six copies of its 280 bytes. The caller checked the slot.
+    /// Takes a span out of its seat, freeing the seat for the next span; its item, when
+    /// among the events, is left there for the caller to deal with.
+    fn vacate(&mut self, slot: &SpanSlot) -> Option<Place> {
+        let place = std::mem::replace(self.place_at(slot.index, slot.generation)?, Place::Empty);
+        self.free_seat(slot.index);
+        Some(place)
+    }
+
+    /// Removes the event at `at`, the item of a span given up before its start was sent.
+    /// The last event takes its place; when that is a running span's, its seat follows.
+    fn remove_event(&mut self, at: u32) {
+        let last = (self.events.len() - 1) as u32;
+        drop(self.events.swap_remove(at as usize));
+        if at == last {
+            return;
+        }
+        for &(index, generation) in &self.unsent_starts {
+            let seat = &mut self.open[index as usize];
+            if seat.generation != generation {
+                continue;
+            }
+            if let Place::InEvents(moved) = &mut seat.span {
+                if *moved == last {
+                    *moved = at;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Moves a seated span's event to the end of the events and frees its seat, with one
+    /// copy of the event: moving it through `Option::take`, a return value and `Vec::push`
+    /// made six copies of its 280 bytes. The caller checked the slot.
     fn move_to_events(&mut self, slot: &SpanSlot, route: &Route<'_>) {
         self.ready_events(route);
         self.events.reserve(1);
         let seat = &mut self.open[slot.index as usize];
-        let Some(span) = seat.span.as_mut() else {
+        let Place::Seated(span) = &mut seat.span else {
             return;
         };
         let len = self.events.len();
         // SAFETY: `reserve` made room for one event at `len`, where the seat's event is
-        // copied bitwise; the seat is then overwritten with `None` without dropping what it
+        // copied bitwise; the seat is then overwritten with `Empty` without dropping what it
         // held, so the event has exactly one owner, `events`. Nothing in between can panic.
         unsafe {
             std::ptr::copy_nonoverlapping(&span.event, self.events.as_mut_ptr().add(len), 1);
             self.events.set_len(len + 1);
-            std::ptr::write(&mut seat.span, None);
+            std::ptr::write(&mut seat.span, Place::Empty);
         }
+        self.events[len].end_order = self.next_end();
         self.counts.accepted += 1;
         self.free_seat(slot.index);
     }
@@ -378,57 +463,58 @@ impl LaneState {
         }
     }
 
-    /// Sends the ended spans and a copy of each unsent start as one shipment; returns
-    /// `false` when the channel is full (everything stays here).
+    /// Sends the events as one shipment; returns `false` when the channel is full
+    /// (everything stays here). The items of spans still running go as their starts, and
+    /// copies of them stay in their seats for their ends.
     #[inline(never)]
     fn ship(&mut self, route: &Route<'_>) -> bool {
-        if self.waiting() == 0 {
+        if self.events.is_empty() {
             self.unsent_starts.clear();
             return true;
         }
-        self.ready_events(route);
-        let ended = self.events.len();
-        let mut shipment = std::mem::take(&mut self.events);
-        let unsent_starts = std::mem::take(&mut self.unsent_starts);
-        for &(index, generation) in &unsent_starts {
-            if let Some(span) = self.unsent_start(index, generation) {
-                shipment.push(Event {
-                    item: span.event.item.clone(),
-                    held: span.event.held,
+        let mut copies = std::mem::take(&mut self.start_copies);
+        for &(index, generation) in &self.unsent_starts {
+            let seat = &self.open[index as usize];
+            if seat.generation != generation {
+                continue;
+            }
+            if let Place::InEvents(at) = seat.span {
+                let event = &self.events[at as usize];
+                let copy = Event {
+                    item: event.item.clone(),
+                    held: event.held,
                     follows_start: false,
-                });
+                    end_order: Event::START,
+                };
+                copies.push((index, copy));
             }
         }
-        self.unsent_starts = unsent_starts;
-        match route.sender.try_send(shipment) {
+        let shipment = std::mem::take(&mut self.events);
+        let shipped = match route.sender.try_send(shipment) {
             Ok(()) => {
-                self.mark_starts_sent();
+                for (index, event) in copies.drain(..) {
+                    self.open[index as usize].span = Place::Seated(SeatedSpan {
+                        event,
+                        start: Start::Sent,
+                    });
+                }
+                self.unsent_starts.clear();
+                self.ends = 0;
                 std::mem::replace(&mut self.counts, LaneCounts::ZERO).settle();
                 let capacity = route.sender.capacity().unwrap_or(0);
                 self.under_pressure = route.sender.len() * 2 > capacity;
                 true
             }
-            Err(TrySendError::Full(mut shipment))
-            | Err(TrySendError::Disconnected(mut shipment)) => {
-                shipment.truncate(ended);
+            Err(TrySendError::Full(shipment)) | Err(TrySendError::Disconnected(shipment)) => {
+                copies.clear();
                 self.events = shipment;
                 self.under_pressure = true;
                 mark_dirty(None);
                 false
             }
-        }
-    }
-
-    fn mark_starts_sent(&mut self) {
-        let mut unsent_starts = std::mem::take(&mut self.unsent_starts);
-        for (index, generation) in unsent_starts.drain(..) {
-            if let Some(span) = self.unsent_start(index, generation) {
-                span.start = Start::Sent;
-            }
-        }
-        // Kept for its capacity.
-        self.unsent_starts = unsent_starts;
-        self.unsent_count = 0;
+        };
+        self.start_copies = copies;
+        shipped
     }
 }
 
@@ -473,44 +559,61 @@ impl<'a> ItemToMove<'a> {
 /// [`Span`](crate::Span)).
 pub(crate) fn with_open<R>(slot: &SpanSlot, change: impl FnOnce(&mut SpanItem) -> R) -> Option<R> {
     let mut state = slot.lane.lock();
-    state
-        .open_span(slot)
-        .map(|span| change(&mut span.event.item))
+    state.open_item(slot).map(change)
 }
 
-/// Ends a running span: `finish` sets its end, and its item becomes an ended event in its
-/// lane. When its start was not sent, the end takes the start's place (the start counts as
-/// coalesced) and always fits; otherwise it is dropped (and counted) when the lane is full
-/// and cannot ship.
+/// Ends a running span: `finish` sets its end. A span whose item waits among the events
+/// ends there, its end taking its start's place (the start counts as coalesced), and always
+/// fits; a seated one's item moves to the events, or is dropped (and counted) when the lane
+/// is full and cannot ship.
 #[inline]
 pub(crate) fn end(route: &Route<'_>, slot: SpanSlot, now: u64, finish: impl FnOnce(&mut SpanItem)) {
     let mut state = slot.lane.lock();
-    let Some(span) = state.open_span(&slot) else {
+    let state = &mut *state;
+    let Some(seat) = state.open.get_mut(slot.index as usize) else {
         return;
     };
-    finish(&mut span.event.item);
-    span.event.follows_start = span.start == Start::Sent;
-    if span.start == Start::Unsent {
-        state.unsent_count -= 1;
-        state.counts.coalesced += 1;
-    } else if !state.make_room(route, now) {
-        state.counts.dropped += 1;
-        state.unseat(&slot);
+    if seat.generation != slot.generation {
         return;
-    } else {
-        state.note_arrival(route, now);
     }
-    state.move_to_events(&slot, route);
+    // One call of `finish` for both places: called in two, it was not inlined.
+    let (event, seated_start) = match &mut seat.span {
+        Place::Empty => return,
+        Place::InEvents(at) => (&mut state.events[*at as usize], None),
+        Place::Seated(span) => (&mut span.event, Some(span.start)),
+    };
+    finish(&mut event.item);
+    match seated_start {
+        None => {
+            // `next_end` by hand: `event` still borrows the events.
+            state.ends += 1;
+            event.end_order = state.ends;
+            state.counts.coalesced += 1;
+            state.counts.accepted += 1;
+            state.clear_seat(slot.index);
+        }
+        Some(start) => {
+            event.follows_start = start == Start::Sent;
+            if !state.make_room(route, now) {
+                state.counts.dropped += 1;
+                state.vacate(&slot);
+                return;
+            }
+            state.note_arrival(route, now);
+            state.move_to_events(&slot, route);
+        }
+    }
     state.ship_if_due(route, now);
 }
 
 /// Frees a running span's seat without sending anything (tracing stopped meanwhile), and
 /// returns how many events that gives up: its end, and its start when that was not sent
-/// (taken back out of the lane's accepted events, which have not shipped since).
+/// (taken back out of the lane's events and accepted count, which have not shipped since).
 pub(crate) fn abandon(slot: SpanSlot) -> usize {
     let mut state = slot.lane.lock();
-    match state.unseat(&slot) {
-        Some(span) if span.start == Start::Unsent => {
+    match state.vacate(&slot) {
+        Some(Place::InEvents(at)) => {
+            state.remove_event(at);
             state.counts.accepted -= 1;
             2
         }
@@ -700,5 +803,151 @@ impl<T> Drop for LaneGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         self.lock.locked.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::ManuallyDrop;
+
+    use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+
+    use super::*;
+    use crate::Timestamp;
+
+    /// A lane of its own and the channels it ships on, apart from any runtime.
+    struct TestLane {
+        lane: &'static Lane,
+        sender: Sender<Shipment>,
+        shipments: Receiver<Shipment>,
+        spare: Receiver<Shipment>,
+    }
+
+    impl TestLane {
+        fn new() -> TestLane {
+            let (sender, shipments) = bounded(4);
+            let (_, spare) = unbounded();
+            TestLane {
+                lane: Box::leak(Box::new(Lane::new())),
+                sender,
+                shipments,
+                spare,
+            }
+        }
+
+        fn route(&self) -> Route<'_> {
+            Route {
+                sender: &self.sender,
+                spare: &self.spare,
+                lane_events: MAX_LANE_EVENTS,
+            }
+        }
+
+        fn start(&self, name: &'static str) -> SpanSlot {
+            let mut item = ManuallyDrop::new(SpanItem::minimal(name));
+            // SAFETY: `item` is not used after this.
+            let item = unsafe { ItemToMove::new(&mut item) };
+            self.lane.start(&self.route(), item, false, 1)
+        }
+
+        fn end(&self, slot: SpanSlot) {
+            end(&self.route(), slot, 2, |item| {
+                item.end_timestamp = Some(Timestamp::from_nanos(2));
+            });
+        }
+
+        fn name_of(&self, slot: &SpanSlot) -> String {
+            with_open(slot, |item| item.name.to_string()).expect("the span runs")
+        }
+
+        /// Ships the lane; its events as (name, ended, follows its start, end order).
+        fn ship(&self) -> Vec<(String, bool, bool, u32)> {
+            assert!(self.lane.lock().ship(&self.route()));
+            // An empty shipment only wakes the export thread (see `mark_dirty`).
+            let mut shipments: Vec<Shipment> = self.shipments.try_iter().collect();
+            shipments.retain(|shipment| !shipment.is_empty());
+            assert_eq!(shipments.len(), 1, "one shipment");
+            shipments[0]
+                .iter()
+                .map(|event| {
+                    let item = &event.item;
+                    let name = item.name.to_string();
+                    (
+                        name,
+                        item.is_complete(),
+                        event.follows_start,
+                        event.end_order,
+                    )
+                })
+                .collect()
+        }
+    }
+
+    /// A span that ends before its lane ships ends where it started, among the events; one
+    /// still running goes out as its start, and its end follows in a later shipment.
+    #[test]
+    fn spans_end_in_place_or_after_their_start_was_shipped() {
+        let lane = TestLane::new();
+        let outer = lane.start("outer");
+        let inner = lane.start("inner");
+        lane.end(inner);
+        let first = lane.ship();
+        let expected = [
+            ("outer", false, false, Event::START),
+            ("inner", true, false, 1),
+        ];
+        assert_eq!(first, expected.map(|(n, e, f, o)| (n.to_owned(), e, f, o)));
+        assert_eq!(lane.name_of(&outer), "outer");
+        lane.end(outer);
+        assert_eq!(lane.ship(), [("outer".to_owned(), true, true, 1)]);
+        let counts = lane.lane.lock().counts;
+        assert_eq!(counts.accepted, 0, "settled at each shipment");
+    }
+
+    /// Spans given up (tracing stopped) before their starts shipped leave the events, in
+    /// any order, and the others' setters still reach their own items.
+    #[test]
+    fn abandoned_spans_leave_the_events_and_the_rest_stay_reachable() {
+        let lane = TestLane::new();
+        let slots: Vec<SpanSlot> = ["a", "b", "c", "d"].map(|n| lane.start(n)).into();
+        assert_eq!(abandon(slots[1]), 2);
+        assert_eq!(lane.name_of(&slots[3]), "d");
+        assert_eq!(lane.name_of(&slots[2]), "c");
+        assert_eq!(abandon(slots[0]), 2);
+        assert_eq!(lane.name_of(&slots[3]), "d");
+        lane.end(slots[3]);
+        assert_eq!(abandon(slots[1]), 1, "a stale slot reaches nothing");
+        assert_eq!(
+            lane.ship(),
+            [
+                ("c".to_owned(), false, false, Event::START),
+                ("d".to_owned(), true, false, 1)
+            ]
+        );
+        assert_eq!(abandon(slots[2]), 1, "its start was sent");
+        assert_eq!(lane.lane.lock().waiting(), 0);
+    }
+
+    /// When the channel is full the shipment stays in the lane whole, running spans included,
+    /// and goes with the next one.
+    #[test]
+    fn a_full_channel_keeps_the_events_in_place() {
+        let lane = TestLane::new();
+        for _ in 0..4 {
+            lane.sender.try_send(Vec::new()).unwrap();
+        }
+        let running = lane.start("running");
+        let ended = lane.start("ended");
+        lane.end(ended);
+        assert!(!lane.lane.lock().ship(&lane.route()));
+        assert_eq!(lane.name_of(&running), "running");
+        for _ in 0..4 {
+            lane.shipments.try_recv().unwrap();
+        }
+        let shipped = lane.ship();
+        assert_eq!(shipped.len(), 2);
+        assert_eq!(lane.name_of(&running), "running");
+        lane.end(running);
+        assert_eq!(lane.ship(), [("running".to_owned(), true, true, 1)]);
     }
 }

@@ -60,6 +60,16 @@ pub(crate) struct Event {
     /// an open span to forget, so only then does it look them up. `false` for a start, and
     /// for the end of a span whose start was coalesced or skipped in its lane.
     pub(crate) follows_start: bool,
+    /// Which end of its lane this is, counted from the lane's last shipment;
+    /// [`Event::START`] for a start. A lane keeps the spans it started together in the
+    /// order they started, so the export thread puts a shipment with held events back in
+    /// end order: deciding on a held trace depends on it (the root's end settles it).
+    pub(crate) end_order: u32,
+}
+
+impl Event {
+    /// The [`end_order`](Event::end_order) of a start event: after every end.
+    pub(crate) const START: u32 = u32::MAX;
 }
 
 /// The bounded queue between the program's threads and the export thread: the threads'
@@ -125,6 +135,7 @@ impl Pipeline {
             item,
             held: false,
             follows_start: true,
+            end_order: Event::START,
         };
         lane::push(&self.route(), event, now);
     }

@@ -367,6 +367,11 @@ impl Worker {
         if !shipment.is_empty() {
             self.pending.since.get_or_insert(now);
         }
+        if shipment.iter().any(|event| event.held) {
+            // A held trace is settled by its root's end, so its spans must come in the
+            // order they ended (see `Event::end_order`); stable, the starts stay in order.
+            shipment.sort_by_key(|event| event.end_order);
+        }
         for event in shipment.drain(..) {
             if !event.held && !event.follows_start && event.item.is_complete() {
                 // The usual event, the end of a span whose start never came here: it has
