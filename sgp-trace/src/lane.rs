@@ -343,6 +343,7 @@ impl LaneState {
             }
         };
         let seat = &mut self.open[index as usize];
+        debug_assert!(matches!(seat.span, Place::Empty));
         // A free seat is `Empty`, which owns nothing: forgotten, not dropped with a call.
         std::mem::forget(std::mem::replace(&mut seat.span, place));
         (index, seat.generation)
