@@ -34,10 +34,6 @@ use tracing_subscriber::layer::SubscriberExt;
 /// The small input: a short string, as a question or a tool name.
 const SMALL: &str = "what is sgp?";
 
-/// fastrace collects spans per root: one root covers this many spans, so its cost and the
-/// hand-over to fastrace's collector are counted but spread thin.
-const FASTRACE_SPANS_PER_ROOT: u64 = 256;
-
 /// A recording thread lets its library's export thread catch up, off the clock, after this
 /// many spans. An endless loop outruns sgp-trace's export thread (about 2.4M spans/s with
 /// a discarding exporter, against 6-8M made on two cores); once the queue is full, about
@@ -336,20 +332,12 @@ fn fastrace_case<F>(traced: F) -> Case
 where
     F: Fn(u64, &str) -> u64 + Copy + Send + Sync + 'static,
 {
-    use fastrace::prelude::{Span, SpanContext};
     Box::new(move |barrier, iters| {
         let mut measured = Measured::start(barrier);
         measured.in_rounds(iters, &fastrace::flush, |round| {
-            let mut left = round;
-            while left > 0 {
-                let batch = left.min(FASTRACE_SPANS_PER_ROOT);
-                let root = Span::root("bench", SpanContext::random());
-                let _parent = root.set_local_parent();
-                for _ in 0..batch {
-                    black_box(traced(black_box(7), black_box(SMALL)));
-                }
-                left -= batch;
-            }
+            sgp_trace_benches::fastrace_spans(round, |_| {
+                black_box(traced(black_box(7), black_box(SMALL)));
+            });
         });
         measured.end()
     })

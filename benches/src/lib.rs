@@ -28,3 +28,25 @@ pub fn chat() -> &'static serde_json::Value {
         ])
     })
 }
+
+/// fastrace collects spans per root: one root covers this many spans, so its cost and the
+/// hand-over to fastrace's collector are counted but spread thin.
+pub const FASTRACE_SPANS_PER_ROOT: u64 = 256;
+
+/// Makes `count` fastrace spans with `span` (a call of a `#[fastrace::trace]` function), each
+/// under a local parent, one root per [`FASTRACE_SPANS_PER_ROOT`]: the fast path fastrace is
+/// compared on in both benches.
+#[inline(always)]
+pub fn fastrace_spans(count: u64, mut span: impl FnMut(u64)) {
+    use fastrace::prelude::{Span, SpanContext};
+    let mut left = count;
+    while left > 0 {
+        let batch = left.min(FASTRACE_SPANS_PER_ROOT);
+        let root = Span::root("bench", SpanContext::random());
+        let _parent = root.set_local_parent();
+        for index in 0..batch {
+            span(index);
+        }
+        left -= batch;
+    }
+}

@@ -25,10 +25,6 @@ use std::hint::black_box;
 const SPANS: u64 = 100_000;
 const WARM_UP: u64 = 10_000;
 
-/// fastrace hands a root's spans to its collector when the root ends: one root per this
-/// many spans, as in the criterion bench.
-const FASTRACE_SPANS_PER_ROOT: u64 = 256;
-
 #[sgp_trace::traced]
 fn two_args(count: u64, label: &str) -> u64 {
     black_box(count) + label.len() as u64
@@ -76,21 +72,13 @@ fn spans(tracer: Tracer, count: u64) {
     }
 }
 
-/// fastrace's spans, each under a local parent; generic so that `traced` is called
-/// directly, as `two_args` is.
+/// fastrace's spans (see [`sgp_trace_benches::fastrace_spans`]); generic so that `traced`
+/// is called directly, as `two_args` is.
 #[inline(always)]
 fn fastrace_spans(count: u64, traced: impl Fn(u64, &str) -> u64) {
-    use fastrace::prelude::{Span, SpanContext};
-    let mut left = count;
-    while left > 0 {
-        let batch = left.min(FASTRACE_SPANS_PER_ROOT);
-        let root = Span::root("instructions", SpanContext::random());
-        let _parent = root.set_local_parent();
-        for index in 0..batch {
-            black_box(traced(black_box(index), black_box("what is sgp?")));
-        }
-        left -= batch;
-    }
+    sgp_trace_benches::fastrace_spans(count, |index| {
+        black_box(traced(black_box(index), black_box("what is sgp?")));
+    });
 }
 
 #[inline(never)]
