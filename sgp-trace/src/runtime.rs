@@ -135,7 +135,8 @@ impl Pipeline {
             item,
             held: false,
             follows_start: true,
-            end_order: Event::START,
+            // Numbered by the lane as it takes the event.
+            end_order: 0,
         };
         lane::push(&self.route(), event, now);
     }
