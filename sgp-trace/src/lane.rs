@@ -112,6 +112,15 @@ struct Seat {
     span: Place,
 }
 
+/// The seat at `index` if it still holds the span of `generation`: a seat's generation
+/// moves on when its span ends, so a stale slot or entry reaches nothing. Takes the seats
+/// alone, so that a caller may reach the events beside them.
+#[inline]
+fn seat_holding(open: &mut [Seat], index: u32, generation: u32) -> Option<&mut Seat> {
+    open.get_mut(index as usize)
+        .filter(|seat| seat.generation == generation)
+}
+
 /// Where a running span's item waits.
 ///
 /// Seats are reused span after span, so a seated item is kept in place rather than boxed:
@@ -197,12 +206,7 @@ impl Lane {
         if state.under_pressure || !state.make_room(route, now) {
             state.counts.starts_skipped += 1;
             (index, generation) = state.seat(Place::Seated(SeatedSpan {
-                event: Event {
-                    item: item.take(),
-                    held,
-                    follows_start: false,
-                    end_order: Event::START,
-                },
+                event: Event::start(item.take(), held),
                 start: Start::Skipped,
             }));
         } else {
@@ -317,12 +321,7 @@ impl LaneState {
         unsafe {
             std::ptr::write(
                 self.events.as_mut_ptr().add(at),
-                Event {
-                    item: item.take(),
-                    held,
-                    follows_start: false,
-                    end_order: Event::START,
-                },
+                Event::start(item.take(), held),
             );
             self.events.set_len(at + 1);
         }
@@ -362,8 +361,8 @@ impl LaneState {
     /// `generation`.
     #[inline]
     fn place_at(&mut self, index: u32, generation: u32) -> Option<&mut Place> {
-        let seat = self.open.get_mut(index as usize)?;
-        if seat.generation != generation || matches!(seat.span, Place::Empty) {
+        let seat = seat_holding(&mut self.open, index, generation)?;
+        if matches!(seat.span, Place::Empty) {
             return None;
         }
         Some(&mut seat.span)
@@ -371,10 +370,8 @@ impl LaneState {
 
     /// The item of a running span, wherever it waits.
     fn open_item(&mut self, slot: &SpanSlot) -> Option<&mut SpanItem> {
-        let seat = self.open.get_mut(slot.index as usize)?;
-        if seat.generation != slot.generation {
-            return None;
-        }
+        // The seat alone borrowed (not through `place_at`), so the events stay reachable.
+        let seat = seat_holding(&mut self.open, slot.index, slot.generation)?;
         match &mut seat.span {
             Place::InEvents(at) => Some(&mut self.events[*at as usize].item),
             Place::Seated(span) => Some(&mut span.event.item),
@@ -399,11 +396,8 @@ impl LaneState {
             return;
         }
         for &(index, generation) in &self.unsent_starts {
-            let seat = &mut self.open[index as usize];
-            if seat.generation != generation {
-                continue;
-            }
-            if let Place::InEvents(moved) = &mut seat.span {
+            let seat = seat_holding(&mut self.open, index, generation);
+            if let Some(Place::InEvents(moved)) = seat.map(|seat| &mut seat.span) {
                 if *moved == last {
                     *moved = at;
                     return;
@@ -475,19 +469,10 @@ impl LaneState {
         }
         let mut copies = std::mem::take(&mut self.start_copies);
         for &(index, generation) in &self.unsent_starts {
-            let seat = &self.open[index as usize];
-            if seat.generation != generation {
-                continue;
-            }
-            if let Place::InEvents(at) = seat.span {
-                let event = &self.events[at as usize];
-                let copy = Event {
-                    item: event.item.clone(),
-                    held: event.held,
-                    follows_start: false,
-                    end_order: Event::START,
-                };
-                copies.push((index, copy));
+            let seat = seat_holding(&mut self.open, index, generation);
+            if let Some(Place::InEvents(at)) = seat.map(|seat| &seat.span) {
+                let event = &self.events[*at as usize];
+                copies.push((index, Event::start(event.item.clone(), event.held)));
             }
         }
         let shipment = std::mem::take(&mut self.events);
@@ -571,12 +556,9 @@ pub(crate) fn with_open<R>(slot: &SpanSlot, change: impl FnOnce(&mut SpanItem) -
 pub(crate) fn end(route: &Route<'_>, slot: SpanSlot, now: u64, finish: impl FnOnce(&mut SpanItem)) {
     let mut state = slot.lane.lock();
     let state = &mut *state;
-    let Some(seat) = state.open.get_mut(slot.index as usize) else {
+    let Some(seat) = seat_holding(&mut state.open, slot.index, slot.generation) else {
         return;
     };
-    if seat.generation != slot.generation {
-        return;
-    }
     // One call of `finish` for both places: called in two, it was not inlined.
     let (event, seated_start) = match &mut seat.span {
         Place::Empty => return,

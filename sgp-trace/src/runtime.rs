@@ -70,6 +70,17 @@ pub(crate) struct Event {
 impl Event {
     /// The [`end_order`](Event::end_order) of a start event: after every end.
     pub(crate) const START: u32 = u32::MAX;
+
+    /// A span's start event: its item as the span began.
+    #[inline(always)]
+    pub(crate) fn start(item: SpanItem, held: bool) -> Event {
+        Event {
+            item,
+            held,
+            follows_start: false,
+            end_order: Event::START,
+        }
+    }
 }
 
 /// The bounded queue between the program's threads and the export thread: the threads'
