@@ -4,8 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::controls::{Field, Mask, DEFAULT_MAX_FIELD_BYTES};
-use crate::export::Exporter;
+use crate::export::controls::{Controls, Field, Mask, DEFAULT_MAX_FIELD_BYTES};
+use crate::export::http::Connection;
+use crate::export::settings::Settings;
+use crate::export::{Exporter, HttpExporter};
 
 /// The SGP API used when `SGP_CLIENT_BASE_URL` is not set (production multitenant).
 pub const DEFAULT_BASE_URL: &str = "https://api.sgp.scale.com";
@@ -37,27 +39,14 @@ pub const API_MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    pub(crate) base_url: String,
-    pub(crate) api_key: Option<String>,
-    pub(crate) account_id: Option<String>,
-    pub(crate) custom_headers: Vec<(String, String)>,
+    /// What the HTTP exporter connects to, and how.
+    pub(crate) connection: Connection,
+    /// What the export thread is told.
+    pub(crate) export: Settings,
     pub(crate) queue_capacity: usize,
-    pub(crate) max_batch_items: usize,
-    pub(crate) max_batch_bytes: usize,
-    pub(crate) flush_at: usize,
-    pub(crate) flush_interval: Duration,
-    pub(crate) max_attempts: u32,
-    pub(crate) backoff_initial: Duration,
-    pub(crate) backoff_max: Duration,
-    pub(crate) request_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) disabled: bool,
     pub(crate) exporter: Option<Arc<dyn Exporter>>,
-    pub(crate) max_retry_time: Duration,
-    pub(crate) max_field_bytes: usize,
-    pub(crate) redact_credentials: bool,
-    pub(crate) mask: Option<Mask>,
     pub(crate) sample_rate: f64,
     pub(crate) keep_error_traces: bool,
 }
@@ -75,7 +64,7 @@ impl Config {
 
     /// The API's base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.connection.base_url
     }
 
     /// Whether tracing is switched off.
@@ -92,10 +81,15 @@ impl Config {
     /// The names of the credential variables that are not set, for the warning.
     pub(crate) fn missing_credentials(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
-        if self.api_key.as_deref().is_none_or(str::is_empty) {
+        if self.connection.api_key.as_deref().is_none_or(str::is_empty) {
             missing.push("SGP_API_KEY");
         }
-        if self.account_id.as_deref().is_none_or(str::is_empty) {
+        if self
+            .connection
+            .account_id
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
             missing.push("SGP_ACCOUNT_ID");
         }
         missing
@@ -107,30 +101,46 @@ impl Config {
     }
 }
 
+impl HttpExporter {
+    /// An exporter for the base URL, credentials, headers and timeouts of `config`.
+    pub fn new(config: &Config) -> HttpExporter {
+        HttpExporter::connect(&config.connection)
+    }
+}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Connection {
+            base_url,
+            api_key,
+            account_id,
+            custom_headers,
+            request_timeout,
+            connect_timeout,
+        } = &self.connection;
+        let export = &self.export;
         f.debug_struct("Config")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("account_id", &self.account_id)
-            .field("custom_headers", &self.custom_headers.len())
+            .field("base_url", base_url)
+            .field("api_key", &api_key.as_ref().map(|_| "<redacted>"))
+            .field("account_id", account_id)
+            .field("custom_headers", &custom_headers.len())
             .field("queue_capacity", &self.queue_capacity)
-            .field("max_batch_items", &self.max_batch_items)
-            .field("max_batch_bytes", &self.max_batch_bytes)
-            .field("flush_at", &self.flush_at)
-            .field("flush_interval", &self.flush_interval)
-            .field("max_attempts", &self.max_attempts)
-            .field("backoff_initial", &self.backoff_initial)
-            .field("backoff_max", &self.backoff_max)
-            .field("request_timeout", &self.request_timeout)
-            .field("connect_timeout", &self.connect_timeout)
+            .field("max_batch_items", &export.max_batch_items)
+            .field("max_batch_bytes", &export.max_batch_bytes)
+            .field("flush_at", &export.flush_at)
+            .field("flush_interval", &export.flush_interval)
+            .field("max_attempts", &export.max_attempts)
+            .field("backoff_initial", &export.backoff_initial)
+            .field("backoff_max", &export.backoff_max)
+            .field("request_timeout", request_timeout)
+            .field("connect_timeout", connect_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("disabled", &self.disabled)
             .field("custom_exporter", &self.exporter.is_some())
-            .field("max_retry_time", &self.max_retry_time)
-            .field("max_field_bytes", &self.max_field_bytes)
-            .field("redact_credentials", &self.redact_credentials)
-            .field("mask", &self.mask.is_some())
+            .field("max_retry_time", &export.max_retry_time)
+            .field("max_field_bytes", &export.controls.max_field_bytes)
+            .field("redact_credentials", &export.controls.redact_credentials)
+            .field("mask", &export.controls.mask.is_some())
             .field("sample_rate", &self.sample_rate)
             .field("keep_error_traces", &self.keep_error_traces)
             .finish()
@@ -447,27 +457,33 @@ impl ConfigBuilder {
             });
         }
         Ok(Config {
-            base_url,
-            api_key: self.api_key,
-            account_id: self.account_id,
-            custom_headers: self.custom_headers,
+            connection: Connection {
+                base_url,
+                api_key: self.api_key,
+                account_id: self.account_id,
+                custom_headers: self.custom_headers,
+                request_timeout: self.request_timeout,
+                connect_timeout: self.connect_timeout,
+            },
+            export: Settings {
+                max_batch_items: self.max_batch_items,
+                max_batch_bytes: self.max_batch_bytes,
+                flush_at: self.flush_at,
+                flush_interval: self.flush_interval,
+                max_attempts: self.max_attempts,
+                backoff_initial: self.backoff_initial,
+                backoff_max: self.backoff_max,
+                max_retry_time: self.max_retry_time,
+                controls: Controls {
+                    max_field_bytes,
+                    redact_credentials: self.redact_credentials,
+                    mask: self.mask,
+                },
+            },
             queue_capacity: self.queue_capacity,
-            max_batch_items: self.max_batch_items,
-            max_batch_bytes: self.max_batch_bytes,
-            flush_at: self.flush_at,
-            flush_interval: self.flush_interval,
-            max_attempts: self.max_attempts,
-            backoff_initial: self.backoff_initial,
-            backoff_max: self.backoff_max,
-            request_timeout: self.request_timeout,
-            connect_timeout: self.connect_timeout,
             shutdown_timeout: self.shutdown_timeout,
             disabled: self.disabled,
             exporter: self.exporter,
-            max_retry_time: self.max_retry_time,
-            max_field_bytes,
-            redact_credentials: self.redact_credentials,
-            mask: self.mask,
             sample_rate: self.sample_rate,
             keep_error_traces: self.keep_error_traces,
         })
@@ -651,7 +667,7 @@ mod tests {
         assert_eq!(config.base_url(), "http://localhost:9000");
         assert!(config.can_export());
         assert_eq!(
-            config.custom_headers,
+            config.connection.custom_headers,
             vec![
                 ("X-One".into(), "1".into()),
                 ("X-Two".into(), "two words".into())

@@ -28,53 +28,45 @@
 
 #![warn(missing_docs)]
 
-mod clock;
+// The stages, in the order their imports run: each may use those above it, never one below
+// (checked by `tests/stage_order.rs`).
 mod config;
-mod context;
-mod controls;
-mod correlation;
 mod diag;
-mod error_category;
 mod export;
-mod external;
-mod held;
-mod id;
-mod item;
 mod json;
-mod kind;
-mod lane;
-mod random;
+mod model;
+mod queue;
+mod record;
 mod runtime;
-mod sampling;
-mod span;
 mod stats;
-mod worker;
 
-pub mod propagate;
+pub use record::propagate;
 
 #[doc(hidden)]
-pub mod macro_support;
+pub use record::macro_support;
 
 pub use config::{
     Config, ConfigBuilder, ConfigError, API_MAX_BATCH_BYTES, API_MAX_BATCH_ITEMS, DEFAULT_BASE_URL,
     DEFAULT_QUEUE_CAPACITY,
 };
-pub use context::{
+pub use export::{
+    Batch, ExportError, Exporter, Field, HttpExporter, Mask, DEFAULT_MAX_FIELD_BYTES, REDACTED,
+};
+pub use json::JsonObject;
+pub use model::{
+    set_observability_provider, CategorizeError, ErrorCategory, Id, InvalidId, ObservabilityIds,
+    ObservabilityProvider, SpanItem, SpanStatus, SpanType, Timestamp, UnknownSpanType,
+    MAX_ID_BYTES,
+};
+pub use record::context::{
     current_span, current_trace, ContextGuard, InvalidSpanContext, SpanContext, PARENT_ENV_VAR,
     PARENT_SAMPLED_ENV_VAR,
 };
-pub use controls::{Field, Mask, DEFAULT_MAX_FIELD_BYTES, REDACTED};
-pub use correlation::{set_observability_provider, ObservabilityIds, ObservabilityProvider};
-pub use error_category::{CategorizeError, ErrorCategory};
-pub use export::{Batch, ExportError, Exporter, HttpExporter};
-pub use external::record_item;
-pub use id::{Id, InvalidId, MAX_ID_BYTES};
-pub use item::{JsonObject, SpanItem, Timestamp};
-pub use kind::{SpanStatus, SpanType, UnknownSpanType};
+pub use record::external::record_item;
+pub use record::span::{create_span, create_trace, Span, SpanBuilder, SpanGuard};
 pub use runtime::{
     flush_queue, flush_queue_within, init, shutdown, stats, FlushError, ShutdownError,
     TracingGuard, DEFAULT_FLUSH_TIMEOUT,
 };
 pub use sgp_trace_macros::traced;
-pub use span::{create_span, create_trace, Span, SpanBuilder, SpanGuard};
 pub use stats::Stats;

@@ -1,5 +1,6 @@
-//! The process-wide runtime: whether spans are recorded, the queue they go onto, and the
-//! export thread's lifecycle (init, flush, shutdown).
+//! The process-wide runtime: configuration (from `init`, or from the environment at the
+//! first span), the queue's one instance, and the export thread's lifecycle (init, flush,
+//! shutdown). It wires the stages together and is used by the recording stage only.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -7,26 +8,25 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use std::{fmt, thread};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Sender};
 
+use crate::config::Config;
 use crate::diag;
+use crate::export::settings::Settings;
+use crate::export::worker::{Control, Worker};
 use crate::export::{Exporter, HttpExporter};
-use crate::lane::{self, ItemToMove, Route, Shipment, SpanSlot, MAX_LANE_EVENTS};
-use crate::stats::{Counters, Stats};
-use crate::worker::{Control, Settings, Worker};
-use crate::{Config, SpanItem};
+use crate::model::sampling;
+use crate::queue::{self, Pipeline};
+use crate::stats::Stats;
 
 /// How long [`flush_queue`] waits at most.
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 static RUNTIME: Runtime = Runtime {
     configured: AtomicBool::new(false),
-    recording: AtomicBool::new(false),
     pipeline: OnceLock::new(),
     worker: Mutex::new(None),
 };
-
-pub(crate) static COUNTERS: Counters = Counters::new();
 
 /// Live [`TracingGuard`]s: tracing stops when the last one drops, so the guard of a second
 /// `init` (in a library, say) does not stop the program's tracing early.
@@ -35,164 +35,11 @@ static LIVE_GUARDS: AtomicUsize = AtomicUsize::new(0);
 struct Runtime {
     /// Set once `init` ran or the environment was read; until then the first span reads it.
     configured: AtomicBool,
-    /// The hot path's one check: record spans, or make no-ops.
-    recording: AtomicBool,
     /// Made by the first configuration that can export, and kept for the life of the
     /// process, so a span can hold a plain `&'static` to it.
     pipeline: OnceLock<Pipeline>,
     /// The export thread, when one runs.
     worker: Mutex<Option<WorkerHandle>>,
-}
-
-/// Emptied shipments kept for reuse at most. Enough for the lanes of many busy threads; a
-/// burst that filled the whole queue does not leave its shipments (up to the queue's size in
-/// events) held after it.
-const MAX_SPARE_SHIPMENTS: usize = 256;
-
-/// One span event on its way to the export thread.
-#[derive(Debug)]
-pub(crate) struct Event {
-    pub(crate) item: SpanItem,
-    /// The trace was not sampled: the export thread sends it only if the trace has an error.
-    pub(crate) held: bool,
-    /// Whether an earlier event of the same span may have reached the export thread: its
-    /// start, sent while it ran. Only then can the export thread hold a start to replace or
-    /// an open span to forget, so only then does it look them up. `false` for a start, and
-    /// for the end of a span whose start was coalesced or skipped in its lane.
-    pub(crate) follows_start: bool,
-    /// Which end of its lane this is, counted from the lane's last shipment;
-    /// [`Event::START`] for a start. A lane keeps the spans it started together in the
-    /// order they started, so the export thread puts a shipment with held events back in
-    /// end order: deciding on a held trace depends on it (the root's end settles it).
-    pub(crate) end_order: u32,
-}
-
-impl Event {
-    /// The [`end_order`](Event::end_order) of a start event: after every end.
-    pub(crate) const START: u32 = u32::MAX;
-
-    /// A span's start event: its item as the span began.
-    #[inline(always)]
-    pub(crate) fn start(item: SpanItem, held: bool) -> Event {
-        Event {
-            item,
-            held,
-            follows_start: false,
-            end_order: Event::START,
-        }
-    }
-}
-
-/// The bounded queue between the program's threads and the export thread: the threads'
-/// lanes (see [`lane`](crate::lane)) and the channel their shipments travel on.
-#[derive(Debug)]
-pub(crate) struct Pipeline {
-    sender: Sender<Shipment>,
-    pub(crate) receiver: Receiver<Shipment>,
-    /// Emptied shipments on their way back to the lanes.
-    spare_sender: Sender<Shipment>,
-    spare: Receiver<Shipment>,
-    /// Events per lane and per shipment.
-    lane_events: usize,
-    /// The configured capacity, in events.
-    capacity: usize,
-}
-
-impl Pipeline {
-    fn new(capacity: usize) -> Pipeline {
-        let lane_events = capacity.clamp(1, MAX_LANE_EVENTS);
-        let shipments = (capacity / lane_events).max(1);
-        let (sender, receiver) = bounded(shipments);
-        let (spare_sender, spare) = bounded(shipments.min(MAX_SPARE_SHIPMENTS));
-        Pipeline {
-            sender,
-            receiver,
-            spare_sender,
-            spare,
-            lane_events,
-            capacity,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn route(&self) -> Route<'_> {
-        Route {
-            sender: &self.sender,
-            spare: &self.spare,
-            lane_events: self.lane_events,
-        }
-    }
-
-    /// Gives an emptied shipment back for a lane to reuse.
-    pub(crate) fn recycle(&self, mut shipment: Shipment) {
-        // Empty shipments that only woke the export thread have no room to reuse.
-        if shipment.capacity() > 0 {
-            shipment.clear();
-            let _ = self.spare_sender.try_send(shipment);
-        }
-    }
-
-    /// Queues one span event without ever blocking; a full queue drops it and counts it.
-    pub(crate) fn send(&self, item: SpanItem) {
-        if self.stopped(1) {
-            return;
-        }
-        // Not the item's own times: a recorded item (a workflow's, say) may carry times far
-        // from now, and the lane's age and retry decisions are about now.
-        let now = crate::clock::now_nanos();
-        // A recorded item may follow its own start, recorded before: the export thread
-        // looks for it.
-        let event = Event {
-            item,
-            held: false,
-            follows_start: true,
-            // Numbered by the lane as it takes the event.
-            end_order: 0,
-        };
-        lane::push(&self.route(), event, now);
-    }
-
-    /// Seats a started span in this thread's lane; `None` when tracing stopped (the span
-    /// is counted as dropped then).
-    #[inline(always)]
-    pub(crate) fn start(&self, item: ItemToMove<'_>, now: u64, held: bool) -> Option<SpanSlot> {
-        if self.stopped(2) {
-            item.discard();
-            return None;
-        }
-        Some(lane::start(&self.route(), item, held, now))
-    }
-
-    /// Ends a running span at `now` (ns): `finish` sets its end time and status. Inlined
-    /// with `lane::end`, so `finish` (which holds the span's output) is not copied on its way.
-    #[inline]
-    pub(crate) fn end(&self, slot: SpanSlot, now: u64, finish: impl FnOnce(&mut SpanItem)) {
-        if tracing_stopped() {
-            let given_up = lane::abandon(slot);
-            Counters::add(&COUNTERS.dropped_while_stopped, given_up);
-            return;
-        }
-        lane::end(&self.route(), slot, now, finish);
-    }
-
-    /// Whether tracing stopped since the span started: its events are counted, not queued.
-    fn stopped(&self, events: usize) -> bool {
-        let stopped = tracing_stopped();
-        if stopped {
-            Counters::add(&COUNTERS.dropped_while_stopped, events);
-        }
-        stopped
-    }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.capacity
-    }
-}
-
-/// Whether tracing stopped (shutdown, or turned off), so events are counted, not queued.
-#[inline]
-fn tracing_stopped() -> bool {
-    !RUNTIME.recording.load(Ordering::Relaxed)
 }
 
 struct WorkerHandle {
@@ -204,12 +51,12 @@ struct WorkerHandle {
 /// called.
 #[inline]
 pub(crate) fn is_recording() -> bool {
-    if RUNTIME.recording.load(Ordering::Relaxed) {
+    if queue::recording() {
         return true;
     }
     if !RUNTIME.configured.load(Ordering::Acquire) {
         configure_from_env();
-        return RUNTIME.recording.load(Ordering::Relaxed);
+        return queue::recording();
     }
     false
 }
@@ -261,15 +108,14 @@ pub fn init(config: Config) -> TracingGuard {
 }
 
 fn apply(config: Config, worker: &mut Option<WorkerHandle>) {
-    crate::context::adopt_process_parent();
     let was_configured = RUNTIME.configured.swap(true, Ordering::AcqRel);
     if config.disabled {
-        RUNTIME.recording.store(false, Ordering::Release);
+        queue::set_recording(false);
         diag::info(format_args!("tracing is disabled; spans are not recorded"));
         return;
     }
     if !config.can_export() {
-        RUNTIME.recording.store(false, Ordering::Release);
+        queue::set_recording(false);
         diag::warn(format_args!(
             "no credentials ({} not set) and no custom exporter: spans are not recorded. \
              Set them, or pass a config with credentials or an exporter to `sgp_trace::init`",
@@ -284,8 +130,8 @@ fn apply(config: Config, worker: &mut Option<WorkerHandle>) {
         Some(exporter) => exporter.clone(),
         None => Arc::new(HttpExporter::new(&config)),
     };
-    let settings = Settings::from(&config);
-    crate::sampling::configure(config.sample_rate, config.keep_error_traces);
+    let settings = config.export.clone();
+    sampling::configure(config.sample_rate, config.keep_error_traces);
     match worker
         .as_ref()
         .filter(|handle| !handle.thread.is_finished())
@@ -312,7 +158,7 @@ fn apply(config: Config, worker: &mut Option<WorkerHandle>) {
             }
         },
     }
-    RUNTIME.recording.store(true, Ordering::Release);
+    queue::set_recording(true);
 }
 
 fn start_worker(
@@ -414,7 +260,7 @@ fn control_sender() -> Option<Sender<Control>> {
 pub fn shutdown(timeout: Duration) -> Result<(), ShutdownError> {
     let handle = {
         let mut worker = lock_worker();
-        RUNTIME.recording.store(false, Ordering::Release);
+        queue::set_recording(false);
         worker.take()
     };
     let Some(handle) = handle else {
@@ -441,7 +287,7 @@ pub fn shutdown(timeout: Duration) -> Result<(), ShutdownError> {
 
 /// What happened to this process's span events so far.
 pub fn stats() -> Stats {
-    COUNTERS.snapshot(lane::unshipped_counts())
+    queue::stats()
 }
 
 /// Why [`flush_queue`] returned before everything was sent.

@@ -2,8 +2,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::lane::LaneCounts;
-
 /// What happened to the span events of this process so far; from [`stats`](crate::stats).
 ///
 /// A span makes two events, its start and its end. Every event the queue accepted ends up in
@@ -76,6 +74,9 @@ impl Stats {
     }
 }
 
+/// The process's counters.
+pub(crate) static COUNTERS: Counters = Counters::new();
+
 /// The live counters. Lanes add their events to `enqueued` and `coalesced` when they ship,
 /// so the hot path touches no shared counter per event; `stats` adds what waits in lanes.
 #[derive(Debug, Default)]
@@ -141,5 +142,31 @@ impl Counters {
             mask_failures: self.mask_failures.load(Relaxed),
             starts_skipped: self.starts_skipped.load(Relaxed) + in_lanes.starts_skipped,
         }
+    }
+}
+
+/// Events a lane took, coalesced, skipped and dropped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LaneCounts {
+    pub(crate) accepted: u64,
+    pub(crate) coalesced: u64,
+    pub(crate) starts_skipped: u64,
+    pub(crate) dropped: u64,
+}
+
+impl LaneCounts {
+    pub(crate) const ZERO: LaneCounts = LaneCounts {
+        accepted: 0,
+        coalesced: 0,
+        starts_skipped: 0,
+        dropped: 0,
+    };
+
+    /// Adds a shipped lane's counts to the process's counters.
+    pub(crate) fn settle(self) {
+        Counters::add(&COUNTERS.enqueued, self.accepted as usize);
+        Counters::add(&COUNTERS.coalesced, self.coalesced as usize);
+        Counters::add(&COUNTERS.starts_skipped, self.starts_skipped as usize);
+        Counters::add(&COUNTERS.dropped_queue_full, self.dropped as usize);
     }
 }

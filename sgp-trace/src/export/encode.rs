@@ -3,8 +3,10 @@
 
 use std::cell::Cell;
 
-use crate::item::{next_escape, SecondText};
-use crate::{Id, SpanItem, Timestamp};
+use crate::export::exporter::{Batch, EncodedBatch};
+use crate::json::escape::next_escape;
+use crate::model::timestamp::SecondText;
+use crate::model::{Id, SpanItem, Timestamp};
 
 /// Appends `item` as one JSON object.
 pub(crate) fn write_span(out: &mut Vec<u8>, item: &SpanItem) {
@@ -107,13 +109,52 @@ fn write_timestamp(out: &mut Vec<u8>, timestamp: Timestamp) {
     out.extend_from_slice(&quoted);
 }
 
+impl Batch<'_> {
+    /// Encodes `items` into one `PUT /v5/spans/batch` body and calls `send` with the batch,
+    /// for code that sends spans itself instead of through the export thread (for example
+    /// an [`Exporter`](crate::Exporter) called from a Temporal activity). Keep `items` under
+    /// [`API_MAX_BATCH_ITEMS`](crate::API_MAX_BATCH_ITEMS).
+    ///
+    /// ```
+    /// use sgp_trace::{Batch, Id, SpanItem, SpanType, Timestamp};
+    /// let item = SpanItem {
+    ///     name: "step".into(),
+    ///     trace_id: Id::new("t-1").unwrap(),
+    ///     id: Id::new("s-1").unwrap(),
+    ///     parent_id: None,
+    ///     group_id: None,
+    ///     start_timestamp: Timestamp::from_nanos(0),
+    ///     end_timestamp: None,
+    ///     status: None,
+    ///     span_type: SpanType::Tracer,
+    ///     input: None,
+    ///     output: None,
+    ///     metadata: None,
+    ///     observability: None,
+    /// };
+    /// let body = Batch::encode(&[item], |batch| batch.json().to_vec());
+    /// assert!(body.starts_with(br#"{"items":[{"name":"step""#));
+    /// ```
+    pub fn encode<R>(items: &[SpanItem], send: impl FnOnce(&Batch<'_>) -> R) -> R {
+        let mut batch = EncodedBatch::new();
+        let mut json = Vec::with_capacity(512);
+        for item in items {
+            json.clear();
+            write_span(&mut json, item);
+            batch.push(item.clone(), &json);
+        }
+        send(&batch.as_batch())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
     use std::sync::Arc;
 
     use super::*;
-    use crate::{JsonObject, SpanStatus, SpanType};
+    use crate::json::JsonObject;
+    use crate::model::{SpanStatus, SpanType};
 
     #[test]
     fn matches_the_serde_form() {
@@ -132,7 +173,7 @@ mod tests {
             input: Some(JsonObject::new(&serde_json::json!({"q": "é"}))),
             output: Some(JsonObject::new(&3)),
             metadata: Some(Arc::new(metadata)),
-            observability: Some(crate::ObservabilityIds {
+            observability: Some(crate::model::ObservabilityIds {
                 trace_id: 0xabc,
                 span_id: 0x12,
             }),

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use ureq::http::{HeaderMap, StatusCode};
 
-use super::{Batch, ExportError, Exporter};
-use crate::Config;
+use crate::export::exporter::{Batch, ExportError, Exporter};
 
 /// The longest `Retry-After` honoured as given; a longer one falls back to the backoff, as
 /// the Python client does, so one odd header cannot park the export thread for an hour.
@@ -14,6 +13,19 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// How much of an error body is kept in a warning.
 const MAX_REASON_CHARS: usize = 500;
+
+/// Where and how the HTTP exporter connects: the part of [`Config`](crate::Config) it
+/// uses, held by the config as it is.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    /// The API's base URL, without a trailing slash.
+    pub(crate) base_url: String,
+    pub(crate) api_key: Option<String>,
+    pub(crate) account_id: Option<String>,
+    pub(crate) custom_headers: Vec<(String, String)>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+}
 
 /// Sends batches to the SGP spans API.
 pub struct HttpExporter {
@@ -23,8 +35,9 @@ pub struct HttpExporter {
 }
 
 impl HttpExporter {
-    /// An exporter for the base URL, credentials, headers and timeouts of `config`.
-    pub fn new(config: &Config) -> HttpExporter {
+    /// An exporter for a connection's base URL, credentials, headers and timeouts; public
+    /// as [`HttpExporter::new`], from a whole config.
+    pub(crate) fn connect(config: &Connection) -> HttpExporter {
         let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(config.request_timeout))

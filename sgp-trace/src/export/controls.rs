@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::{JsonObject, SpanItem};
+use crate::json::JsonObject;
+use crate::model::SpanItem;
 
 /// The largest `input`, `output` or `metadata` sent as is, in bytes of JSON (64 KiB).
 pub const DEFAULT_MAX_FIELD_BYTES: usize = 64 * 1024;
@@ -282,8 +283,9 @@ fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     while from + 16 <= bytes.len() {
         // SAFETY: the sixteen bytes from `from` are in `bytes`.
-        let flags =
-            unsafe { crate::item::sse2::quote_or_backslash_flags(bytes.as_ptr().add(from)) };
+        let flags = unsafe {
+            crate::json::escape::sse2::quote_or_backslash_flags(bytes.as_ptr().add(from))
+        };
         if flags == 0 {
             from += 16;
             continue;

@@ -12,16 +12,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use serde_json::Value;
 
-use crate::controls::Controls;
 use crate::diag;
 use crate::export::encode::write_span;
-use crate::export::{EncodedBatch, ExportError, Exporter};
-use crate::held::Held;
-use crate::lane::{self, Shipment};
-use crate::runtime::COUNTERS;
-use crate::runtime::{Event, Pipeline};
-use crate::stats::{Counters, Stats};
-use crate::{Config, Id, SpanItem, SpanStatus, Timestamp};
+use crate::export::exporter::{EncodedBatch, ExportError, Exporter};
+use crate::export::held::Held;
+use crate::export::settings::Settings;
+use crate::model::{Id, SpanItem, SpanStatus, Timestamp};
+use crate::queue::event::Event;
+use crate::queue::lane::{self, Shipment};
+use crate::queue::Pipeline;
+use crate::stats::{Counters, Stats, COUNTERS};
 
 /// The wait when there is nothing to do, so the periodic drop report still runs.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -55,56 +55,6 @@ pub(crate) enum Control {
     Shutdown { deadline: Instant, done: Sender<()> },
     /// New settings and exporter from a second `init`.
     Reconfigure(Settings, Arc<dyn Exporter>),
-}
-
-/// The part of [`Config`] the export thread uses; it may change while the thread runs.
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    max_batch_items: usize,
-    max_batch_bytes: usize,
-    flush_at: usize,
-    flush_interval: Duration,
-    max_attempts: u32,
-    backoff_initial: Duration,
-    backoff_max: Duration,
-    max_retry_time: Duration,
-    controls: Controls,
-}
-
-impl From<&Config> for Settings {
-    fn from(config: &Config) -> Settings {
-        Settings {
-            max_batch_items: config.max_batch_items,
-            max_batch_bytes: config.max_batch_bytes,
-            flush_at: config.flush_at,
-            flush_interval: config.flush_interval,
-            max_attempts: config.max_attempts,
-            backoff_initial: config.backoff_initial,
-            backoff_max: config.backoff_max,
-            max_retry_time: config.max_retry_time,
-            controls: Controls {
-                max_field_bytes: config.max_field_bytes,
-                redact_credentials: config.redact_credentials,
-                mask: config.mask.clone(),
-            },
-        }
-    }
-}
-
-impl Settings {
-    /// How many events the export thread buffers beyond the channel: a few batches' worth,
-    /// enough to coalesce and fill batches, so that memory stays bounded by the channel.
-    pub(crate) fn pending_limit(&self, capacity: usize) -> usize {
-        capacity.min((8 * self.max_batch_items).max(self.flush_at))
-    }
-
-    /// The wait before attempt `attempt + 1`, after `attempt` failures.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(30);
-        self.backoff_initial
-            .saturating_mul(1 << doublings)
-            .min(self.backoff_max)
-    }
 }
 
 /// A span's identity on the server.
@@ -774,7 +724,7 @@ impl LossReport {
     }
 
     fn report_now(&mut self) {
-        let now = crate::runtime::stats();
+        let now = crate::queue::stats();
         let before = self.reported;
         let parts: Vec<String> = [
             (
@@ -827,6 +777,7 @@ impl LossReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::controls::Controls;
 
     fn settings() -> Settings {
         Settings {

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::context::{self, ContextGuard, Entry};
-use crate::lane::{self, ItemToMove, SpanSlot};
-use crate::runtime::{self, Pipeline};
-use crate::sampling::{self, Decision};
-use crate::{Id, JsonObject, SpanContext, SpanItem, SpanStatus, SpanType, Timestamp};
+use crate::json::JsonObject;
+use crate::model::sampling::{self, Decision};
+use crate::model::{Id, SpanItem, SpanStatus, SpanType, Timestamp};
+use crate::queue::lane::{self, ItemToMove, SpanSlot};
+use crate::queue::Pipeline;
+use crate::record::context::{self, ContextGuard, Entry, SpanContext};
+use crate::runtime;
 
 /// Starts a new trace: its root span, of type `TRACER` unless set otherwise.
 ///
@@ -301,7 +303,7 @@ impl SpanBuilder {
             input: self.input,
             output,
             metadata: metadata.map(Arc::new),
-            observability: crate::correlation::current(),
+            observability: crate::model::correlation::current(),
         });
         // SAFETY: `item` is not used after this.
         let item = unsafe { ItemToMove::new(&mut item) };
@@ -426,7 +428,7 @@ enum State {
     Unsampled(Entry),
 }
 
-/// A recorded span: its item waits in its lane (see [`lane`](crate::lane)) until it ends.
+/// A recorded span: its item waits in its lane (see [`lane`](crate::queue::lane)) until it ends.
 #[derive(Debug)]
 struct Recording {
     /// What entering the span makes current: its context and its trace's root.

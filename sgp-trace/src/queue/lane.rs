@@ -24,9 +24,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::runtime::{Event, COUNTERS};
-use crate::stats::Counters;
-use crate::SpanItem;
+use crate::model::SpanItem;
+use crate::queue::event::Event;
+use crate::stats::LaneCounts;
 
 /// The most events a lane holds before it ships; smaller when the queue is smaller.
 pub(crate) const MAX_LANE_EVENTS: usize = 64;
@@ -655,31 +655,6 @@ pub(crate) fn unshipped_counts() -> LaneCounts {
     total
 }
 
-/// Events a lane took, coalesced, skipped and dropped.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LaneCounts {
-    pub(crate) accepted: u64,
-    pub(crate) coalesced: u64,
-    pub(crate) starts_skipped: u64,
-    pub(crate) dropped: u64,
-}
-
-impl LaneCounts {
-    const ZERO: LaneCounts = LaneCounts {
-        accepted: 0,
-        coalesced: 0,
-        starts_skipped: 0,
-        dropped: 0,
-    };
-
-    fn settle(self) {
-        Counters::add(&COUNTERS.enqueued, self.accepted as usize);
-        Counters::add(&COUNTERS.coalesced, self.coalesced as usize);
-        Counters::add(&COUNTERS.starts_skipped, self.starts_skipped as usize);
-        Counters::add(&COUNTERS.dropped_queue_full, self.dropped as usize);
-    }
-}
-
 fn register(lane: &'static Lane) {
     lock_list(&ALL_LANES).push(lane);
 }
@@ -796,7 +771,7 @@ mod tests {
     use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
     use super::*;
-    use crate::Timestamp;
+    use crate::model::Timestamp;
 
     /// A lane of its own and the channels it ships on, apart from any runtime.
     struct TestLane {

@@ -32,9 +32,10 @@ use std::task::{Context, Poll};
 use std::thread::{JoinHandle, Scope, ScopedJoinHandle};
 use std::time::Duration;
 
-use crate::context::PARENT_SAMPLED_ENV_VAR;
-use crate::context::{self, ContextGuard, Entry};
-use crate::{diag, PARENT_ENV_VAR};
+use crate::diag;
+use crate::record::context::PARENT_ENV_VAR;
+use crate::record::context::PARENT_SAMPLED_ENV_VAR;
+use crate::record::context::{self, ContextGuard, Entry};
 
 /// How long [`CommandExt::propagate_context`] waits for the parent's span to reach the
 /// server before the child starts.
@@ -247,7 +248,7 @@ fn child_environment() -> [(&'static str, Option<String>); 2] {
             (PARENT_SAMPLED_ENV_VAR, Some("0".into())),
         ];
     }
-    if let Err(error) = crate::flush_queue_within(PARENT_SEND_TIMEOUT) {
+    if let Err(error) = crate::runtime::flush_queue_within(PARENT_SEND_TIMEOUT) {
         diag::warn(format_args!(
             "{error}; the child process may send spans before their parent span {} arrives",
             entry.context.span_id

@@ -13,7 +13,7 @@
 
 use std::time::SystemTime;
 
-use crate::Timestamp;
+use crate::model::Timestamp;
 
 /// Nanoseconds since the Unix epoch now; 0 for a clock set before 1970.
 #[inline]

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Id, InvalidId};
+use crate::model::{Id, InvalidId};
 
 /// Where a span sits: the one value that crosses threads, processes and job queues.
 ///
@@ -237,30 +237,33 @@ pub const PARENT_SAMPLED_ENV_VAR: &str = "SGP_TRACE_SAMPLED";
 /// thread's stack, so the process's top-level spans are children of the parent's span.
 static PROCESS_PARENT: OnceLock<Option<Entry>> = OnceLock::new();
 
-/// Reads [`PARENT_ENV_VAR`] once. A malformed value gets one warning and is ignored: the
-/// process then starts fresh traces.
-pub(crate) fn adopt_process_parent() {
-    PROCESS_PARENT.get_or_init(|| {
-        let text = std::env::var(PARENT_ENV_VAR).ok()?;
-        match text.parse::<SpanContext>() {
-            Ok(context) => {
-                let root = context.span_id.clone();
-                let sampled = std::env::var(PARENT_SAMPLED_ENV_VAR).map_or(true, |flag| flag.trim() != "0");
-                Some(Entry { context, root, sampled })
-            }
-            Err(error) => {
-                crate::diag::warn(format_args!(
+/// Reads [`PARENT_ENV_VAR`], once, when a span or a context first looks for its parent. A
+/// malformed value gets one warning and is ignored: the process then starts fresh traces.
+fn adopt_process_parent() -> Option<Entry> {
+    let text = std::env::var(PARENT_ENV_VAR).ok()?;
+    match text.parse::<SpanContext>() {
+        Ok(context) => {
+            let root = context.span_id.clone();
+            let sampled =
+                std::env::var(PARENT_SAMPLED_ENV_VAR).map_or(true, |flag| flag.trim() != "0");
+            Some(Entry {
+                context,
+                root,
+                sampled,
+            })
+        }
+        Err(error) => {
+            crate::diag::warn(format_args!(
                     "{PARENT_ENV_VAR} is set but unusable ({error}); this process starts its own traces"
                 ));
-                None
-            }
+            None
         }
-    });
+    }
 }
 
 #[inline]
 fn process_parent() -> Option<&'static Entry> {
-    PROCESS_PARENT.get().and_then(Option::as_ref)
+    PROCESS_PARENT.get_or_init(adopt_process_parent).as_ref()
 }
 
 /// The context inherited from the parent process, when this thread has no span of its own.

@@ -18,15 +18,17 @@ use std::task::{Context, Poll};
 
 use serde::Serialize;
 
-use crate::item::JsonWriter;
-use crate::{CategorizeError, ErrorCategory, Id, JsonObject, Span, SpanBuilder, SpanStatus};
+use crate::json::JsonObject;
+use crate::json::JsonWriter;
+use crate::model::{CategorizeError, ErrorCategory, Id, SpanStatus};
+use crate::record::span::{Span, SpanBuilder};
 
 /// Whether a span started now would be recorded: tracing is on, and either it starts a new
 /// trace or a span is current on this thread. The macro checks this before serializing the
 /// arguments, so no-op spans cost no serialization.
 #[inline]
 pub fn would_record(new_trace: bool) -> bool {
-    crate::span::can_record(new_trace)
+    crate::record::span::can_record(new_trace)
 }
 
 /// The builder of a span that [`would_record`] allowed (or of a trace when `new_trace`).
@@ -132,7 +134,7 @@ impl Input {
     pub fn push_serialize<T: Serialize + ?Sized>(&mut self, key: Key, value: &T) {
         let mark = self.json.len();
         self.key(key);
-        if let Err(error) = crate::json::write(value, &mut self.json) {
+        if let Err(error) = crate::json::serializer::write(value, &mut self.json) {
             self.json.truncate(mark);
             self.push_text(key, &format!("serialization error: {error}"));
         }
@@ -184,7 +186,7 @@ impl Key {
         Key {
             json,
             // The quotes and the colon are no letters: they join no fragment of the name.
-            plain: !crate::controls::holds_credential_fragment(bytes),
+            plain: !crate::export::controls::holds_credential_fragment(bytes),
         }
     }
 }
@@ -354,7 +356,7 @@ impl Outcome {
                 item.output = Some(output);
             }
             if let Some((error_type, message, category)) = self.error {
-                crate::span::record_error(item, error_type, &message, category.as_str());
+                crate::record::span::record_error(item, error_type, &message, category.as_str());
             }
         });
     }
@@ -496,6 +498,29 @@ mod tests {
 
     const V: Key = Key::new("\"v\":");
 
+    /// Fails after its first field is written: nothing of it may stay in the input.
+    struct FailsHalfway;
+
+    impl Serialize for FailsHalfway {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct as _;
+            let mut object = serializer.serialize_struct("FailsHalfway", 2)?;
+            object.serialize_field("written", "yes")?;
+            Err(serde::ser::Error::custom("the second field is gone"))
+        }
+    }
+
+    #[test]
+    fn an_argument_that_fails_halfway_is_recorded_as_its_error() {
+        let mut input = Input::new();
+        input.push_serialize(const { Key::new("\"a\":") }, &FailsHalfway);
+        input.push_serialize(const { Key::new("\"b\":") }, &[1, 2]);
+        assert_eq!(
+            input.finish().to_value(),
+            serde_json::json!({"a": "serialization error: the second field is gone", "b": [1, 2]})
+        );
+    }
+
     #[derive(Debug)]
     struct OnlyDebug(#[allow(dead_code)] u8);
     struct Opaque;
@@ -525,7 +550,7 @@ mod tests {
         );
         assert_eq!(
             recorded(|input| (&&&Wrap(&Opaque)).sgp_input(input, V)),
-            r#"{"v":"<sgp_trace::macro_support::tests::Opaque>"}"#
+            r#"{"v":"<sgp_trace::record::macro_support::tests::Opaque>"}"#
         );
         assert_eq!((&&&Wrap(&"no")).sgp_error_message(), "no");
         assert_eq!((&&&Wrap(&OnlyDebug(2))).sgp_error_message(), "OnlyDebug(2)");

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use crate::{Id, SpanItem, SpanStatus};
+use crate::model::{Id, SpanItem, SpanStatus};
 
 /// At most this many held events; beyond it the oldest trace is discarded.
 const MAX_HELD_EVENTS: usize = 20_000;

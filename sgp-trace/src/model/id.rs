@@ -187,7 +187,7 @@ impl Id {
 
     /// A new random UUIDv4 id.
     pub fn random() -> Id {
-        let [high, low] = crate::random::words();
+        let [high, low] = crate::model::random::words();
         // The version (4) and variant (RFC 9562) bits of a random UUID.
         let high = (high & !0xf000) | 0x4000;
         let low = (low & !(0xc0 << 56)) | (0x80 << 56);
@@ -302,7 +302,7 @@ mod tests {
                 !(digit * 0x1111_1111_1111_1111),
             ]);
         }
-        values.extend((0..1000).map(|_| crate::random::words()));
+        values.extend((0..1000).map(|_| crate::model::random::words()));
         for words in values {
             let expected = Uuid::from_u128(joined(words)).hyphenated().to_string();
             assert_eq!(std::str::from_utf8(&hyphenated(words)).unwrap(), expected);

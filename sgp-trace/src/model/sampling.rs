@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use crate::Id;
+use crate::model::Id;
 
 /// Traces whose id hashes below this are kept; `u64::MAX` keeps all.
 static THRESHOLD: AtomicU64 = AtomicU64::new(u64::MAX);
