@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::json::plain::holds_credential_fragment;
 use crate::json::JsonObject;
 use crate::model::SpanItem;
 
@@ -330,90 +331,6 @@ fn last_words_name_a_credential(key: &str) -> bool {
     }
 }
 
-/// Whether `key` holds, in any case, a fragment of a credential word: `key`, `secret`,
-/// `pass`, `pwd`, `token`, `auth`, `credential` or `cookie`. One pass that follows which
-/// of the last three bytes could begin a fragment ([`FRAGMENT_LETTERS`]); only where all
-/// three could is the fragment compared. A `const fn`, so the keys of `#[traced]` arguments
-/// are judged as the program compiles.
-pub(crate) const fn holds_credential_fragment(key: &[u8]) -> bool {
-    // Bit `i`: each of the last `i + 1` bytes is a letter some fragment has in that place
-    // (not always the same fragment: `begins_fragment` decides).
-    let mut could_begin = 0u8;
-    let mut at = 0;
-    while at < key.len() {
-        could_begin = ((could_begin << 1) | 1) & FRAGMENT_LETTERS[key[at] as usize];
-        at += 1;
-        // Bit 2 needs three bytes read: the fragment would start at `at - 3`.
-        if could_begin & 0b100 != 0 && begins_fragment(key, at - 3) {
-            return true;
-        }
-    }
-    false
-}
-
-/// The fragments of credential words, lowercase: a key that holds none names no credential.
-const FRAGMENTS: [&[u8]; 8] = [
-    b"key",
-    b"secret",
-    b"pass",
-    b"pwd",
-    b"token",
-    b"auth",
-    b"credential",
-    b"cookie",
-];
-
-/// For each byte, in which of the first three places of some fragment it stands (bit 0 the
-/// first, bit 1 the second, bit 2 the third), in either case.
-const FRAGMENT_LETTERS: [u8; 256] = {
-    let mut letters = [0u8; 256];
-    let mut fragment = 0;
-    while fragment < FRAGMENTS.len() {
-        let mut place = 0;
-        while place < 3 {
-            let letter = FRAGMENTS[fragment][place];
-            letters[letter as usize] |= 1 << place;
-            letters[letter.to_ascii_uppercase() as usize] |= 1 << place;
-            place += 1;
-        }
-        fragment += 1;
-    }
-    letters
-};
-
-/// Whether a credential fragment begins at `from` in `key`, in any case.
-const fn begins_fragment(key: &[u8], from: usize) -> bool {
-    let mut fragment = 0;
-    while fragment < FRAGMENTS.len() {
-        if starts_with_letters(key, from, FRAGMENTS[fragment]) {
-            return true;
-        }
-        fragment += 1;
-    }
-    false
-}
-
-/// A letter in lowercase; `| 0x20` turns only `A` and `a` into `a` (and so for every
-/// letter), so any other byte stays unequal to every lowercase letter.
-const fn lowercase_letter(byte: u8) -> u8 {
-    byte | 0x20
-}
-
-/// Whether `text` holds the lowercase `letters`, in any case, from `from` on.
-const fn starts_with_letters(text: &[u8], from: usize, letters: &[u8]) -> bool {
-    if text.len() - from < letters.len() {
-        return false;
-    }
-    let mut at = 0;
-    while at < letters.len() {
-        if lowercase_letter(text[from + at]) != letters[at] {
-            return false;
-        }
-        at += 1;
-    }
-    true
-}
-
 /// The lowercase words of a key, split at separators and camelCase humps.
 fn key_words(key: &str) -> Vec<String> {
     let mut words = Vec::new();
@@ -631,43 +548,6 @@ mod tests {
             "passage",
         ] {
             assert!(!is_credential_key(key), "{key} is not a credential");
-        }
-    }
-
-    #[test]
-    fn fragments_are_found_in_any_case_and_place() {
-        const FRAGMENTS: [&str; 8] = [
-            "key",
-            "secret",
-            "pass",
-            "pwd",
-            "token",
-            "auth",
-            "credential",
-            "cookie",
-        ];
-        let holds_by_windows = |key: &str| {
-            let lower = key.to_ascii_lowercase();
-            FRAGMENTS.iter().any(|fragment| lower.contains(fragment))
-        };
-        let mut keys = vec![String::new(), "ke".into(), "valu".into(), "x_tok".into()];
-        for fragment in FRAGMENTS {
-            for (before, after) in [("", ""), ("a_", ""), ("", "_b"), ("xX", "Yy")] {
-                keys.push(format!("{before}{fragment}{after}"));
-                keys.push(format!("{before}{}{after}", fragment.to_ascii_uppercase()));
-                // Cut short by one letter: no longer a fragment.
-                keys.push(format!(
-                    "{before}{}{after}",
-                    &fragment[..fragment.len() - 1]
-                ));
-            }
-        }
-        for key in keys {
-            assert_eq!(
-                holds_credential_fragment(key.as_bytes()),
-                holds_by_windows(&key),
-                "{key}"
-            );
         }
     }
 

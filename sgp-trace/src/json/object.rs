@@ -7,7 +7,8 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::json::JsonWriter;
+use crate::json::plain::Proof;
+use crate::json::{serializer, JsonWriter};
 
 /// A JSON object already serialized, shared between the start and end events of a span.
 ///
@@ -79,14 +80,16 @@ impl JsonObject {
         const WRAPPER: &[u8] = b"{\"value\":";
         let mut json = JsonWriter::new();
         json.extend(WRAPPER);
-        if let Err(error) = crate::json::serializer::write(value, &mut json) {
-            return JsonObject::serialization_error(&error);
-        }
+        let shape = match serializer::write(value, &mut json) {
+            Ok(shape) => shape,
+            Err(error) => return JsonObject::serialization_error(&error),
+        };
         if json.as_bytes().get(WRAPPER.len()) == Some(&b'{') {
-            return json.to_object(WRAPPER.len());
+            // An object of its own: nothing proves it plain.
+            return json.to_object(WRAPPER.len(), Proof::NONE);
         }
         json.push(b'}');
-        json.to_object(0)
+        json.to_object(0, Proof::wrapped(shape))
     }
 
     /// An object `{"serialization_error": message}` that stands for a value that could not be
@@ -155,10 +158,9 @@ impl JsonObject {
         }
     }
 
-    /// Whether the object is plain: scalar values under keys that name no credential (an
-    /// argument's name, or the `value` of a wrapped scalar), as its writer saw. The export
-    /// thread then need not look for credential keys or deep nesting in it. Text from
-    /// anywhere else is not plain and is looked at.
+    /// Whether its writer proved the object plain (see [`plain`](crate::json::plain)): the
+    /// export thread then need not look for credential keys or deep nesting in it. Text
+    /// from anywhere else is not plain and is looked at.
     pub(crate) fn is_plain(&self) -> bool {
         match self.0 {
             Text::Inline { len, .. } => len.plain(),

@@ -17,18 +17,19 @@ use serde::ser::{
     SerializeTupleStruct, SerializeTupleVariant, Serializer,
 };
 
+use crate::json::plain::Shape;
 use crate::json::JsonWriter;
 
-/// Writes `value` as serde_json would. A value serde_json refuses returns its error,
-/// having written nothing.
+/// Writes `value` as serde_json would, and says whether it was a scalar. A value
+/// serde_json refuses returns its error, having written nothing.
 #[inline]
 pub(crate) fn write<T: Serialize + ?Sized>(
     value: &T,
     json: &mut JsonWriter,
-) -> Result<(), serde_json::Error> {
+) -> Result<Shape, serde_json::Error> {
     let start = json.len();
-    if value.serialize(PayloadWriter(json)).is_ok() {
-        return Ok(());
+    if let Ok(shape) = value.serialize(PayloadWriter(json)) {
+        return Ok(shape);
     }
     fall_back(value, json, start)
 }
@@ -40,14 +41,14 @@ fn fall_back<T: Serialize + ?Sized>(
     value: &T,
     json: &mut JsonWriter,
     start: usize,
-) -> Result<(), serde_json::Error> {
+) -> Result<Shape, serde_json::Error> {
     json.truncate(start);
-    json.not_plain();
     let written = serde_json::to_writer(&mut *json, value);
     if written.is_err() {
         json.truncate(start);
     }
-    written
+    // Whatever serde_json wrote, this writer has not seen it.
+    written.map(|()| Shape::Structured)
 }
 
 /// A value left to serde_json (see the module's doc); what was written so far is undone.
@@ -68,7 +69,11 @@ impl serde::ser::Error for LeftToSerdeJson {
     }
 }
 
+/// What writing a part of a value (an element, an entry, a key) returns.
 type Written = Result<(), LeftToSerdeJson>;
+
+/// What writing a whole value returns: its [`Shape`].
+type Wrote = Result<Shape, LeftToSerdeJson>;
 
 /// serde_json's private structs (`$serde_json::private::RawValue`, `...::Number`) write
 /// their contents verbatim; only serde_json knows how.
@@ -83,7 +88,6 @@ struct PayloadWriter<'a>(&'a mut JsonWriter);
 impl<'a> PayloadWriter<'a> {
     /// Opens an object holding one entry named `variant`, for an enum's data variant.
     fn open_variant(self, variant: &str) -> &'a mut JsonWriter {
-        self.0.not_plain();
         self.0.push(b'{');
         self.0.string(variant);
         self.0.push(b':');
@@ -92,13 +96,14 @@ impl<'a> PayloadWriter<'a> {
 
     /// Floats are written by serde_json itself: its float formatting has changed between
     /// versions (ryu, then zmij), and its text is the one to match.
-    fn float<F: Serialize>(self, value: F) -> Written {
-        serde_json::to_writer(&mut *self.0, &value).map_err(|_| LeftToSerdeJson)
+    fn float<F: Serialize>(self, value: F) -> Wrote {
+        serde_json::to_writer(&mut *self.0, &value).map_err(|_| LeftToSerdeJson)?;
+        Ok(Shape::Scalar)
     }
 }
 
 impl<'a> Serializer for PayloadWriter<'a> {
-    type Ok = ();
+    type Ok = Shape;
     type Error = LeftToSerdeJson;
     type SerializeSeq = Compound<'a>;
     type SerializeTuple = Compound<'a>;
@@ -109,83 +114,83 @@ impl<'a> Serializer for PayloadWriter<'a> {
     type SerializeStructVariant = Compound<'a>;
 
     #[inline]
-    fn serialize_bool(self, value: bool) -> Written {
+    fn serialize_bool(self, value: bool) -> Wrote {
         self.0.extend(if value { b"true" } else { b"false" });
-        Ok(())
+        Ok(Shape::Scalar)
     }
 
     #[inline]
-    fn serialize_i8(self, value: i8) -> Written {
+    fn serialize_i8(self, value: i8) -> Wrote {
         self.serialize_i64(value.into())
     }
 
     #[inline]
-    fn serialize_i16(self, value: i16) -> Written {
+    fn serialize_i16(self, value: i16) -> Wrote {
         self.serialize_i64(value.into())
     }
 
     #[inline]
-    fn serialize_i32(self, value: i32) -> Written {
+    fn serialize_i32(self, value: i32) -> Wrote {
         self.serialize_i64(value.into())
     }
 
     #[inline]
-    fn serialize_i64(self, value: i64) -> Written {
+    fn serialize_i64(self, value: i64) -> Wrote {
         self.0.signed(value);
-        Ok(())
+        Ok(Shape::Scalar)
     }
 
-    fn serialize_i128(self, value: i128) -> Written {
+    fn serialize_i128(self, value: i128) -> Wrote {
         let _ = write!(self.0, "{value}");
-        Ok(())
+        Ok(Shape::Scalar)
     }
 
     #[inline]
-    fn serialize_u8(self, value: u8) -> Written {
+    fn serialize_u8(self, value: u8) -> Wrote {
         self.serialize_u64(value.into())
     }
 
     #[inline]
-    fn serialize_u16(self, value: u16) -> Written {
+    fn serialize_u16(self, value: u16) -> Wrote {
         self.serialize_u64(value.into())
     }
 
     #[inline]
-    fn serialize_u32(self, value: u32) -> Written {
+    fn serialize_u32(self, value: u32) -> Wrote {
         self.serialize_u64(value.into())
     }
 
     #[inline]
-    fn serialize_u64(self, value: u64) -> Written {
+    fn serialize_u64(self, value: u64) -> Wrote {
         self.0.unsigned(value);
-        Ok(())
+        Ok(Shape::Scalar)
     }
 
-    fn serialize_u128(self, value: u128) -> Written {
+    fn serialize_u128(self, value: u128) -> Wrote {
         let _ = write!(self.0, "{value}");
-        Ok(())
+        Ok(Shape::Scalar)
     }
 
-    fn serialize_f32(self, value: f32) -> Written {
+    fn serialize_f32(self, value: f32) -> Wrote {
         self.float(value)
     }
 
-    fn serialize_f64(self, value: f64) -> Written {
+    fn serialize_f64(self, value: f64) -> Wrote {
         self.float(value)
     }
 
     #[inline]
-    fn serialize_char(self, value: char) -> Written {
+    fn serialize_char(self, value: char) -> Wrote {
         self.serialize_str(value.encode_utf8(&mut [0; 4]))
     }
 
     #[inline]
-    fn serialize_str(self, value: &str) -> Written {
+    fn serialize_str(self, value: &str) -> Wrote {
         self.0.string(value);
-        Ok(())
+        Ok(Shape::Scalar)
     }
 
-    fn serialize_bytes(self, value: &[u8]) -> Written {
+    fn serialize_bytes(self, value: &[u8]) -> Wrote {
         let mut array = Compound::open(self.0, b'[', b"]");
         for byte in value {
             array.element(byte)?;
@@ -194,23 +199,23 @@ impl<'a> Serializer for PayloadWriter<'a> {
     }
 
     #[inline]
-    fn serialize_none(self) -> Written {
+    fn serialize_none(self) -> Wrote {
         self.serialize_unit()
     }
 
     #[inline]
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Written {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Wrote {
         value.serialize(self)
     }
 
     #[inline]
-    fn serialize_unit(self) -> Written {
+    fn serialize_unit(self) -> Wrote {
         self.0.extend(b"null");
-        Ok(())
+        Ok(Shape::Scalar)
     }
 
     #[inline]
-    fn serialize_unit_struct(self, _name: &'static str) -> Written {
+    fn serialize_unit_struct(self, _name: &'static str) -> Wrote {
         self.serialize_unit()
     }
 
@@ -220,7 +225,7 @@ impl<'a> Serializer for PayloadWriter<'a> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-    ) -> Written {
+    ) -> Wrote {
         self.serialize_str(variant)
     }
 
@@ -229,7 +234,7 @@ impl<'a> Serializer for PayloadWriter<'a> {
         self,
         _name: &'static str,
         value: &T,
-    ) -> Written {
+    ) -> Wrote {
         value.serialize(self)
     }
 
@@ -239,11 +244,12 @@ impl<'a> Serializer for PayloadWriter<'a> {
         _index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Written {
+    ) -> Wrote {
         let json = self.open_variant(variant);
-        value.serialize(PayloadWriter(&mut *json))?;
+        // An object around the value: structured, whatever the value is.
+        let _ = value.serialize(PayloadWriter(&mut *json))?;
         json.push(b'}');
-        Ok(())
+        Ok(Shape::Structured)
     }
 
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, LeftToSerdeJson> {
@@ -308,7 +314,6 @@ struct Compound<'a> {
 
 impl<'a> Compound<'a> {
     fn open(json: &'a mut JsonWriter, open: u8, close: &'static [u8]) -> Compound<'a> {
-        json.not_plain();
         json.push(open);
         Compound {
             json,
@@ -326,19 +331,19 @@ impl<'a> Compound<'a> {
     }
 
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Written {
-        value.serialize(PayloadWriter(self.next()))
+        value.serialize(PayloadWriter(self.next())).map(drop)
     }
 
     fn entry<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Written {
         let json = self.next();
         json.string(key);
         json.push(b':');
-        value.serialize(PayloadWriter(json))
+        value.serialize(PayloadWriter(json)).map(drop)
     }
 
-    fn close(self) -> Written {
+    fn close(self) -> Wrote {
         self.json.extend(self.close);
-        Ok(())
+        Ok(Shape::Structured)
     }
 }
 
@@ -347,14 +352,14 @@ impl<'a> Compound<'a> {
 macro_rules! array_traits {
     ($($name:ident::$add:ident),*) => {$(
         impl $name for Compound<'_> {
-            type Ok = ();
+            type Ok = Shape;
             type Error = LeftToSerdeJson;
 
             fn $add<T: Serialize + ?Sized>(&mut self, value: &T) -> Written {
                 self.element(value)
             }
 
-            fn end(self) -> Written {
+            fn end(self) -> Wrote {
                 self.close()
             }
         }
@@ -372,7 +377,7 @@ array_traits!(
 macro_rules! struct_traits {
     ($($name:ident),*) => {$(
         impl $name for Compound<'_> {
-            type Ok = ();
+            type Ok = Shape;
             type Error = LeftToSerdeJson;
 
             fn serialize_field<T: Serialize + ?Sized>(
@@ -383,7 +388,7 @@ macro_rules! struct_traits {
                 self.entry(key, value)
             }
 
-            fn end(self) -> Written {
+            fn end(self) -> Wrote {
                 self.close()
             }
         }
@@ -393,7 +398,7 @@ macro_rules! struct_traits {
 struct_traits!(SerializeStruct, SerializeStructVariant);
 
 impl SerializeMap for Compound<'_> {
-    type Ok = ();
+    type Ok = Shape;
     type Error = LeftToSerdeJson;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Written {
@@ -402,10 +407,10 @@ impl SerializeMap for Compound<'_> {
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Written {
         self.json.push(b':');
-        value.serialize(PayloadWriter(&mut *self.json))
+        value.serialize(PayloadWriter(&mut *self.json)).map(drop)
     }
 
-    fn end(self) -> Written {
+    fn end(self) -> Wrote {
         self.close()
     }
 }

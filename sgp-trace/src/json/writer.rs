@@ -3,6 +3,7 @@
 use crate::json::digits::{decimal_len, write_digits, MAX_DIGITS};
 use crate::json::escape::write_escaped;
 use crate::json::object::INLINE_BYTES;
+use crate::json::plain::Proof;
 use crate::json::JsonObject;
 
 /// Payload JSON being written: in place while it is small, in the thread's reusable scratch
@@ -12,11 +13,6 @@ use crate::json::JsonObject;
 /// and freed for every span.
 #[derive(Debug)]
 pub(crate) struct JsonWriter {
-    /// Whether what was written is plain (see [`JsonObject::is_plain`]): no array or object
-    /// but the outer one, no key but argument names that hold no fragment of a credential
-    /// word (and `value`), nothing written by serde_json. Never set back, even when a write
-    /// is undone.
-    plain: bool,
     small: [u8; SMALL_BYTES],
     /// Bytes written to `small`, or [`IN_LARGE`] once the text moved to `large`: one
     /// comparison then tells whether a write fits in place.
@@ -35,7 +31,6 @@ impl JsonWriter {
     #[inline]
     pub(crate) fn new() -> JsonWriter {
         JsonWriter {
-            plain: true,
             small: [0; SMALL_BYTES],
             len: 0,
             large: Vec::new(),
@@ -73,28 +68,21 @@ impl JsonWriter {
         }
     }
 
-    /// The text written after its first `skip` bytes, as a [`JsonObject`]. A small text is
-    /// handed over as a fixed-size copy of the writer's room (the bytes past its end are
-    /// never read), where a copy of its exact length is a `memcpy` call.
+    /// The text written after its first `skip` bytes, as a [`JsonObject`] that skips the
+    /// credential scan when `proof` holds. A small text is handed over as a fixed-size copy
+    /// of the writer's room (the bytes past its end are never read), where a copy of its
+    /// exact length is a `memcpy` call.
     #[inline(always)]
-    pub(crate) fn to_object(&self, skip: usize) -> JsonObject {
+    pub(crate) fn to_object(&self, skip: usize, proof: Proof) -> JsonObject {
         if self.is_small() && self.len - skip <= INLINE_BYTES && skip + INLINE_BYTES <= SMALL_BYTES
         {
             debug_assert!(std::str::from_utf8(&self.small[skip..self.len]).is_ok());
             let mut bytes = [0; INLINE_BYTES];
             bytes.copy_from_slice(&self.small[skip..skip + INLINE_BYTES]);
-            JsonObject::inline(bytes, self.len - skip, self.plain)
+            JsonObject::inline(bytes, self.len - skip, proof.holds())
         } else {
-            JsonObject::from_written(&self.as_bytes()[skip..], self.plain)
+            JsonObject::from_written(&self.as_bytes()[skip..], proof.holds())
         }
-    }
-
-    /// Notes that what is written is not plain (see [`JsonObject::is_plain`]): an array or
-    /// an object opens, a key not known to name no credential is written, or serde_json
-    /// writes a value.
-    #[inline]
-    pub(crate) fn not_plain(&mut self) {
-        self.plain = false;
     }
 
     #[inline]

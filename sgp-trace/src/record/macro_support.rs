@@ -18,8 +18,8 @@ use std::task::{Context, Poll};
 
 use serde::Serialize;
 
-use crate::json::JsonObject;
-use crate::json::JsonWriter;
+use crate::json::plain::{names_no_credential, Proof, Shape};
+use crate::json::{JsonObject, JsonWriter};
 use crate::model::{CategorizeError, ErrorCategory, Id, SpanStatus};
 use crate::record::span::{Span, SpanBuilder};
 
@@ -104,6 +104,9 @@ pub fn group_id(value: impl Display) -> Option<Id> {
 #[derive(Debug)]
 pub struct Input {
     json: JsonWriter,
+    /// That the input is plain, so far: every argument a scalar under a name that names no
+    /// credential.
+    proof: Proof,
 }
 
 impl Input {
@@ -114,7 +117,10 @@ impl Input {
     pub fn new() -> Input {
         let mut json = JsonWriter::new();
         json.push(b'{');
-        Input { json }
+        Input {
+            json,
+            proof: Proof::EMPTY_OBJECT,
+        }
     }
 
     #[inline(always)]
@@ -122,9 +128,7 @@ impl Input {
         if self.json.len() > 1 {
             self.json.push(b',');
         }
-        if !key.plain {
-            self.json.not_plain();
-        }
+        self.proof = self.proof.key(key.names_no_credential);
         self.json.extend(key.json.as_bytes());
     }
 
@@ -132,11 +136,15 @@ impl Input {
     /// [`json`](crate::json)). One that fails to serialize is recorded as the error's text.
     #[inline]
     pub fn push_serialize<T: Serialize + ?Sized>(&mut self, key: Key, value: &T) {
-        let mark = self.json.len();
+        let (mark, proof) = (self.json.len(), self.proof);
         self.key(key);
-        if let Err(error) = crate::json::serializer::write(value, &mut self.json) {
-            self.json.truncate(mark);
-            self.push_text(key, &format!("serialization error: {error}"));
+        match crate::json::serializer::write(value, &mut self.json) {
+            Ok(shape) => self.proof = self.proof.value(shape),
+            Err(error) => {
+                self.json.truncate(mark);
+                self.proof = proof;
+                self.push_text(key, &format!("serialization error: {error}"));
+            }
         }
     }
 
@@ -144,6 +152,7 @@ impl Input {
     pub fn push_text(&mut self, key: Key, text: &str) {
         self.key(key);
         self.json.string(text);
+        self.proof = self.proof.value(Shape::Scalar);
     }
 
     /// The finished object. By reference: moved into the call, the writer was copied in
@@ -152,7 +161,7 @@ impl Input {
     #[inline]
     pub fn finish(&mut self) -> JsonObject {
         self.json.push(b'}');
-        self.json.to_object(0)
+        self.json.to_object(0, self.proof)
     }
 }
 
@@ -164,7 +173,7 @@ pub struct Key {
     json: &'static str,
     /// Whether the name holds no fragment of a credential word, so that an input with only
     /// such keys and scalar values needs no look for credentials on the export thread.
-    plain: bool,
+    names_no_credential: bool,
 }
 
 impl Key {
@@ -186,7 +195,7 @@ impl Key {
         Key {
             json,
             // The quotes and the colon are no letters: they join no fragment of the name.
-            plain: !crate::export::controls::holds_credential_fragment(bytes),
+            names_no_credential: names_no_credential(bytes),
         }
     }
 }
