@@ -84,6 +84,7 @@ mod expand;
 mod sig;
 
 use proc_macro::TokenStream;
+use quote::quote;
 
 /// Records each call of the function as an SGP span; see the [crate docs](crate) for the
 /// options.
@@ -119,7 +120,21 @@ pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
         // The function is kept as written, so that the only errors are the macro's own.
         Err(error) => {
             let error = error.to_compile_error();
-            quote::quote!(#error #original).into()
+            quote!(#error #original).into()
         }
     }
+}
+
+/// The span type names `type = "..."` accepts, as a `[&str; 26]` expression. Not API: it
+/// lets a test check that the macro, the runtime's `SpanType` and the collector agree.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __span_type_names(input: TokenStream) -> TokenStream {
+    if let Some(token) = proc_macro2::TokenStream::from(input).into_iter().next() {
+        return syn::Error::new(token.span(), "`__span_type_names!()` takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let names = attr::SPAN_TYPES;
+    quote!([#(#names),*]).into()
 }
