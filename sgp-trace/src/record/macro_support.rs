@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
 use serde::Serialize;
 
 use crate::json::plain::{names_no_credential, Proof, Shape};
@@ -410,15 +411,33 @@ pub fn call_sync<R>(span: &mut Span, body: impl FnOnce() -> R) -> R {
     }
 }
 
-/// A traced async function's future: the span is current during every poll of the body
-/// (on whichever thread polls it) and only then. The span ends when the body completes
-/// (with the body's outcome), panics (`ERROR`), or is dropped first (`CANCELED`).
-#[must_use = "futures do nothing unless polled"]
-pub struct Instrumented<F> {
-    /// `None` once the span ended.
-    span: Option<Span>,
-    /// `None` once the body completed; structurally pinned.
-    future: Option<F>,
+pin_project! {
+    /// A traced async function's future: the span is current during every poll of the body
+    /// (on whichever thread polls it) and only then. The span ends when the body completes
+    /// (with the body's outcome), panics (`ERROR`), or is dropped first (`CANCELED`).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Instrumented<F> {
+        // `None` once the span ended.
+        span: Option<Span>,
+        // `None` once the body completed.
+        #[pin]
+        future: Option<F>,
+    }
+
+    impl<F> PinnedDrop for Instrumented<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let Some(mut span) = this.span.take() else {
+                return;
+            };
+            if this.future.is_some() {
+                span.set_status(SpanStatus::Canceled);
+                // The body's own drop code (and the spans it ends) runs inside the span.
+                let _entered = span.enter();
+                this.future.set(None);
+            }
+        }
+    }
 }
 
 impl<F> Instrumented<F> {
@@ -447,27 +466,24 @@ where
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        // SAFETY: `future` is structurally pinned: it is never moved out, only polled in
-        // place and dropped in place (by assigning `None`); `span` is not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+        let mut this = self.project();
         let entered = this.span.as_ref().map(Span::enter);
         let future = this
             .future
             .as_mut()
+            .as_pin_mut()
             .expect("a #[traced] future polled after it completed");
-        // SAFETY: see above.
-        let future = unsafe { Pin::new_unchecked(future) };
         let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready((value, outcome))) => {
                 // Dropped in place while the span is still current.
-                this.future = None;
+                this.future.set(None);
                 drop(entered);
-                if let Some(span) = &mut this.span {
+                if let Some(span) = this.span.as_mut() {
                     outcome.end(span);
                 }
-                this.span = None;
+                *this.span = None;
                 Poll::Ready(value)
             }
             Err(payload) => {
@@ -477,20 +493,6 @@ where
                 }
                 panic::resume_unwind(payload)
             }
-        }
-    }
-}
-
-impl<F> Drop for Instrumented<F> {
-    fn drop(&mut self) {
-        let Some(mut span) = self.span.take() else {
-            return;
-        };
-        if self.future.is_some() {
-            span.set_status(SpanStatus::Canceled);
-            // The body's own drop code (and the spans it ends) runs inside the span.
-            let _entered = span.enter();
-            self.future = None;
         }
     }
 }

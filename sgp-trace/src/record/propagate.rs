@@ -32,6 +32,8 @@ use std::task::{Context, Poll};
 use std::thread::{JoinHandle, Scope, ScopedJoinHandle};
 use std::time::Duration;
 
+use pin_project_lite::pin_project;
+
 use crate::diag;
 use crate::record::context::PARENT_ENV_VAR;
 use crate::record::context::PARENT_SAMPLED_ENV_VAR;
@@ -174,24 +176,24 @@ where
     }
 }
 
-/// A future that runs in the span current when it was made; see [`Propagate`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct Propagated<F> {
-    context: Option<Entry>,
-    future: F,
+pin_project! {
+    /// A future that runs in the span current when it was made; see [`Propagate`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Propagated<F> {
+        context: Option<Entry>,
+        #[pin]
+        future: F,
+    }
 }
 
 impl<F: Future> Future for Propagated<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `future` is structurally pinned: never moved out of `self`, only polled in
-        // place; `context` is never pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.project();
         let _entered = this.context.clone().map(ContextGuard::push);
-        // SAFETY: see above.
-        unsafe { Pin::new_unchecked(&mut this.future) }.poll(cx)
+        this.future.poll(cx)
     }
 }
 
