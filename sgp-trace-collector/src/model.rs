@@ -307,8 +307,8 @@ fn opt_object<'a>(
     }
     // The raw text is JSON by grammar, but a number out of range (`1e400`), a lone
     // surrogate escape or nesting past 128 levels would make every later read of
-    // the span fail (search, `Collector::spans`). The walk costs about 1 ns a
-    // payload byte (3 µs of a 10 µs parse for a span with 3.3 kB of payloads).
+    // the span fail (search, `Collector::spans`), so the walk is worth its cost
+    // (a good part of a parse; the figure is in the benchmarks' README).
     if let Err(e) = serde_json::from_str::<Readable>(r.get()) {
         return Err(ctx.err(
             ApiError::validation(format!("{field} cannot be stored as JSON: {e}")),

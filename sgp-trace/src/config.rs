@@ -13,9 +13,9 @@ use crate::export::{Exporter, HttpExporter};
 pub const DEFAULT_BASE_URL: &str = "https://api.sgp.scale.com";
 
 /// Span events the queue holds by default: enough for a tight loop of 100k spans to lose
-/// none while the backend keeps up, and at most about 30 MiB of small spans when the backend
-/// is down (both measured in `benches`). The Python SDK's 4000 spans filled in 2 ms of a
-/// tight loop.
+/// none while the backend keeps up, with the memory it holds bounded when the backend is
+/// down (the figures are in the benchmarks' README). The Python SDK's 4000 spans fill up
+/// in a moment of a tight loop.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 98_304;
 
 /// The most items the SGP API takes in one request.

@@ -147,7 +147,7 @@ impl JsonWriter {
     /// Writes a number straight into its place, its digits right to left, after a minus
     /// sign when `negative`. Digits written to a buffer of their own and then copied over as
     /// one block were read back in wider pieces than they were written, which the CPU cannot
-    /// forward from store to load: `perf` put a fifth of a `#[traced]` span's time there.
+    /// forward from store to load.
     #[inline(always)]
     fn number(&mut self, value: u64, negative: bool) {
         let len = usize::from(negative) + decimal_len(value);

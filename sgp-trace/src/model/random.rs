@@ -2,8 +2,8 @@
 //! the operating system's randomness (through `uuid`) when the thread makes its first id.
 //!
 //! An id needs uniqueness, not secrecy: a span id is no capability. A ChaCha generator
-//! (what `Uuid::new_v4` uses) spent a twentieth of a recorded span's instructions; this
-//! one costs a few adds, shifts and rotations. Its 256-bit state keeps the streams of two
+//! (what `Uuid::new_v4` uses) is a visible part of a recorded span's cost; this one
+//! costs a few adds, shifts and rotations. Its 256-bit state keeps the streams of two
 //! threads from ever overlapping in practice, so ids stay as unique as random UUIDs.
 //! As with `rand`'s own thread generator, a process that forks without `exec` continues
 //! its parent's streams in the child.

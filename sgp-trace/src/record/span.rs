@@ -126,7 +126,7 @@ impl SpanBuilder {
     pub fn input<T: Serialize + ?Sized>(self, input: &T) -> Self {
         // The no-op builder is handed back untouched: with the change in the same branch,
         // the compiler copied the whole builder from one stack slot to the next, in pieces
-        // the CPU could not forward from store to load (10 ns for a no-op span).
+        // the CPU could not forward from store to load, which a no-op span felt.
         if !self.recordable {
             return self;
         }
