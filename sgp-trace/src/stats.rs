@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// What happened to the span events of this process so far; from [`stats`](crate::stats).
+/// What happened to the span events of this process so far; from [`stats()`](crate::stats()).
 ///
 /// A span makes two events, its start and its end. Every event the queue accepted ends up in
 /// exactly one of `exported`, `coalesced`, `dropped_after_retries`, `rejected`,

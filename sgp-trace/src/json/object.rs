@@ -182,7 +182,7 @@ impl fmt::Debug for JsonObject {
 
 impl Serialize for JsonObject {
     /// Embeds the object as it is. The export thread writes spans without serde; this is for
-    /// custom exporters that serialize [`SpanItem`]s themselves.
+    /// custom exporters that serialize [`SpanItem`](crate::SpanItem)s themselves.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let raw: &RawValue =
             serde_json::from_str(self.as_str()).map_err(serde::ser::Error::custom)?;

@@ -30,7 +30,7 @@ pub(crate) fn recording() -> bool {
 const MAX_SPARE_SHIPMENTS: usize = 256;
 
 /// The bounded queue between the program's threads and the export thread: the threads'
-/// lanes (see [`lane`](crate::queue::lane)) and the channel their shipments travel on.
+/// lanes (see [`lane`]) and the channel their shipments travel on.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     sender: Sender<Shipment>,

@@ -134,7 +134,7 @@ impl Input {
     }
 
     /// Adds an argument that implements `Serialize`, written as serde_json writes it (see
-    /// [`json`](crate::json)). One that fails to serialize is recorded as the error's text.
+    /// the `json` stage). One that fails to serialize is recorded as the error's text.
     #[inline]
     pub fn push_serialize<T: Serialize + ?Sized>(&mut self, key: Key, value: &T) {
         let (mark, proof) = (self.json.len(), self.proof);

@@ -428,7 +428,7 @@ enum State {
     Unsampled(Entry),
 }
 
-/// A recorded span: its item waits in its lane (see [`lane`](crate::queue::lane)) until it ends.
+/// A recorded span: its item waits in its lane (see [`lane`]) until it ends.
 #[derive(Debug)]
 struct Recording {
     /// What entering the span makes current: its context and its trace's root.
