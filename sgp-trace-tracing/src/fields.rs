@@ -1,0 +1,85 @@
+//! Field values as JSON: what the fields of a `tracing` span or event become in SGP.
+//!
+//! Numbers, booleans and strings keep their JSON type; `?value` fields become their `Debug`
+//! text and `%value` fields their `Display` text, since `tracing` hands over nothing more.
+
+use std::fmt;
+
+use serde_json::{Map, Number, Value};
+use tracing_core::field::{Field, Visit};
+
+/// The field that sets a span's type, one of SGP's span types such as `"COMPLETION"`.
+pub(crate) const SPAN_TYPE_FIELD: &str = "sgp.type";
+
+/// The prefix of the OpenTelemetry GenAI fields, which make a span an LLM call.
+pub(crate) const GEN_AI_PREFIX: &str = "gen_ai.";
+
+/// The fields of one span or event, sorted out by what they mean to SGP.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    /// Plain fields, by name.
+    pub(crate) values: Map<String, Value>,
+    /// The `sgp.type` field, as given.
+    pub(crate) span_type: Option<String>,
+    /// The `gen_ai.*` fields, by their full name.
+    pub(crate) gen_ai: Map<String, Value>,
+}
+
+impl Fields {
+    /// Every field as one map, `sgp.type` and `gen_ai.*` included: what an event records.
+    pub(crate) fn into_all(mut self) -> Map<String, Value> {
+        if let Some(span_type) = self.span_type {
+            self.values
+                .insert(SPAN_TYPE_FIELD.to_owned(), Value::String(span_type));
+        }
+        self.values.extend(self.gen_ai);
+        self.values
+    }
+
+    fn insert(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        if name == SPAN_TYPE_FIELD {
+            self.span_type = Some(match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            });
+        } else if name.starts_with(GEN_AI_PREFIX) {
+            self.gen_ai.insert(name.to_owned(), value);
+        } else {
+            self.values.insert(name.to_owned(), value);
+        }
+    }
+}
+
+impl Visit for Fields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // JSON has no NaN or infinity: their text is kept rather than a null.
+        let json =
+            Number::from_f64(value).map_or_else(|| Value::String(value.to_string()), Value::Number);
+        self.insert(field, json);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.insert(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.insert(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.insert(field, Value::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.insert(field, Value::String(value.to_owned()));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.insert(field, Value::String(value.to_string()));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.insert(field, Value::String(format!("{value:?}")));
+    }
+}

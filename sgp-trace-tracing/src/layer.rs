@@ -1,0 +1,314 @@
+//! The layer: each `tracing` span it sees becomes an SGP span, made, entered, annotated and
+//! ended through the runtime's public API.
+
+use serde_json::Value;
+use sgp_trace::{create_span, create_trace, ErrorCategory, Span, SpanBuilder, SpanType};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::entered;
+use crate::events::Events;
+use crate::fields::{Fields, SPAN_TYPE_FIELD};
+use crate::gen_ai;
+
+/// How many events a span keeps in its metadata by default.
+pub const DEFAULT_MAX_EVENTS: usize = 32;
+
+/// The metadata key under which a field that could not be used is explained.
+pub const FIELD_ERROR_KEY: &str = "sgp.field_error";
+
+/// A [`Layer`] that records `tracing` spans as SGP spans; made by [`layer()`](crate::layer).
+///
+/// The layer only records: the runtime's one export thread sends what it records, with its
+/// batching, sampling, redaction and payload limits. Compose it with filters as any layer
+/// (`layer().with_filter(EnvFilter::new("my_app=debug"))`): a span the filter turns away is
+/// not recorded, and spans under it go under its nearest recorded ancestor.
+#[derive(Debug, Clone)]
+pub struct SgpLayer {
+    start_traces: bool,
+    max_events: usize,
+}
+
+impl Default for SgpLayer {
+    fn default() -> SgpLayer {
+        SgpLayer {
+            start_traces: true,
+            max_events: DEFAULT_MAX_EVENTS,
+        }
+    }
+}
+
+impl SgpLayer {
+    /// Whether a `tracing` span with no SGP span above it starts a trace (the default), or
+    /// is left out, with the spans under it, unless a trace is in scope (an SGP span is
+    /// current, or its `tracing` parent was recorded).
+    pub fn start_traces(mut self, start: bool) -> SgpLayer {
+        self.start_traces = start;
+        self
+    }
+
+    /// How many events a span keeps in its `events` metadata (default
+    /// [`DEFAULT_MAX_EVENTS`]); those after are counted in `events_left_out`.
+    pub fn max_events_per_span(mut self, max: usize) -> SgpLayer {
+        self.max_events = max;
+        self
+    }
+
+    /// The SGP span for a new `tracing` span, or `None` when it is left out.
+    fn start_span<S>(&self, attrs: &Attributes<'_>, ctx: &Context<'_, S>) -> Option<Recorded>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let metadata = attrs.metadata();
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        // An explicit parent is entered in the runtime while the span starts, so the span
+        // goes under it whoever is current (and stays a no-op if its trace was sampled out).
+        let mut _parent_entered = None;
+        let under_parent = if attrs.is_contextual() {
+            sgp_trace::current_span().is_some()
+        } else if let Some(parent) = attrs.parent() {
+            _parent_entered = enter_recorded_ancestor(parent, ctx);
+            _parent_entered.is_some()
+        } else {
+            false
+        };
+        let builder = if under_parent {
+            create_span(metadata.name())
+        } else if self.start_traces {
+            create_trace(metadata.name())
+        } else {
+            return None;
+        };
+        let llm = gen_ai::declares_gen_ai(metadata).then(|| {
+            gen_ai::LlmFields::new(fields.values.clone(), std::mem::take(&mut fields.gen_ai))
+        });
+        let builder = describe(builder, metadata, fields, llm.as_ref());
+        let mut span = builder.start_detached();
+        if let Some(llm) = &llm {
+            llm.record_on(&mut span);
+        }
+        Some(Recorded {
+            span,
+            llm,
+            events: Events::default(),
+            failed: false,
+            panicked: false,
+        })
+    }
+}
+
+/// Returns the layer to add to a subscriber:
+/// `tracing_subscriber::registry().with(sgp_trace_tracing::layer())`.
+pub fn layer() -> SgpLayer {
+    SgpLayer::default()
+}
+
+/// What the layer keeps in a `tracing` span's extensions.
+struct Recorded {
+    span: Span,
+    /// The span's `gen_ai.*` fields so far, when it is an LLM call.
+    llm: Option<gen_ai::LlmFields>,
+    events: Events,
+    /// Whether an `#[instrument(err)]` error was recorded.
+    failed: bool,
+    /// Whether a panic unwound through the span while it was entered.
+    panicked: bool,
+}
+
+impl Recorded {
+    fn end(mut self) {
+        if self.panicked && !self.failed {
+            self.span.set_error(
+                "panic",
+                "panicked while the span was entered",
+                ErrorCategory::Application.as_str(),
+            );
+        }
+        self.events.write_to(&mut self.span);
+        // Dropping the span ends it.
+    }
+}
+
+/// The builder with the span's type, input and metadata.
+fn describe(
+    mut builder: SpanBuilder,
+    metadata: &Metadata<'static>,
+    fields: Fields,
+    llm: Option<&gen_ai::LlmFields>,
+) -> SpanBuilder {
+    match fields.span_type.map(|text| text.parse::<SpanType>()) {
+        Some(Ok(span_type)) => builder = builder.span_type(span_type),
+        Some(Err(error)) => {
+            builder = builder.metadata(FIELD_ERROR_KEY, &format!("{SPAN_TYPE_FIELD}: {error}"))
+        }
+        None if llm.is_some() => builder = builder.span_type(SpanType::Completion),
+        None => {}
+    }
+    let input = match llm {
+        Some(llm) => llm.input(),
+        None => fields.values,
+    };
+    if !input.is_empty() {
+        builder = builder.input(&input);
+    }
+    builder = builder
+        .metadata("tracing.target", metadata.target())
+        .metadata("tracing.level", metadata.level().as_str());
+    if let Some(module) = metadata.module_path() {
+        builder = builder.metadata("tracing.module_path", module);
+    }
+    if let Some(file) = metadata.file() {
+        builder = builder.metadata("tracing.file", file);
+    }
+    if let Some(line) = metadata.line() {
+        builder = builder.metadata("tracing.line", &line);
+    }
+    builder
+}
+
+/// Enters, in the runtime, the SGP span of `parent` or of its nearest recorded ancestor.
+fn enter_recorded_ancestor<S>(parent: &Id, ctx: &Context<'_, S>) -> Option<sgp_trace::ContextGuard>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ctx.span(parent)?.scope().find_map(|ancestor| {
+        let extensions = ancestor.extensions();
+        extensions
+            .get::<Recorded>()
+            .map(|recorded| recorded.span.enter())
+    })
+}
+
+/// What an event inside a span means to it.
+enum EventKind {
+    /// `#[instrument(ret)]`'s return value.
+    Return(Value),
+    /// `#[instrument(err)]`'s error.
+    Error(String),
+    /// Anything else: kept in the span's event list.
+    Other,
+}
+
+/// `#[instrument]` writes its return and error events with one field, `return` or `error`
+/// (the latter at level `ERROR`), and no message.
+fn kind_of(event: &Event<'_>, fields: &mut Fields) -> EventKind {
+    if fields.values.len() != 1 || fields.span_type.is_some() || !fields.gen_ai.is_empty() {
+        return EventKind::Other;
+    }
+    if let Some(value) = fields.values.remove("return") {
+        return EventKind::Return(value);
+    }
+    if *event.metadata().level() == Level::ERROR {
+        if let Some(error) = fields.values.remove("error") {
+            return EventKind::Error(match error {
+                Value::String(text) => text,
+                other => other.to_string(),
+            });
+        }
+    }
+    EventKind::Other
+}
+
+impl<S> Layer<S> for SgpLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(recorded) = self.start_span(attrs, &ctx) else {
+            return;
+        };
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(recorded);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut fields = Fields::default();
+        values.record(&mut fields);
+        let mut extensions = span.extensions_mut();
+        let Some(recorded) = extensions.get_mut::<Recorded>() else {
+            return;
+        };
+        if fields.span_type.is_some() {
+            recorded.span.set_metadata(
+                FIELD_ERROR_KEY,
+                &format!("{SPAN_TYPE_FIELD} is read when the span is created, not recorded later"),
+            );
+        }
+        for (key, value) in fields.values {
+            recorded.span.set_metadata(key, &value);
+        }
+        // Only a span that declares `gen_ai.*` fields can record them, and such a span has
+        // its `LlmFields`.
+        if let Some(llm) = &mut recorded.llm {
+            if !fields.gen_ai.is_empty() {
+                llm.record_later(fields.gen_ai, &mut recorded.span);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let mut extensions = span.extensions_mut();
+        let Some(recorded) = extensions.get_mut::<Recorded>() else {
+            return;
+        };
+        match kind_of(event, &mut fields) {
+            EventKind::Return(value) => recorded.span.set_output(&value),
+            EventKind::Error(message) => {
+                recorded.failed = true;
+                recorded
+                    .span
+                    .set_error("Err", &message, ErrorCategory::Application.as_str());
+            }
+            EventKind::Other => {
+                recorded
+                    .events
+                    .push(self.max_events, event.metadata(), fields.into_all())
+            }
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let context = match span.extensions().get::<Recorded>() {
+            Some(recorded) => recorded.span.enter(),
+            None => return,
+        };
+        entered::enter(id, context);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if !entered::exit(id) {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            if let Some(recorded) = span.extensions_mut().get_mut::<Recorded>() {
+                recorded.panicked = true;
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let recorded = span.extensions_mut().remove::<Recorded>();
+        if let Some(recorded) = recorded {
+            recorded.end();
+        }
+    }
+}
