@@ -31,6 +31,7 @@ const SPANS_PER_CATCH_UP: u64 = 8192;
 const SMALL: &str = "what is sgp?";
 
 const SGP_LAYER: &str = "tracing_sgp_layer_instrument_2args";
+const SGP_LAYER_NO_SOURCE: &str = "tracing_sgp_layer_no_source_instrument_2args";
 const OTEL_LAYER: &str = "tracing_otel_layer_instrument_2args";
 const TRACED: &str = "sgp_traced_2args_beside_layer";
 
@@ -106,6 +107,9 @@ fn bench(c: &mut Criterion) {
             .expect("valid config"),
     ));
     let sgp = Dispatch::new(tracing_subscriber::registry().with(sgp_trace_tracing::layer()));
+    let sgp_no_source = Dispatch::new(
+        tracing_subscriber::registry().with(sgp_trace_tracing::layer().source_metadata(false)),
+    );
     let provider = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(DiscardSpans).build())
         .build();
@@ -121,6 +125,9 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function(SGP_LAYER, |b| {
         b.iter_custom(|iters| instrumented(&sgp, iters, &sgp_catch_up))
+    });
+    c.bench_function(SGP_LAYER_NO_SOURCE, |b| {
+        b.iter_custom(|iters| instrumented(&sgp_no_source, iters, &sgp_catch_up))
     });
     c.bench_function(OTEL_LAYER, |b| {
         b.iter_custom(|iters| instrumented(&otel, iters, &otel_catch_up))
@@ -162,11 +169,14 @@ fn main() {
             .map(|estimate| estimate.median)
             .expect("criterion wrote an estimate")
     };
-    let (layer, otel, traced) = (median(SGP_LAYER), median(OTEL_LAYER), median(TRACED));
-    println!("\nns per span (median): sgp layer {layer:.0}, tracing-opentelemetry {otel:.0}, #[traced] {traced:.0}");
-    println!(
-        "sgp layer / tracing-opentelemetry = {:.2}; sgp layer / #[traced] = {:.2}",
-        layer / otel,
-        layer / traced
-    );
+    let (otel, traced) = (median(OTEL_LAYER), median(TRACED));
+    println!("\nns per span (median): tracing-opentelemetry {otel:.0}, #[traced] {traced:.0}");
+    for case in [SGP_LAYER, SGP_LAYER_NO_SOURCE] {
+        let layer = median(case);
+        println!(
+            "{case}: {layer:.0} ns; / tracing-opentelemetry = {:.2}; / #[traced] = {:.2}",
+            layer / otel,
+            layer / traced
+        );
+    }
 }

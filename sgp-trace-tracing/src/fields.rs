@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Number, Value};
 use tracing_core::field::{Field, Visit};
 
@@ -17,8 +18,8 @@ pub(crate) const GEN_AI_PREFIX: &str = "gen_ai.";
 /// The fields of one span or event, sorted out by what they mean to SGP.
 #[derive(Debug, Default)]
 pub(crate) struct Fields {
-    /// Plain fields, by name.
-    pub(crate) values: Map<String, Value>,
+    /// Plain fields, in the order given.
+    pub(crate) values: FieldValues,
     /// The `sgp.type` field, as given.
     pub(crate) span_type: Option<String>,
     /// The `gen_ai.*` fields, by their full name.
@@ -27,13 +28,13 @@ pub(crate) struct Fields {
 
 impl Fields {
     /// Every field as one map, `sgp.type` and `gen_ai.*` included: what an event records.
-    pub(crate) fn into_all(mut self) -> Map<String, Value> {
+    pub(crate) fn into_all(self) -> Map<String, Value> {
+        let mut all = self.values.into_map();
         if let Some(span_type) = self.span_type {
-            self.values
-                .insert(SPAN_TYPE_FIELD.to_owned(), Value::String(span_type));
+            all.insert(SPAN_TYPE_FIELD.to_owned(), Value::String(span_type));
         }
-        self.values.extend(self.gen_ai);
-        self.values
+        all.extend(self.gen_ai);
+        all
     }
 
     fn insert(&mut self, field: &Field, value: Value) {
@@ -46,7 +47,7 @@ impl Fields {
         } else if name.starts_with(GEN_AI_PREFIX) {
             self.gen_ai.insert(name.to_owned(), value);
         } else {
-            self.values.insert(name.to_owned(), value);
+            self.values.0.push((name, value));
         }
     }
 }
@@ -81,5 +82,41 @@ impl Visit for Fields {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.insert(field, Value::String(format!("{value:?}")));
+    }
+}
+
+/// Field values under their `'static` names, written as a JSON object: a span's input is
+/// serialized from this list straight away, with no map and no owned key made per field.
+#[derive(Debug, Default)]
+pub(crate) struct FieldValues(pub(crate) Vec<(&'static str, Value)>);
+
+impl FieldValues {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes the value of the only field, when there is exactly one and it is `name`.
+    pub(crate) fn take_only(&mut self, name: &str) -> Option<Value> {
+        match self.0.as_slice() {
+            [(only, _)] if *only == name => self.0.pop().map(|(_, value)| value),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn into_map(self) -> Map<String, Value> {
+        self.0
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect()
+    }
+}
+
+impl Serialize for FieldValues {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
     }
 }

@@ -30,6 +30,7 @@ pub const FIELD_ERROR_KEY: &str = "sgp.field_error";
 pub struct SgpLayer {
     start_traces: bool,
     max_events: usize,
+    source_metadata: bool,
 }
 
 impl Default for SgpLayer {
@@ -37,6 +38,7 @@ impl Default for SgpLayer {
         SgpLayer {
             start_traces: true,
             max_events: DEFAULT_MAX_EVENTS,
+            source_metadata: true,
         }
     }
 }
@@ -54,6 +56,15 @@ impl SgpLayer {
     /// [`DEFAULT_MAX_EVENTS`]); those after are counted in `events_left_out`.
     pub fn max_events_per_span(mut self, max: usize) -> SgpLayer {
         self.max_events = max;
+        self
+    }
+
+    /// Whether each span's metadata tells where it was made: `tracing.target`,
+    /// `tracing.level`, `tracing.module_path`, `tracing.file`, `tracing.line` (the default).
+    /// Those five entries are about half of what the layer costs a span on the calling
+    /// thread; turn them off where that matters more than seeing the source in SGP.
+    pub fn source_metadata(mut self, record: bool) -> SgpLayer {
+        self.source_metadata = record;
         self
     }
 
@@ -84,9 +95,18 @@ impl SgpLayer {
             return None;
         };
         let llm = gen_ai::declares_gen_ai(metadata).then(|| {
-            gen_ai::LlmFields::new(fields.values.clone(), std::mem::take(&mut fields.gen_ai))
+            gen_ai::LlmFields::new(
+                std::mem::take(&mut fields.values).into_map(),
+                std::mem::take(&mut fields.gen_ai),
+            )
         });
-        let builder = describe(builder, metadata, fields, llm.as_ref());
+        let builder = describe(
+            builder,
+            metadata,
+            fields,
+            llm.as_ref(),
+            self.source_metadata,
+        );
         let mut span = builder.start_detached();
         if let Some(llm) = &llm {
             llm.record_on(&mut span);
@@ -133,12 +153,13 @@ impl Recorded {
     }
 }
 
-/// The builder with the span's type, input and metadata.
+/// The builder with the span's type, input and (when `source`) where it was made.
 fn describe(
     mut builder: SpanBuilder,
     metadata: &Metadata<'static>,
     fields: Fields,
     llm: Option<&gen_ai::LlmFields>,
+    source: bool,
 ) -> SpanBuilder {
     match fields.span_type.map(|text| text.parse::<SpanType>()) {
         Some(Ok(span_type)) => builder = builder.span_type(span_type),
@@ -148,12 +169,13 @@ fn describe(
         None if llm.is_some() => builder = builder.span_type(SpanType::Completion),
         None => {}
     }
-    let input = match llm {
-        Some(llm) => llm.input(),
-        None => fields.values,
-    };
-    if !input.is_empty() {
-        builder = builder.input(&input);
+    match llm {
+        Some(llm) => builder = builder.input(&llm.input()),
+        None if !fields.values.is_empty() => builder = builder.input(&fields.values),
+        None => {}
+    }
+    if !source {
+        return builder;
     }
     builder = builder
         .metadata("tracing.target", metadata.target())
@@ -196,14 +218,14 @@ enum EventKind {
 /// `#[instrument]` writes its return and error events with one field, `return` or `error`
 /// (the latter at level `ERROR`), and no message.
 fn kind_of(event: &Event<'_>, fields: &mut Fields) -> EventKind {
-    if fields.values.len() != 1 || fields.span_type.is_some() || !fields.gen_ai.is_empty() {
+    if fields.span_type.is_some() || !fields.gen_ai.is_empty() {
         return EventKind::Other;
     }
-    if let Some(value) = fields.values.remove("return") {
+    if let Some(value) = fields.values.take_only("return") {
         return EventKind::Return(value);
     }
     if *event.metadata().level() == Level::ERROR {
-        if let Some(error) = fields.values.remove("error") {
+        if let Some(error) = fields.values.take_only("error") {
             return EventKind::Error(match error {
                 Value::String(text) => text,
                 other => other.to_string(),
@@ -242,7 +264,7 @@ where
                 &format!("{SPAN_TYPE_FIELD} is read when the span is created, not recorded later"),
             );
         }
-        for (key, value) in fields.values {
+        for (key, value) in fields.values.0 {
             recorded.span.set_metadata(key, &value);
         }
         // Only a span that declares `gen_ai.*` fields can record them, and such a span has

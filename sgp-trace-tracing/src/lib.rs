@@ -18,7 +18,7 @@
 //! | the span's name | its name |
 //! | fields given when the span is created | `input` (an object of the fields) |
 //! | fields recorded later (`Span::record`) | `metadata`, one key per field |
-//! | target, level, module, file, line | metadata `tracing.target`, `tracing.level`, `tracing.module_path`, `tracing.file`, `tracing.line` |
+//! | target, level, module, file, line | metadata `tracing.target`, `tracing.level`, `tracing.module_path`, `tracing.file`, `tracing.line` (unless [`SgpLayer::source_metadata`] is off) |
 //! | `#[instrument(ret)]`'s event | `output` (`{"value": ...}` of the returned value's text) |
 //! | `#[instrument(err)]`'s event | status `ERROR`, `error_type: "Err"`, `error_message` the error's text |
 //! | other events inside the span | metadata `events`: the first [`DEFAULT_MAX_EVENTS`] as `{"level", "message", "fields"}`; `events_left_out` counts the rest |

@@ -186,3 +186,37 @@ fn a_panic_through_an_instrumented_function_ends_its_span_error() {
     assert_eq!(spans["explode"]["input"], json!({"reason": "bad state"}));
     assert_eq!(sgp_trace::current_span(), None);
 }
+
+#[test]
+fn source_metadata_can_be_turned_off() {
+    let harness = Harness::start(|config| config);
+    install(layer().source_metadata(false));
+    info_span!("quiet", kept = 1).in_scope(|| {});
+    let spans = harness.flushed_spans();
+
+    assert_eq!(spans["quiet"]["input"], json!({"kept": 1}));
+    assert!(spans["quiet"]
+        .get("metadata")
+        .and_then(|metadata| metadata.as_object())
+        .is_none_or(|metadata| metadata.keys().all(|key| !key.starts_with("tracing."))));
+}
+
+#[instrument]
+async fn explode_later(reason: String) {
+    tokio::task::yield_now().await;
+    panic!("{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_an_instrumented_task_ends_its_span_error() {
+    let harness = Harness::start(|config| config);
+    install(layer());
+    let task = tokio::spawn(explode_later("async bad state".into()));
+    assert!(task.await.unwrap_err().is_panic());
+    let spans = tokio::task::spawn_blocking(move || harness.flushed_spans())
+        .await
+        .unwrap();
+
+    assert_eq!(spans["explode_later"]["status"], "ERROR");
+    assert_eq!(spans["explode_later"]["metadata"]["error_type"], "panic");
+}
