@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::model::{parse_batch, parse_single};
+use crate::patch::{apply_update, parse_update};
 use crate::search::SearchQuery;
 use crate::server::{ItemCount, Shared};
 use crate::store::WriteMode;
@@ -22,7 +23,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v5/spans/batch", put(upsert_batch).post(insert_batch))
         .route("/v5/spans", post(create_span))
         .route("/v5/spans/search", post(search))
-        .route("/v5/spans/{span_id}", get(get_span))
+        .route("/v5/spans/{span_id}", get(get_span).patch(update_span))
         .merge(crate::ui::routes())
         .fallback(not_found)
         .with_state(shared)
@@ -184,6 +185,36 @@ async fn get_span(
             .into_response(),
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::internal(format!("the read task failed: {e}")).into_response(),
+    }
+}
+
+async fn update_span(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(span_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let account = match authenticate(&shared, &headers) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let worker = shared.clone();
+    let id = span_id.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let update = parse_update(&body)?;
+        worker.store.update(&account, &id, |stored| {
+            apply_update(stored, &update, &account)
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(Some(body))) => json_response(StatusCode::OK, body),
+        Ok(Ok(None)) => ApiError::not_found(format!("no span with id {span_id:?}"))
+            .field("span_id")
+            .span(None, None, Some(&span_id))
+            .into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(format!("the update task failed: {e}")).into_response(),
     }
 }
 

@@ -44,6 +44,31 @@ pub(crate) struct SearchQuery {
     pub limit: usize,
     pub starting_after: Option<String>,
     pub ending_before: Option<String>,
+    pub application_variant_ids: Vec<String>,
+    pub obs_trace_ids: Vec<String>,
+    pub obs_span_ids: Vec<String>,
+    /// `assessment_types`: the collector keeps no assessments, so a non-empty
+    /// list matches no span.
+    pub assessment_types: Vec<String>,
+}
+
+/// Filters of the official client that name data this collector does not
+/// keep (Agentex agents): a search using one is a 422, never silently ignored.
+const UNSUPPORTED_FILTERS: &[&str] = &["acp_types", "agentex_agent_ids", "agentex_agent_names"];
+
+/// Checks that each id is `len` lowercase hex characters.
+fn hex_ids(obj: &Map<String, Value>, field: &str, len: usize) -> Result<Vec<String>, ApiError> {
+    let ids = strings(obj, field)?;
+    if let Some(bad) = ids
+        .iter()
+        .find(|i| i.len() != len || !i.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    {
+        return Err(ApiError::validation(format!(
+            "each of {field} must be {len} lowercase hex characters: {bad:?}"
+        ))
+        .field(field));
+    }
+    Ok(ids)
 }
 
 /// What a search is ordered by.
@@ -231,6 +256,17 @@ impl SearchQuery {
                 );
             }
         }
+        for field in UNSUPPORTED_FILTERS {
+            if !strings(&obj, field)?.is_empty() {
+                return Err(ApiError::validation(format!(
+                    "{field} is not supported by this collector: it keeps no Agentex agent data"
+                ))
+                .field(*field));
+            }
+        }
+        // Pages are counted in items, never cut by a byte budget, so a partial
+        // page cannot happen; the flag is still checked.
+        opt_bool(&obj, "allow_partial_results")?;
         let q = SearchQuery {
             trace_ids: strings(&obj, "trace_ids")?,
             span_ids: strings(&obj, "span_ids")?,
@@ -255,7 +291,16 @@ impl SearchQuery {
             limit,
             starting_after: opt_str(&obj, "starting_after")?,
             ending_before: opt_str(&obj, "ending_before")?,
+            application_variant_ids: strings(&obj, "application_variant_ids")?,
+            obs_trace_ids: hex_ids(&obj, "obs_trace_ids", 32)?,
+            obs_span_ids: hex_ids(&obj, "obs_span_ids", 16)?,
+            assessment_types: strings(&obj, "assessment_types")?,
         };
+        if let (Some(from), Some(to)) = (q.from_us, q.to_us) {
+            if from > to {
+                return Err(ApiError::validation("from_ts is after to_ts").field("from_ts"));
+            }
+        }
         let listed = q.trace_ids.len()
             + q.span_ids.len()
             + q.parent_ids.len()
@@ -431,6 +476,17 @@ pub(crate) fn run(
     in_list(&mut sql, &mut args, "name", &q.names, false);
     in_list(&mut sql, &mut args, "status", &q.statuses, false);
     in_list(&mut sql, &mut args, "type", &q.types, false);
+    for (field, values) in [
+        ("application_variant_id", &q.application_variant_ids),
+        ("obs_trace_id", &q.obs_trace_ids),
+        ("obs_span_id", &q.obs_span_ids),
+    ] {
+        let column = format!("json_extract(body, '$.{field}')");
+        in_list(&mut sql, &mut args, &column, values, false);
+    }
+    if !q.assessment_types.is_empty() {
+        sql.push_str(" AND 0");
+    }
     if q.parents_only {
         sql.push_str(" AND parent_id IS NULL");
     }

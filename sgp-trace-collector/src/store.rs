@@ -325,6 +325,53 @@ impl Store {
             .collect())
     }
 
+    /// Replaces the newest stored span with this id in the account by what
+    /// `change` makes of its Span JSON, in one transaction; `None` when the
+    /// account has no such span. The change keeps the span's keys (trace id,
+    /// id, parent, group, start), so no index changes.
+    pub fn update(
+        &self,
+        account: &str,
+        id: &str,
+        change: impl FnOnce(&str) -> Result<NewSpan, ApiError>,
+    ) -> Result<Option<String>, ApiError> {
+        let rows = self.candidates(account, id);
+        let mut conn = self.writer.lock().expect("writer lock");
+        let tx = conn.transaction().map_err(internal)?;
+        let mut newest: Option<(i64, i64, String)> = None;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "SELECT start_us, body FROM spans WHERE rowid = ?1 AND account_id = ?2 AND id = ?3",
+                )
+                .map_err(internal)?;
+            for rowid in rows {
+                let found = st
+                    .query_row(params![rowid, account, id], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .optional()
+                    .map_err(internal)?;
+                if let Some((start, body)) = found {
+                    if newest.as_ref().is_none_or(|(_, s, _)| start > *s) {
+                        newest = Some((rowid, start, body));
+                    }
+                }
+            }
+        }
+        let Some((rowid, _, body)) = newest else {
+            return Ok(None);
+        };
+        let span = change(&body)?;
+        tx.execute(
+            "UPDATE spans SET name = ?2, type = ?3, status = ?4, end_us = ?5, body = ?6 WHERE rowid = ?1",
+            params![rowid, span.name, span.span_type, span.status, span.end_us, span.body],
+        )
+        .map_err(internal)?;
+        tx.commit().map_err(internal)?;
+        Ok(Some(span.body))
+    }
+
     /// Rows that may hold a span with this id in the account (check them in SQL).
     pub fn candidates(&self, account: &str, id: &str) -> Vec<i64> {
         self.ids
