@@ -458,7 +458,6 @@ pub(crate) fn run(
     q: &SearchQuery,
     rows_of: &dyn Fn(&str) -> Vec<i64>,
 ) -> Result<SearchPage, ApiError> {
-    let internal = crate::store::internal;
     let key = q.sort.expr();
     let mut sql = format!("SELECT body, {key}, trace_id, id FROM spans WHERE account_id = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(account.to_owned())];
@@ -542,13 +541,13 @@ pub(crate) fn run(
                     (lookup, largs)
                 }
             };
-            let mut st = conn.prepare(&lookup).map_err(internal)?;
+            let mut st = conn.prepare(&lookup).map_err(ApiError::storage)?;
             let mut rows = st
                 .query_map(rusqlite::params_from_iter(largs), |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
-                .map_err(internal)?;
-            rows.next().transpose().map_err(internal)?
+                .map_err(ApiError::storage)?;
+            rows.next().transpose().map_err(ApiError::storage)?
         };
         let Some((k, t, i)) = row else {
             let field = if backwards {
@@ -574,14 +573,14 @@ pub(crate) fn run(
         sql.push_str(&format!(" LIMIT {}", q.limit + 1));
     }
 
-    let mut st = conn.prepare(&sql).map_err(internal)?;
+    let mut st = conn.prepare(&sql).map_err(ApiError::storage)?;
     let mut rows = st
         .query(rusqlite::params_from_iter(args))
-        .map_err(internal)?;
+        .map_err(ApiError::storage)?;
     let mut items: Vec<(String, String, String)> = Vec::new();
     let mut has_more = false;
-    while let Some(row) = rows.next().map_err(internal)? {
-        let body: String = row.get(0).map_err(internal)?;
+    while let Some(row) = rows.next().map_err(ApiError::storage)? {
+        let body: String = row.get(0).map_err(ApiError::storage)?;
         if post_filter {
             let v: Value =
                 serde_json::from_str(&body).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -600,8 +599,8 @@ pub(crate) fn run(
         }
         items.push((
             body,
-            row.get(2).map_err(internal)?,
-            row.get(3).map_err(internal)?,
+            row.get(2).map_err(ApiError::storage)?,
+            row.get(3).map_err(ApiError::storage)?,
         ));
     }
     if backwards {
