@@ -34,14 +34,20 @@ function traceHash(traceId, spanId) {
   return h;
 }
 
+// A timestamp in milliseconds with its microseconds (Date.parse drops them).
+function tsMs(ts) {
+  const frac = /\.\d{3}(\d{1,3})/.exec(ts);
+  return Date.parse(ts) + (frac ? Number((frac[1] + "00").slice(0, 3)) / 1000 : 0);
+}
+
 function ms(span) {
   if (!span.end_timestamp) return null;
-  return Date.parse(span.end_timestamp) - Date.parse(span.start_timestamp);
+  return tsMs(span.end_timestamp) - tsMs(span.start_timestamp);
 }
 
 function fmtDuration(d) {
   if (d === null) return "running";
-  if (d < 1) return d.toFixed(2) + " ms";
+  if (d < 1) return Math.round(d * 1000) + " µs";
   if (d < 1000) return Math.round(d) + " ms";
   if (d < 60000) return (d / 1000).toFixed(2) + " s";
   return (d / 60000).toFixed(1) + " min";
@@ -133,7 +139,7 @@ function buildTree(spans) {
       roots.push(s);
     }
   }
-  const byStart = (a, b) => Date.parse(a.start_timestamp) - Date.parse(b.start_timestamp);
+  const byStart = (a, b) => tsMs(a.start_timestamp) - tsMs(b.start_timestamp);
   roots.sort(byStart);
   for (const list of children.values()) list.sort(byStart);
   return { roots, children, byId };
@@ -143,8 +149,8 @@ function renderTrace() {
   const spans = state.spans;
   const { roots, children } = buildTree(spans);
   const now = Date.now();
-  const t0 = Math.min(...spans.map((s) => Date.parse(s.start_timestamp)));
-  let t1 = Math.max(...spans.map((s) => (s.end_timestamp ? Date.parse(s.end_timestamp) : Date.parse(s.start_timestamp))));
+  const t0 = Math.min(...spans.map((s) => tsMs(s.start_timestamp)));
+  let t1 = Math.max(...spans.map((s) => (s.end_timestamp ? tsMs(s.end_timestamp) : tsMs(s.start_timestamp))));
   const anyRunning = spans.some((s) => !s.end_timestamp);
   if (anyRunning) t1 = Math.max(t1, Math.min(now, t1 + Math.max(1000, (t1 - t0) * 0.1)));
   const total = Math.max(t1 - t0, 1);
@@ -154,8 +160,8 @@ function renderTrace() {
   const walk = (span, depth, hidden) => {
     const kids = children.get(span.id) || [];
     const collapsed = state.collapsed.has(span.id);
-    const start = Date.parse(span.start_timestamp) - t0;
-    const end = span.end_timestamp ? Date.parse(span.end_timestamp) - t0 : t1 - t0;
+    const start = tsMs(span.start_timestamp) - t0;
+    const end = span.end_timestamp ? tsMs(span.end_timestamp) - t0 : t1 - t0;
     const left = (start / total) * 100;
     const width = Math.max(((end - start) / total) * 100, 0.2);
     const running = !span.end_timestamp;
@@ -182,13 +188,38 @@ function renderTrace() {
       running ? el("span", { class: "badge running", text: "running" }) : null,
       span.status === "ERROR" ? el("span", { class: "badge ERROR", text: "error" }) : null,
       orphan ? el("span", { class: "span-type", text: "(parent not received)" }) : null),
-    el("div", { class: "track" },
+    el("div", { class: "track", title: fmtDuration(running ? null : end - start) },
       el("div", { class: "bar" + (running ? " running" : "") + (span.status === "ERROR" ? " ERROR" : ""), style: "left:" + left + "%;width:" + width + "%" }),
-      running ? null : el("span", { class: "dur", style: "left:calc(" + Math.min(left + width, 88) + "% + 4px)", text: fmtDuration(end - start) }))));
+      running ? null : el("span", { class: "dur", text: fmtDuration(end - start) }))));
     for (const k of kids) walk(k, depth + 1, hidden || collapsed);
   };
   for (const r of roots) walk(r, 0, false);
   $("#tree").replaceChildren(...rows);
+  placeDurations();
+}
+
+// Puts each duration label where it overlaps no bar: right of its bar, else
+// left of it, else inside it; a label that fits nowhere is hidden (the
+// track's title still gives the duration). Every box is read before any
+// label moves, so the page lays out once however many spans it shows.
+function placeDurations() {
+  const GAP = 4;
+  const labels = [...document.querySelectorAll("#tree .span-row:not(.hidden) .dur")];
+  if (!labels.length) return;
+  const track = labels[0].parentElement.clientWidth;
+  const boxes = labels.map((l) => {
+    const bar = l.previousElementSibling;
+    return { l, w: l.offsetWidth, left: bar.offsetLeft, right: bar.offsetLeft + bar.offsetWidth };
+  });
+  for (const { l, w, left, right } of boxes) {
+    let place = "none", x = 0;
+    if (right + GAP + w <= track) { place = "right"; x = right + GAP; }
+    else if (left - GAP - w >= 0) { place = "left"; x = left - GAP - w; }
+    else if (right - left >= w + 2 * GAP) { place = "inside"; x = right - GAP - w; }
+    l.dataset.place = place;
+    l.hidden = place === "none";
+    l.style.left = x + "px";
+  }
 }
 
 function pretty(value) {
@@ -283,6 +314,7 @@ async function start() {
   });
   $("#refresh").addEventListener("click", () => { state.traceId = null; route(); });
   window.addEventListener("hashchange", route);
+  window.addEventListener("resize", placeDurations);
   try {
     await loadAccounts();
   } catch (e) {

@@ -1,76 +1,16 @@
-//! The traces page in headless Chromium: a stored trace is loaded and its span
-//! tree, running span, error and span view must be rendered. Screenshots are
-//! kept under `artifacts/` at the workspace root (gitignored).
+//! The traces page in headless Chromium, driven over the DevTools protocol
+//! (`tests/browser`): stored traces are loaded and what the page shows is
+//! asserted from its DOM and layout boxes. Screenshots are kept under
+//! `artifacts/` at the workspace root (gitignored).
 //!
 //! Needs Debian's `chromium` on PATH (or `CHROMIUM=/path/to/chrome`); CI
 //! installs it (`apt-get install -y chromium`). Without it the test fails.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod browser;
 
+use browser::Browser;
 use serde_json::{json, Value};
 use sgp_trace_collector::{Collector, CollectorConfig};
-
-fn chromium() -> String {
-    std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
-}
-
-/// Runs headless Chromium on `url` with `extra` arguments and a fresh profile.
-fn run_chromium(url: &str, extra: &[&str]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let user_data = format!("--user-data-dir={}", profile.path().display());
-    let mut args = vec![
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        "--virtual-time-budget=15000",
-        user_data.as_str(),
-    ];
-    args.extend_from_slice(extra);
-    args.push(url);
-    let out = Command::new(chromium()).args(&args).output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run `{}` ({e}): install Debian's chromium (apt-get install -y chromium) or set CHROMIUM",
-            chromium()
-        )
-    });
-    assert!(
-        out.status.success(),
-        "chromium failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn screenshot(url: &str, name: &str) -> PathBuf {
-    let path = artifacts().join(name);
-    let _ = std::fs::remove_file(&path);
-    let arg = format!("--screenshot={}", path.display());
-    run_chromium(url, &[arg.as_str(), "--window-size=1400,900"]);
-    let bytes =
-        std::fs::read(&path).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", path.display()));
-    assert!(bytes.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
-    assert!(
-        bytes.len() > 10_000,
-        "the screenshot is suspiciously small ({} bytes)",
-        bytes.len()
-    );
-    path
-}
 
 /// The element whose `data-span-id` is `id`, as the opening tag's text.
 fn row<'a>(dom: &'a str, id: &str) -> &'a str {
@@ -81,6 +21,14 @@ fn row<'a>(dom: &'a str, id: &str) -> &'a str {
     let start = dom[..at].rfind('<').unwrap();
     let end = at + dom[at..].find('>').unwrap();
     &dom[start..=end]
+}
+
+fn put(collector: &Collector, account: &str, items: Vec<Value>) {
+    ureq::put(format!("{}/v5/spans/batch", collector.base_url()))
+        .header("x-api-key", "k")
+        .header("x-selected-account-id", account)
+        .send_json(json!({ "items": items }))
+        .unwrap();
 }
 
 fn span(id: &str, parent: Option<&str>, name: &str, start: u32, end: Option<u32>) -> Value {
@@ -122,26 +70,18 @@ fn the_traces_page_renders_a_stored_trace() {
     ];
     let mut other = span("other-root", None, "second trace", 5000, Some(5100));
     other["trace_id"] = json!("trace-page-2");
-    let agent = ureq::Agent::new_with_defaults();
     for batch in [items, vec![other]] {
-        agent
-            .put(format!("{}/v5/spans/batch", collector.base_url()))
-            .header("x-api-key", "k")
-            .header("x-selected-account-id", "page-account")
-            .send_json(json!({ "items": batch }))
-            .unwrap();
+        put(&collector, "page-account", batch);
     }
+    let mut browser = Browser::launch(1400, 900);
 
     // The trace view: the tree with its nesting, the running span and the span view.
     let url = format!(
         "{}/?account=page-account#/trace/trace-page-1",
         collector.base_url()
     );
-    let dom = run_chromium(&url, &["--dump-dom"]);
-    assert!(
-        dom.contains("data-loaded=\"trace\""),
-        "the trace view did not finish loading:\n{dom}"
-    );
+    browser.open(&url, "trace");
+    let dom = browser.dom();
     assert!(row(&dom, "root").contains("data-depth=\"0\""));
     assert!(row(&dom, "plan").contains("data-depth=\"1\""));
     assert!(row(&dom, "tool").contains("data-depth=\"2\""));
@@ -165,7 +105,7 @@ fn the_traces_page_renders_a_stored_trace() {
         dom.contains("What is the capital of France?"),
         "the root's input is shown"
     );
-    let shot = screenshot(&url, "traces-page-trace.png");
+    let shot = browser.screenshot("traces-page-trace.png");
     println!("screenshot: {}", shot.display());
 
     // A collapsed span (kept in the URL) hides its subtree, and only that.
@@ -173,11 +113,8 @@ fn the_traces_page_renders_a_stored_trace() {
         "{}/?account=page-account#/trace/trace-page-1?collapsed=plan",
         collector.base_url()
     );
-    let dom = run_chromium(&url, &["--dump-dom"]);
-    assert!(
-        dom.contains("data-loaded=\"trace\""),
-        "the collapsed trace did not load:\n{dom}"
-    );
+    browser.open(&url, "trace");
+    let dom = browser.dom();
     assert!(row(&dom, "plan").contains("aria-expanded=\"false\""));
     assert!(
         row(&dom, "tool").contains("hidden"),
@@ -191,21 +128,19 @@ fn the_traces_page_renders_a_stored_trace() {
         "{}/?account=page-account#/trace/trace-page-1/retrieve",
         collector.base_url()
     );
-    let dom = run_chromium(&url, &["--dump-dom"]);
+    browser.open(&url, "trace");
+    let dom = browser.dom();
     assert!(
         dom.contains("TimeoutError: the index did not answer"),
         "the error is shown:\n{dom}"
     );
     assert!(row(&dom, "retrieve").contains("selected"));
-    screenshot(&url, "traces-page-span.png");
+    browser.screenshot("traces-page-span.png");
 
     // The traces list: both traces, newest first, the running one not marked failed.
     let url = format!("{}/?account=page-account#/", collector.base_url());
-    let dom = run_chromium(&url, &["--dump-dom"]);
-    assert!(
-        dom.contains("data-loaded=\"list\""),
-        "the list did not finish loading:\n{dom}"
-    );
+    browser.open(&url, "list");
+    let dom = browser.dom();
     let first = dom
         .find("data-trace-id=\"trace-page-2\"")
         .expect("second trace listed");
@@ -214,5 +149,127 @@ fn the_traces_page_renders_a_stored_trace() {
         .expect("first trace listed");
     assert!(first < second, "newest trace first");
     assert!(dom.contains("5 (1 running)"));
-    screenshot(&url, "traces-page-list.png");
+    browser.screenshot("traces-page-list.png");
+}
+
+/// A layout box: left, top, right, bottom in CSS pixels.
+type Rect = [f64; 4];
+
+fn rect(v: &Value) -> Option<Rect> {
+    let a = v.as_array()?;
+    Some([0, 1, 2, 3].map(|i| a[i].as_f64().unwrap()))
+}
+
+fn intersects(a: Rect, b: Rect) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+/// The bar and duration label boxes of every visible waterfall row.
+const WATERFALL_BOXES: &str = "[...document.querySelectorAll('#tree .span-row:not(.hidden)')].map((r) => {
+  const box = (e) => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const d = r.querySelector('.dur');
+  return { id: r.dataset.spanId, bar: box(r.querySelector('.bar')), track: box(r.querySelector('.track')),
+    label: d && !d.hidden ? box(d) : null, place: d ? d.dataset.place : null };
+})";
+
+#[test]
+fn waterfall_labels_overlap_no_bar_and_no_other_label() {
+    let collector = Collector::start(CollectorConfig::default()).unwrap();
+    let ts = |us: u64| {
+        format!(
+            "2024-05-01T10:00:{:02}.{:06}Z",
+            us / 1_000_000,
+            us % 1_000_000
+        )
+    };
+    let item = |id: &str, parent: Option<&str>, start: u64, end: u64| {
+        let mut v = json!({"trace_id": "waterfall", "id": id, "name": id,
+            "start_timestamp": ts(start), "end_timestamp": ts(end), "status": "SUCCESS"});
+        if let Some(p) = parent {
+            v["parent_id"] = json!(p);
+        }
+        v
+    };
+    // A root over the whole trace, short spans crowding its right edge, long
+    // spans ending there, and short ones at its start.
+    let mut items = vec![item("root", None, 0, 1_000_000)];
+    for i in 0..20u64 {
+        items.push(item(
+            &format!("edge{i}"),
+            Some("root"),
+            990_000 + i * 450,
+            990_400 + i * 450,
+        ));
+        items.push(item(
+            &format!("long{i}"),
+            Some("root"),
+            i * 20_000,
+            1_000_000,
+        ));
+        items.push(item(&format!("early{i}"), Some("root"), i * 10, i * 10 + 3));
+    }
+    let n = items.len();
+    put(&collector, "waterfall-account", items);
+
+    let mut browser = Browser::launch(1400, 900);
+    let url = format!(
+        "{}/?account=waterfall-account#/trace/waterfall",
+        collector.base_url()
+    );
+    browser.open(&url, "trace");
+    browser.screenshot("traces-page-waterfall.png");
+    let rows = browser.eval(WATERFALL_BOXES);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), n);
+    let boxes: Vec<(&str, Rect, Rect, Rect, &str)> = rows
+        .iter()
+        .map(|r| {
+            let id = r["id"].as_str().unwrap();
+            let label = rect(&r["label"]).unwrap_or_else(|| panic!("span {id} shows no duration"));
+            (
+                id,
+                rect(&r["bar"]).unwrap(),
+                rect(&r["track"]).unwrap(),
+                label,
+                r["place"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    for (i, &(id, bar, track, label, place)) in boxes.iter().enumerate() {
+        assert!(
+            label[0] >= track[0] - 0.5 && label[2] <= track[2] + 0.5,
+            "the label of {id} leaves its track: {label:?} outside {track:?}"
+        );
+        if place != "inside" {
+            assert!(
+                !intersects(label, bar),
+                "the label of {id} ({place}) overlaps its own bar"
+            );
+        }
+        for (j, &(other, other_bar, _, other_label, _)) in boxes.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            assert!(
+                !intersects(label, other_label),
+                "the labels of {id} and {other} overlap: {label:?} {other_label:?}"
+            );
+            assert!(
+                !intersects(label, other_bar),
+                "the label of {id} overlaps the bar of {other}"
+            );
+        }
+    }
+    // Durations keep their microseconds.
+    assert!(
+        browser.dom().contains(">3 µs<"),
+        "a 3 µs span shows as such"
+    );
+    // Each placement is exercised by this trace.
+    for place in ["right", "left", "inside"] {
+        assert!(
+            boxes.iter().any(|b| b.4 == place),
+            "no label is placed {place}"
+        );
+    }
 }
