@@ -29,9 +29,11 @@ pub mod fuzzing;
 mod ids;
 mod model;
 mod patch;
+mod query;
 mod search;
 mod server;
 mod store;
+mod trace_list;
 mod ui;
 
 pub use collector::{Collector, CollectorConfig, DEFAULT_MAX_BODY_BYTES};

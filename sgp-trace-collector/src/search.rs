@@ -318,14 +318,15 @@ impl SearchQuery {
 }
 
 /// An opaque cursor naming one stored span: `c1.<hex trace_id>.<hex id>`.
-fn encode_cursor(trace_id: &str, id: &str) -> String {
+pub(crate) fn encode_cursor(trace_id: &str, id: &str) -> String {
     fn hex(s: &str) -> String {
         s.bytes().map(|b| format!("{b:02x}")).collect()
     }
     format!("c1.{}.{}", hex(trace_id), hex(id))
 }
 
-fn decode_cursor(c: &str) -> Option<(String, String)> {
+/// The (trace id, span id) a cursor names, if it is one.
+pub(crate) fn decode_cursor(c: &str) -> Option<(String, String)> {
     fn unhex(s: &str) -> Option<String> {
         if s.len() % 2 != 0 {
             return None;

@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
-use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -425,6 +424,14 @@ impl Store {
         })
     }
 
+    /// Whether the account has a span in this trace.
+    pub fn has_trace(&self, account: &str, trace_id: &str) -> Result<bool, ApiError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT 1 FROM spans WHERE account_id = ?1 AND trace_id = ?2 LIMIT 1")?
+                .exists([account, trace_id])
+        })
+    }
+
     /// The accounts that have spans.
     pub fn accounts(&self) -> Result<Vec<String>, ApiError> {
         self.read(|c| {
@@ -439,24 +446,6 @@ impl Store {
     pub fn search(&self, account: &str, q: &SearchQuery) -> Result<SearchPage, ApiError> {
         let resolve = |id: &str| self.candidates(account, id);
         self.read(|c| Ok(crate::search::run(c, account, q, &resolve)))?
-    }
-
-    /// Runs a read-only query built elsewhere, returning its first column as text.
-    pub fn query_strings(
-        &self,
-        sql: &str,
-        args: Vec<SqlValue>,
-    ) -> Result<Vec<Vec<SqlValue>>, ApiError> {
-        self.read(|c| {
-            let mut st = c.prepare(sql)?;
-            let n = st.column_count();
-            let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
-                (0..n)
-                    .map(|i| r.get::<_, SqlValue>(i))
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })?;
-            rows.collect()
-        })
     }
 }
 

@@ -273,3 +273,169 @@ fn waterfall_labels_overlap_no_bar_and_no_other_label() {
         );
     }
 }
+
+/// The ids of the listed traces, in order.
+const LISTED: &str =
+    "[...document.querySelectorAll('#traces tbody tr')].map((r) => r.dataset.traceId)";
+
+fn listed(browser: &mut Browser) -> Vec<String> {
+    serde_json::from_value(browser.eval(LISTED)).unwrap()
+}
+
+/// Clicks what `selector` finds and waits for the page to load `view` again.
+fn click(browser: &mut Browser, selector: &str, view: &str) {
+    browser.eval(&format!(
+        "document.body.dataset.loaded = ''; document.querySelector({selector:?}).click()"
+    ));
+    browser.wait_for(&format!("document.body.dataset.loaded === '{view}'"));
+}
+
+#[test]
+fn the_traces_list_filters_pages_sorts_and_keeps_its_state_in_the_url() {
+    let collector = Collector::start(CollectorConfig::default()).unwrap();
+    let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let now = chrono::Utc::now();
+    let ago = |secs: i64| now - chrono::Duration::seconds(secs);
+    let root = |trace: &str, start: chrono::DateTime<chrono::Utc>, ms: i64, meta: Value| {
+        json!({"trace_id": trace, "id": format!("{trace}-root"), "name": trace,
+            "start_timestamp": ts(start), "end_timestamp": ts(start + chrono::Duration::milliseconds(ms)),
+            "status": "SUCCESS", "metadata": meta})
+    };
+    // 230 old traces, one a second, with two metadata keys; two are long.
+    let old = chrono::DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    let mut items: Vec<Value> = (0..230)
+        .map(|i| {
+            let team = if i % 2 == 0 { "a" } else { "b" };
+            let tier = if i % 3 == 0 { "gold" } else { "plain" };
+            let ms = match i {
+                17 => 60_000,
+                12 => 30_000,
+                _ => 100,
+            };
+            root(
+                &format!("old{i:03}"),
+                old + chrono::Duration::seconds(i),
+                ms,
+                json!({"team": team, "tier": tier}),
+            )
+        })
+        .collect();
+    for (name, secs) in [
+        ("in5m", 300),
+        ("in30m", 1800),
+        ("in5h", 18_000),
+        ("in3d", 259_200),
+    ] {
+        items.push(root(name, ago(secs), 10, json!({})));
+    }
+    items.push(
+        json!({"trace_id": "in5m", "id": "in5m-child", "parent_id": "in5m-root",
+        "name": "child", "start_timestamp": ts(ago(299)), "end_timestamp": ts(ago(298))}),
+    );
+    put(&collector, "list-account", items);
+
+    let mut browser = Browser::launch(1400, 900);
+    let base = format!("{}/?account=list-account", collector.base_url());
+
+    // Paging: 200 rows, then the 34 older ones, then back.
+    browser.open(&format!("{base}#/"), "list");
+    let first = listed(&mut browser);
+    assert_eq!(first.len(), 200);
+    assert_eq!(first[..4], ["in5m", "in30m", "in5h", "in3d"]);
+    assert_eq!(
+        browser.eval("document.querySelector('#newer').disabled"),
+        true
+    );
+    browser.screenshot("traces-page-list-paged.png");
+    click(&mut browser, "#older", "list");
+    let second = listed(&mut browser);
+    assert_eq!(second.len(), 34);
+    assert_eq!(second[0], "old033");
+    assert_eq!(second[33], "old000");
+    assert_eq!(
+        browser.eval("document.querySelector('#older').disabled"),
+        true
+    );
+    assert_eq!(browser.eval("location.hash.includes('after=c1.')"), true);
+    click(&mut browser, "#newer", "list");
+    assert_eq!(listed(&mut browser), first);
+
+    // Time ranges relative to now, and a custom one.
+    for (range, want) in [
+        ("15m", &["in5m"][..]),
+        ("1h", &["in5m", "in30m"]),
+        ("24h", &["in5m", "in30m", "in5h"]),
+        ("7d", &["in5m", "in30m", "in5h", "in3d"]),
+    ] {
+        browser.open(&format!("{base}#/?range={range}"), "list");
+        assert_eq!(listed(&mut browser), want, "range {range}");
+    }
+    browser.open(
+        &format!("{base}#/?range=custom&from=2024-05-01T10:00:02Z&to=2024-05-01T10:00:04Z"),
+        "list",
+    );
+    assert_eq!(listed(&mut browser), ["old004", "old003", "old002"]);
+
+    // Two metadata filters from the form: both must match, and the URL keeps them.
+    browser.open(&format!("{base}#/"), "list");
+    browser.eval(
+        "document.querySelector('#meta-filters input').value = 'team=a';
+         document.querySelector('#add-meta').click();
+         document.querySelectorAll('#meta-filters input')[1].value = 'tier=gold';
+         document.querySelector('#filters [name=sort]').value = 'duration'",
+    );
+    click(&mut browser, "#filters [type=submit]", "list");
+    // By duration: the long one first, then the equal ones newest first.
+    let mut want: Vec<String> = (0..230)
+        .rev()
+        .filter(|i| i % 6 == 0 && *i != 12)
+        .map(|i| format!("old{i:03}"))
+        .collect();
+    want.insert(0, "old012".to_owned());
+    let got = listed(&mut browser);
+    assert_eq!(got, want);
+    let hash = browser.eval("location.hash");
+    assert_eq!(hash, "#/?meta=team%3Da&meta=tier%3Dgold&sort=duration");
+    // The link reproduces the view, form included.
+    browser.blank();
+    browser.open(&format!("{base}{}", hash.as_str().unwrap()), "list");
+    assert_eq!(listed(&mut browser), got);
+    assert_eq!(
+        browser.eval("[...document.querySelectorAll('#meta-filters input')].map((i) => i.value)"),
+        json!(["team=a", "tier=gold"])
+    );
+    browser.open(&format!("{base}#/?sort=duration"), "list");
+    assert_eq!(listed(&mut browser)[0], "old017", "the longest trace first");
+
+    // A malformed filter: an error line above the form, not a blank page.
+    browser.open(&format!("{base}#/?meta=novalue"), "error");
+    let error = browser.eval("document.querySelector('#error').innerText");
+    assert!(error.as_str().unwrap().contains("key=value"), "{error}");
+    assert_eq!(browser.eval("!document.querySelector('#error').hidden && !document.querySelector('#list-view').hidden"), true);
+    assert_eq!(
+        browser.eval("document.querySelector('#filters [name=meta]').value"),
+        "novalue"
+    );
+    browser.screenshot("traces-page-list-error.png");
+
+    // The id box opens a span in its trace.
+    browser.open(&format!("{base}#/"), "list");
+    browser.eval("document.querySelector('#open-id [name=id]').value = 'in5m-child'");
+    click(&mut browser, "#open-id [type=submit]", "trace");
+    assert_eq!(browser.eval("location.hash"), "#/trace/in5m/in5m-child");
+    assert_eq!(
+        browser.eval("document.querySelector('.span-row.selected').dataset.spanId"),
+        "in5m-child"
+    );
+
+    // Live: a trace that starts now appears without a reload.
+    browser.open(&format!("{base}#/?range=15m&live=1"), "list");
+    put(
+        &collector,
+        "list-account",
+        vec![root("live-one", chrono::Utc::now(), 5, json!({}))],
+    );
+    browser.wait_for("document.querySelector('#traces tbody tr').dataset.traceId === 'live-one'");
+}

@@ -144,6 +144,13 @@ impl Browser {
         ));
     }
 
+    /// Leaves the page for an empty one, so that the next [`Browser::open`]
+    /// loads a fresh document even if only its hash differs.
+    pub fn blank(&mut self) {
+        self.call("Page.navigate", json!({ "url": "about:blank" }));
+        self.wait_for("location.href === 'about:blank' && document.readyState === 'complete'");
+    }
+
     /// The page's HTML as it is now.
     pub fn dom(&mut self) -> String {
         self.eval("document.documentElement.outerHTML")
