@@ -439,3 +439,114 @@ fn the_traces_list_filters_pages_sorts_and_keeps_its_state_in_the_url() {
     );
     browser.wait_for("document.querySelector('#traces tbody tr').dataset.traceId === 'live-one'");
 }
+
+#[test]
+fn an_llm_span_reads_as_a_conversation_with_its_error_on_top() {
+    let collector = Collector::start(CollectorConfig::default()).unwrap();
+    let at = |s: u32| format!("2024-05-01T10:00:0{s}.000000Z");
+    put(
+        &collector,
+        "llm-account",
+        vec![
+            json!({"trace_id": "chat", "id": "agent", "name": "agent", "start_timestamp": at(0), "end_timestamp": at(9)}),
+            // The SDK's shape (sgp-trace-otel's LLM helpers): flat `llm.*` metadata.
+            json!({"trace_id": "chat", "id": "sdk-call", "parent_id": "agent", "name": "chat gpt-4o",
+                "type": "COMPLETION", "start_timestamp": at(1), "end_timestamp": at(2), "status": "SUCCESS",
+                "input": {"prompt": "What is SGP?"}, "output": {"response": "Scale's GenAI platform."},
+                "metadata": {"llm.operation": "chat", "llm.model": "gpt-4o", "llm.provider": "openai",
+                    "llm.usage.prompt": 12, "llm.usage.completion": 7, "llm.usage.total": 19,
+                    "llm.finish_reason": "stop"}}),
+            // Chat messages with roles, nested `llm` metadata, and an error.
+            json!({"trace_id": "chat", "id": "failed-call", "parent_id": "agent", "name": "retry",
+                "type": "CUSTOM", "start_timestamp": at(3), "end_timestamp": at(4), "status": "ERROR",
+                "input": {"messages": [
+                    {"role": "system", "content": "Answer briefly."},
+                    {"role": "user", "content": [{"type": "text", "text": "And Temporal?"}]}]},
+                "metadata": {"llm": {"model": "claude", "usage": {"prompt": 30}, "finish_reason": "length"},
+                    "error": true, "error_type": "RateLimitError", "error_message": "429 from the provider",
+                    "error_category": "platform"}}),
+        ],
+    );
+    let mut browser = Browser::launch(1400, 900);
+    let base = format!("{}/?account=llm-account#/trace/chat", collector.base_url());
+
+    browser.open(&format!("{base}/sdk-call"), "trace");
+    let chat = browser.eval(
+        "({ roles: [...document.querySelectorAll('#chat .msg')].map((m) => m.dataset.role),
+            texts: [...document.querySelectorAll('#chat .msg .content')].map((m) => m.innerText),
+            facts: Object.fromEntries([...document.querySelectorAll('#chat [data-fact]')].map((d) => [d.dataset.fact, d.innerText])),
+            rawShown: document.querySelector('#raw-json pre').checkVisibility() })",
+    );
+    assert_eq!(chat["roles"], json!(["user", "assistant"]));
+    assert_eq!(
+        chat["texts"],
+        json!(["What is SGP?", "Scale's GenAI platform."])
+    );
+    assert_eq!(
+        chat["facts"],
+        json!({"model": "gpt-4o", "provider": "openai", "prompt tokens": "12",
+            "completion tokens": "7", "total tokens": "19", "finish reason": "stop"})
+    );
+    assert_eq!(chat["rawShown"], false, "the raw JSON is folded");
+    browser.eval("document.querySelector('#raw-json summary').click()");
+    assert_eq!(
+        browser.eval("document.querySelector('#raw-json pre').checkVisibility()"),
+        true,
+        "one click shows the raw JSON"
+    );
+    assert!(browser
+        .eval("document.querySelector('#raw-json').innerText")
+        .as_str()
+        .unwrap()
+        .contains("\"llm.usage.total\": 19"));
+    browser.screenshot("traces-page-chat.png");
+
+    // Copy buttons put the ids on the clipboard.
+    browser.call(
+        "Browser.grantPermissions",
+        json!({"permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#span-view .copy').length"),
+        3,
+        "id, trace id and parent id"
+    );
+    browser.eval("document.querySelector('#span-view .copy[data-copy=\"sdk-call\"]').click()");
+    browser.wait_for(
+        "document.querySelector('#span-view .copy[data-copy=\"sdk-call\"]').innerText === 'copied'",
+    );
+    assert_eq!(browser.eval("navigator.clipboard.readText()"), "sdk-call");
+
+    // Messages with roles and content parts, and the error above everything else.
+    browser.open(&format!("{base}/failed-call"), "trace");
+    let failed = browser.eval(
+        "({ roles: [...document.querySelectorAll('#chat .msg')].map((m) => m.dataset.role),
+            texts: [...document.querySelectorAll('#chat .msg .content')].map((m) => m.innerText),
+            model: document.querySelector('#chat [data-fact=model]').innerText,
+            finish: document.querySelector('#chat [data-fact=\"finish reason\"]').innerText,
+            error: document.querySelector('#span-error').innerText,
+            errorFirst: !!(document.querySelector('#span-error').compareDocumentPosition(document.querySelector('#span-view dl')) & Node.DOCUMENT_POSITION_FOLLOWING) })",
+    );
+    assert_eq!(failed["roles"], json!(["system", "user"]));
+    assert_eq!(failed["texts"], json!(["Answer briefly.", "And Temporal?"]));
+    assert_eq!(
+        (failed["model"].as_str(), failed["finish"].as_str()),
+        (Some("claude"), Some("length"))
+    );
+    assert_eq!(
+        failed["error"],
+        "RateLimitError: 429 from the provider\ncategory: platform"
+    );
+    assert_eq!(
+        failed["errorFirst"], true,
+        "the error comes before the span's facts"
+    );
+    browser.screenshot("traces-page-chat-error.png");
+
+    // A span that is no LLM call keeps its plain JSON view.
+    browser.open(&format!("{base}/agent"), "trace");
+    assert_eq!(
+        browser.eval("document.querySelector('#chat') === null"),
+        true
+    );
+}

@@ -82,6 +82,11 @@ impl Browser {
             _profile: profile,
         };
         browser.call("Page.enable", json!({}));
+        // A headless page never has the focus that the clipboard API asks for.
+        browser.call(
+            "Emulation.setFocusEmulationEnabled",
+            json!({"enabled": true}),
+        );
         browser
     }
 
