@@ -24,14 +24,16 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
-const state = { account: "", spans: [], selected: null, collapsed: new Set(), timer: null };
+const state = { account: "", spans: [], selected: null, collapsed: new Set(), query: "", timer: null };
 
-// A trace's URL: #/trace/<trace id>[/<span id>][?collapsed=<span id>,...]
+// A trace's URL: #/trace/<trace id>[/<span id>][?collapsed=<span id>,...&q=<search>]
 function traceHash(traceId, spanId) {
   let h = "#/trace/" + encodeURIComponent(traceId);
   if (spanId) h += "/" + encodeURIComponent(spanId);
-  if (state.collapsed.size) h += "?collapsed=" + [...state.collapsed].map(encodeURIComponent).join(",");
-  return h;
+  const q = [];
+  if (state.collapsed.size) q.push("collapsed=" + [...state.collapsed].map(encodeURIComponent).join(","));
+  if (state.query) q.push("q=" + encodeURIComponent(state.query));
+  return q.length ? h + "?" + q.join("&") : h;
 }
 
 // A timestamp in milliseconds with its microseconds (Date.parse drops them).
@@ -244,7 +246,9 @@ function buildTree(spans) {
 
 function renderTrace() {
   const spans = state.spans;
-  const { roots, children } = buildTree(spans);
+  state.tree = buildTree(spans);
+  const { roots, children } = state.tree;
+  const matches = new Set(searchMatches());
   const now = Date.now();
   const t0 = Math.min(...spans.map((s) => tsMs(s.start_timestamp)));
   let t1 = Math.max(...spans.map((s) => (s.end_timestamp ? tsMs(s.end_timestamp) : tsMs(s.start_timestamp))));
@@ -265,15 +269,10 @@ function renderTrace() {
     const orphan = span.parent_id && depth === 0;
     const toggle = kids.length
       ? el("span", { class: "toggle", role: "button", "aria-label": collapsed ? "expand" : "collapse", text: collapsed ? "▸" : "▾",
-        onclick: (ev) => {
-          ev.stopPropagation();
-          if (collapsed) state.collapsed.delete(span.id); else state.collapsed.add(span.id);
-          history.replaceState(null, "", traceHash(span.trace_id, state.selected));
-          renderTrace();
-        } })
+        onclick: (ev) => { ev.stopPropagation(); setCollapsed(span.id, !collapsed); } })
       : el("span", { class: "toggle", text: "·" });
     rows.push(el("div", {
-      class: "span-row" + (hidden ? " hidden" : "") + (state.selected === span.id ? " selected" : ""),
+      class: "span-row" + (hidden ? " hidden" : "") + (state.selected === span.id ? " selected" : "") + (matches.has(span.id) ? " match" : ""),
       role: "treeitem", "data-span-id": span.id, "data-depth": String(depth), "data-parent-id": span.parent_id || "",
       "data-running": running ? "true" : "false", "aria-expanded": kids.length ? String(!collapsed) : null,
       onclick: () => { location.hash = traceHash(span.trace_id, span.id); },
@@ -293,6 +292,104 @@ function renderTrace() {
   for (const r of roots) walk(r, 0, false);
   $("#tree").replaceChildren(...rows);
   placeDurations();
+}
+
+function setCollapsed(id, collapse) {
+  if (collapse) state.collapsed.add(id); else state.collapsed.delete(id);
+  history.replaceState(null, "", traceHash(state.traceId, state.selected));
+  renderTrace();
+}
+
+// Moves the selection without rebuilding the tree.
+function selectSpan(id) {
+  state.selected = id;
+  for (const r of document.querySelectorAll("#tree .span-row.selected")) r.classList.remove("selected");
+  const row = document.querySelector('#tree .span-row[data-span-id="' + CSS.escape(id) + '"]');
+  if (row) { row.classList.add("selected"); row.scrollIntoView({ block: "nearest" }); }
+  history.replaceState(null, "", traceHash(state.traceId, id));
+  renderSpan();
+}
+
+function visibleRows() {
+  return [...document.querySelectorAll("#tree .span-row:not(.hidden)")];
+}
+
+// Up and down move through the visible rows; right unfolds a span, then
+// enters it; left folds it, then goes to its parent.
+function onTreeKey(ev) {
+  if (document.body.dataset.view !== "trace" || !state.tree || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  if (ev.target.closest && ev.target.closest("input, select, textarea, button")) return;
+  const { byId, children } = state.tree;
+  const id = state.selected;
+  const kids = children.get(id) || [];
+  if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+    const rows = visibleRows();
+    const i = rows.findIndex((r) => r.dataset.spanId === id);
+    const j = ev.key === "ArrowDown" ? Math.min(i + 1, rows.length - 1) : Math.max(i - 1, 0);
+    if (rows[j]) selectSpan(rows[j].dataset.spanId);
+  } else if (ev.key === "ArrowRight") {
+    if (kids.length && state.collapsed.has(id)) setCollapsed(id, false);
+    else if (kids.length) selectSpan(kids[0].id);
+  } else if (ev.key === "ArrowLeft") {
+    const parent = byId.get(id)?.parent_id;
+    if (kids.length && !state.collapsed.has(id)) setCollapsed(id, true);
+    else if (parent && byId.has(parent)) selectSpan(parent);
+  } else {
+    return;
+  }
+  ev.preventDefault();
+}
+
+// ---- search within a trace ----
+
+function spanText(s) {
+  return [s.name, s.id, s.type, s.status, JSON.stringify(s.input ?? ""), JSON.stringify(s.output ?? ""),
+    JSON.stringify(s.metadata ?? "")].join("\n").toLowerCase();
+}
+
+// The ids of the spans the search term is found in (name, id, type, status,
+// input, output, metadata), in tree order.
+function searchMatches() {
+  const q = state.query.trim().toLowerCase();
+  if (!q) return [];
+  const found = new Set(state.spans.filter((s) => spanText(s).includes(q)).map((s) => s.id));
+  const order = [];
+  const { roots, children } = state.tree;
+  const walk = (s) => { if (found.has(s.id)) order.push(s.id); for (const k of children.get(s.id) || []) walk(k); };
+  roots.forEach(walk);
+  return order;
+}
+
+function runSearch(term) {
+  state.query = term;
+  const matches = searchMatches();
+  // Unfold what hides a match.
+  const { byId } = state.tree;
+  for (const id of matches) {
+    const seen = new Set();
+    for (let p = byId.get(id).parent_id; p && byId.has(p) && !seen.has(p); p = byId.get(p).parent_id) {
+      seen.add(p);
+      state.collapsed.delete(p);
+    }
+  }
+  history.replaceState(null, "", traceHash(state.traceId, state.selected));
+  renderTrace();
+  showSearchCount(matches);
+}
+
+function showSearchCount(matches) {
+  $("#search-count").textContent = state.query.trim()
+    ? matches.length + (matches.length === 1 ? " match" : " matches") : "";
+}
+
+// Enter: the next match after the selected span, in tree order.
+function nextMatch() {
+  const matches = searchMatches();
+  if (!matches.length) return;
+  const rows = visibleRows().map((r) => r.dataset.spanId);
+  const at = rows.indexOf(state.selected);
+  const next = matches.find((m) => rows.indexOf(m) > at) || matches[0];
+  selectSpan(next);
 }
 
 // Puts each duration label where it overlaps no bar: right of its bar, else
@@ -466,6 +563,8 @@ async function showTrace(traceId, spanId) {
   state.selected = spanId || state.selected && state.spans.some((s) => s.id === state.selected) && state.selected || root.id;
   renderTrace();
   renderSpan();
+  $("#trace-search").value = state.query;
+  showSearchCount(searchMatches());
   document.body.dataset.loaded = "trace";
   // While spans are running, reload the trace every 3 s to show them end.
   clearTimeout(state.timer);
@@ -487,8 +586,10 @@ async function route() {
   try {
     const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
     const parts = path.split("/").map(decodeURIComponent);
-    const collapsed = new URLSearchParams(query || "").get("collapsed");
+    const hashQuery = new URLSearchParams(query || "");
+    const collapsed = hashQuery.get("collapsed");
     state.collapsed = new Set(collapsed ? collapsed.split(",").filter(Boolean) : []);
+    state.query = hashQuery.get("q") || "";
     if (parts[0] === "trace" && parts[1]) await showTrace(parts[1], parts[2]);
     else await showList(listParams());
   } catch (e) {
@@ -525,6 +626,12 @@ async function start() {
   $("#refresh").addEventListener("click", () => { state.traceId = null; route(); });
   window.addEventListener("hashchange", route);
   window.addEventListener("resize", placeDurations);
+  document.addEventListener("keydown", onTreeKey);
+  $("#trace-search").addEventListener("input", (ev) => runSearch(ev.target.value));
+  $("#trace-search").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") { ev.preventDefault(); nextMatch(); }
+    if (ev.key === "Escape") { ev.target.value = ""; runSearch(""); }
+  });
   try {
     await loadAccounts();
   } catch (e) {

@@ -74,6 +74,7 @@ fn the_traces_page_renders_a_stored_trace() {
         put(&collector, "page-account", batch);
     }
     let mut browser = Browser::launch(1400, 900);
+    let base = format!("{}/?account=page-account", collector.base_url());
 
     // The trace view: the tree with its nesting, the running span and the span view.
     let url = format!(
@@ -136,6 +137,114 @@ fn the_traces_page_renders_a_stored_trace() {
     );
     assert!(row(&dom, "retrieve").contains("selected"));
     browser.screenshot("traces-page-span.png");
+
+    // Keyboard navigation: up/down through the visible rows, left folds then
+    // goes to the parent, right unfolds then enters.
+    browser.open(&format!("{base}#/trace/trace-page-1/root"), "trace");
+    let selected = |b: &mut Browser| {
+        b.eval("[document.querySelector('.span-row.selected').dataset.spanId, document.querySelector('#span-view h2').innerText, location.hash]")
+    };
+    for (key, id, name, hash) in [
+        ("ArrowDown", "plan", "plan", "#/trace/trace-page-1/plan"),
+        (
+            "ArrowDown",
+            "tool",
+            "tool call",
+            "#/trace/trace-page-1/tool",
+        ),
+        (
+            "ArrowDown",
+            "retrieve",
+            "retrieve documents",
+            "#/trace/trace-page-1/retrieve",
+        ),
+        ("ArrowUp", "tool", "tool call", "#/trace/trace-page-1/tool"),
+        ("ArrowLeft", "plan", "plan", "#/trace/trace-page-1/plan"),
+        (
+            "ArrowLeft",
+            "plan",
+            "plan",
+            "#/trace/trace-page-1/plan?collapsed=plan",
+        ),
+        (
+            "ArrowDown",
+            "retrieve",
+            "retrieve documents",
+            "#/trace/trace-page-1/retrieve?collapsed=plan",
+        ),
+        (
+            "ArrowUp",
+            "plan",
+            "plan",
+            "#/trace/trace-page-1/plan?collapsed=plan",
+        ),
+        ("ArrowRight", "plan", "plan", "#/trace/trace-page-1/plan"),
+        (
+            "ArrowRight",
+            "tool",
+            "tool call",
+            "#/trace/trace-page-1/tool",
+        ),
+        ("ArrowLeft", "plan", "plan", "#/trace/trace-page-1/plan"),
+        (
+            "ArrowLeft",
+            "plan",
+            "plan",
+            "#/trace/trace-page-1/plan?collapsed=plan",
+        ),
+    ] {
+        browser.press(key);
+        assert_eq!(
+            selected(&mut browser),
+            json!([id, name, hash]),
+            "after {key}"
+        );
+    }
+    assert_eq!(
+        browser.eval("document.querySelector('[data-span-id=tool]').classList.contains('hidden')"),
+        true,
+        "the folded span's child is hidden"
+    );
+
+    // Search within the trace: matches are marked, what hides them unfolds,
+    // Enter selects the next one; the term is kept in the URL.
+    browser.eval(
+        "{ const box = document.querySelector('#trace-search'); box.value = 'TOOL';
+           box.dispatchEvent(new Event('input')) }",
+    );
+    let matched = browser.eval(
+        "({ rows: [...document.querySelectorAll('.span-row.match')].map((r) => r.dataset.spanId),
+            hidden: document.querySelector('[data-span-id=tool]').classList.contains('hidden'),
+            count: document.querySelector('#search-count').innerText })",
+    );
+    assert_eq!(
+        matched,
+        json!({"rows": ["tool"], "hidden": false, "count": "1 match"})
+    );
+    browser.eval(
+        "{ const box = document.querySelector('#trace-search'); box.value = 'capital';
+           box.dispatchEvent(new Event('input'));
+           box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' })) }",
+    );
+    assert_eq!(
+        selected(&mut browser),
+        json!(["root", "agent run", "#/trace/trace-page-1/root?q=capital"]),
+        "a match in the input; Enter selects it"
+    );
+    browser.screenshot("traces-page-search.png");
+    browser.blank();
+    browser.open(
+        &format!("{base}#/trace/trace-page-1/root?q=capital"),
+        "trace",
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('#trace-search').value"),
+        "capital"
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('#search-count').innerText"),
+        "1 match"
+    );
 
     // The traces list: both traces, newest first, the running one not marked failed.
     let url = format!("{}/?account=page-account#/", collector.base_url());
