@@ -244,20 +244,32 @@ function buildTree(spans) {
   return { roots, children, byId };
 }
 
+// Escapes text for HTML; the tree is written as one HTML string, which the
+// browser builds many times faster than element by element.
+function esc(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
 function renderTrace() {
   const spans = state.spans;
   state.tree = buildTree(spans);
   const { roots, children } = state.tree;
   const matches = new Set(searchMatches());
   const now = Date.now();
-  const t0 = Math.min(...spans.map((s) => tsMs(s.start_timestamp)));
-  let t1 = Math.max(...spans.map((s) => (s.end_timestamp ? tsMs(s.end_timestamp) : tsMs(s.start_timestamp))));
+  let t0 = Infinity, t1 = -Infinity;
+  for (const s of spans) {
+    const start = tsMs(s.start_timestamp);
+    t0 = Math.min(t0, start);
+    t1 = Math.max(t1, s.end_timestamp ? tsMs(s.end_timestamp) : start);
+  }
   const anyRunning = spans.some((s) => !s.end_timestamp);
   if (anyRunning) t1 = Math.max(t1, Math.min(now, t1 + Math.max(1000, (t1 - t0) * 0.1)));
   const total = Math.max(t1 - t0, 1);
   $("#axis").replaceChildren(el("span", { text: "0" }), el("span", { text: fmtDuration(total / 2) }), el("span", { text: fmtDuration(total) }));
+  const track = $("#axis").getBoundingClientRect().width;
+  const measure = labelMeasurer();
 
-  const rows = [];
+  const html = [];
   const walk = (span, depth, hidden) => {
     const kids = children.get(span.id) || [];
     const collapsed = state.collapsed.has(span.id);
@@ -267,31 +279,70 @@ function renderTrace() {
     const width = Math.max(((end - start) / total) * 100, 0.2);
     const running = !span.end_timestamp;
     const orphan = span.parent_id && depth === 0;
-    const toggle = kids.length
-      ? el("span", { class: "toggle", role: "button", "aria-label": collapsed ? "expand" : "collapse", text: collapsed ? "▸" : "▾",
-        onclick: (ev) => { ev.stopPropagation(); setCollapsed(span.id, !collapsed); } })
-      : el("span", { class: "toggle", text: "·" });
-    rows.push(el("div", {
-      class: "span-row" + (hidden ? " hidden" : "") + (state.selected === span.id ? " selected" : "") + (matches.has(span.id) ? " match" : ""),
-      role: "treeitem", "data-span-id": span.id, "data-depth": String(depth), "data-parent-id": span.parent_id || "",
-      "data-running": running ? "true" : "false", "aria-expanded": kids.length ? String(!collapsed) : null,
-      onclick: () => { location.hash = traceHash(span.trace_id, span.id); },
-    },
-    el("div", { class: "label", style: "padding-left:" + depth * 16 + "px" },
-      toggle,
-      el("span", { class: "span-name", text: span.name, title: span.name }),
-      el("span", { class: "span-type", text: span.type || "" }),
-      running ? el("span", { class: "badge running", text: "running" }) : null,
-      span.status === "ERROR" ? el("span", { class: "badge ERROR", text: "error" }) : null,
-      orphan ? el("span", { class: "span-type", text: "(parent not received)" }) : null),
-    el("div", { class: "track", title: fmtDuration(running ? null : end - start) },
-      el("div", { class: "bar" + (running ? " running" : "") + (span.status === "ERROR" ? " ERROR" : ""), style: "left:" + left + "%;width:" + width + "%" }),
-      running ? null : el("span", { class: "dur", text: fmtDuration(end - start) }))));
+    const error = span.status === "ERROR";
+    const id = esc(span.id);
+    const cls = "span-row" + (hidden ? " hidden" : "") + (state.selected === span.id ? " selected" : "") + (matches.has(span.id) ? " match" : "");
+    html.push('<div class="', cls, '" role="treeitem" data-span-id="', id, '" data-depth="', depth,
+      '" data-parent-id="', esc(span.parent_id || ""), '" data-running="', running, '"',
+      kids.length ? ' aria-expanded="' + !collapsed + '"' : "", ">",
+      '<div class="label" style="padding-left:', depth * 16, 'px">',
+      kids.length
+        ? '<span class="toggle" role="button" aria-label="' + (collapsed ? "expand" : "collapse") + '">' + (collapsed ? "▸" : "▾") + "</span>"
+        : '<span class="toggle">·</span>',
+      '<span class="span-name" title="', esc(span.name), '">', esc(span.name), "</span>",
+      '<span class="span-type">', esc(span.type || ""), "</span>",
+      running ? '<span class="badge running">running</span>' : "",
+      error ? '<span class="badge ERROR">error</span>' : "",
+      orphan ? '<span class="span-type">(parent not received)</span>' : "",
+      '</div><div class="track" title="', fmtDuration(running ? null : end - start), '">',
+      '<div class="bar', running ? " running" : "", error ? " ERROR" : "", '" style="left:', left, "%;width:", width, '%"></div>');
+    if (!running) {
+      const text = fmtDuration(end - start);
+      const { place, x } = placeLabel(track, (left / 100) * track, Math.max((width / 100) * track, 2), measure(text));
+      html.push('<span class="dur" data-place="', place, '" style="left:', x, 'px"', place === "none" ? " hidden" : "", ">", text, "</span>");
+    }
+    html.push("</div></div>");
     for (const k of kids) walk(k, depth + 1, hidden || collapsed);
   };
   for (const r of roots) walk(r, 0, false);
-  $("#tree").replaceChildren(...rows);
-  placeDurations();
+  $("#tree").innerHTML = html.join("");
+}
+
+// Where a duration label goes so that it overlaps no bar: right of its bar,
+// else left of it, else inside it; a label that fits nowhere is hidden (the
+// track's title still gives the duration). Computed from the bar's place
+// and the text's width, so no row is laid out to place its label.
+function placeLabel(track, barLeft, barWidth, w) {
+  const GAP = 4;
+  const barRight = barLeft + barWidth;
+  if (barRight + GAP + w <= track) return { place: "right", x: barRight + GAP };
+  if (barLeft - GAP - w >= 0) return { place: "left", x: barLeft - GAP - w };
+  if (barWidth >= w + 2 * GAP) return { place: "inside", x: barRight - GAP - w };
+  return { place: "none", x: 0 };
+}
+
+// The width of a duration label's text, in the labels' font (rounded up
+// with a pixel to spare), cached by text.
+function labelMeasurer() {
+  const probe = el("span", { class: "dur", style: "visibility:hidden" });
+  $("#tree").append(probe);
+  const ctx = document.createElement("canvas").getContext("2d");
+  ctx.font = getComputedStyle(probe).font;
+  probe.remove();
+  const cache = new Map();
+  return (text) => {
+    if (!cache.has(text)) cache.set(text, Math.ceil(ctx.measureText(text).width) + 1);
+    return cache.get(text);
+  };
+}
+
+// Clicks in the tree: a toggle folds or unfolds, a row selects its span.
+function onTreeClick(ev) {
+  const row = ev.target.closest(".span-row");
+  if (!row) return;
+  const id = row.dataset.spanId;
+  if (ev.target.closest(".toggle[role=button]")) setCollapsed(id, !state.collapsed.has(id));
+  else location.hash = traceHash(state.traceId, id);
 }
 
 function setCollapsed(id, collapse) {
@@ -392,29 +443,6 @@ function nextMatch() {
   selectSpan(next);
 }
 
-// Puts each duration label where it overlaps no bar: right of its bar, else
-// left of it, else inside it; a label that fits nowhere is hidden (the
-// track's title still gives the duration). Every box is read before any
-// label moves, so the page lays out once however many spans it shows.
-function placeDurations() {
-  const GAP = 4;
-  const labels = [...document.querySelectorAll("#tree .span-row:not(.hidden) .dur")];
-  if (!labels.length) return;
-  const track = labels[0].parentElement.clientWidth;
-  const boxes = labels.map((l) => {
-    const bar = l.previousElementSibling;
-    return { l, w: l.offsetWidth, left: bar.offsetLeft, right: bar.offsetLeft + bar.offsetWidth };
-  });
-  for (const { l, w, left, right } of boxes) {
-    let place = "none", x = 0;
-    if (right + GAP + w <= track) { place = "right"; x = right + GAP; }
-    else if (left - GAP - w >= 0) { place = "left"; x = left - GAP - w; }
-    else if (right - left >= w + 2 * GAP) { place = "inside"; x = right - GAP - w; }
-    l.dataset.place = place;
-    l.hidden = place === "none";
-    l.style.left = x + "px";
-  }
-}
 
 function pretty(value) {
   return el("pre", { text: JSON.stringify(value, null, 2) });
@@ -625,7 +653,12 @@ async function start() {
   });
   $("#refresh").addEventListener("click", () => { state.traceId = null; route(); });
   window.addEventListener("hashchange", route);
-  window.addEventListener("resize", placeDurations);
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => { if (document.body.dataset.view === "trace" && state.tree) renderTrace(); }, 100);
+  });
+  $("#tree").addEventListener("click", onTreeClick);
   document.addEventListener("keydown", onTreeKey);
   $("#trace-search").addEventListener("input", (ev) => runSearch(ev.target.value));
   $("#trace-search").addEventListener("keydown", (ev) => {
