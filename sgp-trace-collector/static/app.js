@@ -193,6 +193,11 @@ async function showList(params) {
   document.body.dataset.view = "list";
   state.listHash = listHash(params);
   fillForm(params);
+  await loadList(params);
+}
+
+// Loads the rows of a list view (the form is left as the user has it).
+async function loadList(params) {
   let page;
   try {
     page = await getJson("/ui/api/traces?" + dataQuery(params));
@@ -213,7 +218,7 @@ async function showList(params) {
     const hash = location.hash;
     state.timer = setTimeout(async () => {
       if (location.hash !== hash) return;
-      try { await showList(params); showError(""); } catch (e) { showError("Could not reload: " + e.message); }
+      try { await loadList(params); showError(""); } catch (e) { showError("Could not reload: " + e.message); }
     }, 3000);
   }
 }

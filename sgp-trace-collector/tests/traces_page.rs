@@ -546,7 +546,13 @@ fn the_traces_list_filters_pages_sorts_and_keeps_its_state_in_the_url() {
         "list-account",
         vec![root("live-one", chrono::Utc::now(), 5, json!({}))],
     );
+    browser.eval("document.querySelector('#filters [name=name]').value = 'being typed'");
     browser.wait_for("document.querySelector('#traces tbody tr').dataset.traceId === 'live-one'");
+    assert_eq!(
+        browser.eval("document.querySelector('#filters [name=name]').value"),
+        "being typed",
+        "a reload keeps what the user is typing"
+    );
 }
 
 #[test]
