@@ -24,7 +24,7 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
-const state = { account: "", spans: [], selected: null, collapsed: new Set(), query: "", timer: null };
+const state = { account: "", spans: [], selected: null, collapsed: new Set(), query: "", timer: null, loadGen: 0 };
 
 // A trace's URL: #/trace/<trace id>[/<span id>][?collapsed=<span id>,...&q=<search>]
 function traceHash(traceId, spanId) {
@@ -199,22 +199,28 @@ async function showList(params) {
 // Loads the rows of a list view (the form is left as the user has it).
 async function loadList(params) {
   let page;
+  const gen = ++state.loadGen;
   try {
     page = await getJson("/ui/api/traces?" + dataQuery(params));
   } catch (e) {
+    if (gen !== state.loadGen) return;
     // The form stays, with the error line; no stale rows.
     $("#traces tbody").replaceChildren();
     $("#list-empty").hidden = true;
     $("#older").disabled = $("#newer").disabled = true;
     throw e;
   }
+  // A newer load (a click, the next reload) has started: this one is stale.
+  if (gen !== state.loadGen) return;
   $("#traces tbody").replaceChildren(...page.items.map(traceRow));
   $("#list-empty").hidden = page.items.length > 0;
   setPager(params, page);
   document.body.dataset.loaded = "list";
-  // Live: the first page reloads every 3 s while the view stays.
+  // Live, or while a listed trace runs: the first page reloads every 3 s
+  // while the view stays.
   clearTimeout(state.timer);
-  if (params.get("live") === "1" && !params.has("after") && !params.has("before")) {
+  const running = page.items.some((t) => t.running_count > 0);
+  if ((params.get("live") === "1" || running) && !params.has("after") && !params.has("before")) {
     const hash = location.hash;
     state.timer = setTimeout(async () => {
       if (location.hash !== hash) return;
@@ -582,7 +588,10 @@ async function showTrace(traceId, spanId) {
   $("#trace-view").hidden = false;
   document.body.dataset.view = "trace";
   if (state.traceId !== traceId || !spanId) {
-    state.spans = await getJson("/ui/api/trace?" + new URLSearchParams({ account: state.account, trace_id: traceId }));
+    const gen = ++state.loadGen;
+    const spans = await getJson("/ui/api/trace?" + new URLSearchParams({ account: state.account, trace_id: traceId }));
+    if (gen !== state.loadGen) return;
+    state.spans = spans;
     state.traceId = traceId;
   }
   if (!state.spans.length) {
@@ -605,7 +614,9 @@ async function showTrace(traceId, spanId) {
     state.timer = setTimeout(async () => {
       if (state.traceId !== traceId) return;
       state.traceId = null;
-      try { await showTrace(traceId, state.selected); } catch (e) { showError("Could not reload: " + e.message); }
+      // No span named: the selection is read after the fetch, so a key
+      // pressed meanwhile is kept.
+      try { await showTrace(traceId, null); } catch (e) { showError("Could not reload: " + e.message); }
     }, 3000);
   }
 }

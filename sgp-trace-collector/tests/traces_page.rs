@@ -441,7 +441,7 @@ fn the_traces_list_filters_pages_sorts_and_keeps_its_state_in_the_url() {
     }
     items.push(
         json!({"trace_id": "in5m", "id": "in5m-child", "parent_id": "in5m-root",
-        "name": "child", "start_timestamp": ts(ago(299)), "end_timestamp": ts(ago(298))}),
+        "name": "child", "start_timestamp": ts(ago(299))}),
     );
     put(&collector, "list-account", items);
 
@@ -553,6 +553,18 @@ fn the_traces_list_filters_pages_sorts_and_keeps_its_state_in_the_url() {
         "being typed",
         "a reload keeps what the user is typing"
     );
+
+    // While a listed trace runs, the list reloads by itself: the end of its
+    // running span, sent with the API's PATCH, shows.
+    let spans = "document.querySelector('[data-trace-id=in5m] td:nth-child(5)').innerText";
+    browser.open(&format!("{base}#/?range=1h"), "list");
+    assert_eq!(browser.eval(spans), "2 (1 running)");
+    ureq::patch(format!("{}/v5/spans/in5m-child", collector.base_url()))
+        .header("x-api-key", "k")
+        .header("x-selected-account-id", "list-account")
+        .send_json(json!({"end_timestamp": ts(ago(298)), "status": "SUCCESS"}))
+        .unwrap();
+    browser.wait_for(&format!("{spans} === '2'"));
 }
 
 #[test]
