@@ -21,24 +21,37 @@ use crate::query::query_pairs;
 use crate::server::Shared;
 use crate::trace_list::TraceList;
 
-const INDEX_HTML: &str = include_str!("../static/index.html");
-const APP_JS: &str = include_str!("../static/app.js");
-const STYLE_CSS: &str = include_str!("../static/style.css");
+/// The page's files, served from the binary: path, content type, body. The
+/// scripts share one scope and load in this order (see `index.html`).
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../static/index.html"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_str!("../static/style.css"),
+    ),
+    ("/common.js", JS, include_str!("../static/common.js")),
+    ("/list.js", JS, include_str!("../static/list.js")),
+    ("/span.js", JS, include_str!("../static/span.js")),
+    ("/trace.js", JS, include_str!("../static/trace.js")),
+    ("/app.js", JS, include_str!("../static/app.js")),
+];
+
+const JS: &str = "text/javascript; charset=utf-8";
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { static_file("text/html; charset=utf-8", INDEX_HTML) }),
-        )
-        .route(
-            "/app.js",
-            get(|| async { static_file("text/javascript; charset=utf-8", APP_JS) }),
-        )
-        .route(
-            "/style.css",
-            get(|| async { static_file("text/css; charset=utf-8", STYLE_CSS) }),
-        )
+    let mut router = Router::new();
+    for &(path, content_type, body) in STATIC_FILES {
+        router = router.route(
+            path,
+            get(move || async move { static_file(content_type, body) }),
+        );
+    }
+    router
         .route("/ui/api/accounts", get(accounts))
         .route("/ui/api/traces", get(traces))
         .route("/ui/api/trace", get(trace))
