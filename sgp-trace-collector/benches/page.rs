@@ -182,7 +182,7 @@ fn main() {
         page["items"][0]["root"]["trace_id"],
         format!("t{:06}", 100_000 - 20_001)
     );
-    row("list, page 100 by cursor", few_first, deep);
+    row("list, page 101 by cursor", few_first, deep);
 
     let (few_dur, _) = time_get(&list("few", "&sort=duration"));
     let (many_dur, _) = time_get(&list("many", "&sort=duration"));
