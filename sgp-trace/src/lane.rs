@@ -476,7 +476,18 @@ impl LaneState {
             }
         }
         let shipment = std::mem::take(&mut self.events);
-        let shipped = match route.sender.try_send(shipment) {
+        // Sent and counted under one hold of the books, so shutdown's closing count sees
+        // both or neither. Once shutdown closed the export thread's run nothing takes the
+        // channel: the shipment is dropped here and counted.
+        let books = COUNTERS.books();
+        let mut dropped = 0;
+        let sent = if books.open() {
+            route.sender.try_send(shipment)
+        } else {
+            dropped = shipment.len();
+            Ok(())
+        };
+        let shipped = match sent {
             Ok(()) => {
                 for (index, event) in copies.drain(..) {
                     self.open[index as usize].span = Place::Seated(SeatedSpan {
@@ -486,7 +497,7 @@ impl LaneState {
                 }
                 self.unsent_starts.clear();
                 self.ends = 0;
-                std::mem::replace(&mut self.counts, LaneCounts::ZERO).settle();
+                std::mem::replace(&mut self.counts, LaneCounts::ZERO).settle(dropped);
                 let capacity = route.sender.capacity().unwrap_or(0);
                 self.under_pressure = route.sender.len() * 2 > capacity;
                 true
@@ -672,11 +683,15 @@ impl LaneCounts {
         dropped: 0,
     };
 
-    fn settle(self) {
+    /// Adds a shipped lane's counts; `dropped_at_shutdown` of its events were dropped.
+    fn settle(self, dropped_at_shutdown: usize) {
         Counters::add(&COUNTERS.enqueued, self.accepted as usize);
         Counters::add(&COUNTERS.coalesced, self.coalesced as usize);
         Counters::add(&COUNTERS.starts_skipped, self.starts_skipped as usize);
         Counters::add(&COUNTERS.dropped_queue_full, self.dropped as usize);
+        if dropped_at_shutdown > 0 {
+            Counters::add(&COUNTERS.dropped_at_shutdown, dropped_at_shutdown);
+        }
     }
 }
 
