@@ -78,7 +78,7 @@ impl Stats {
     }
 }
 
-/// [`Counters::open_run`] once shutdown closed the last run: no export thread takes events.
+/// The standing run once shutdown closed the last one: no export thread takes events.
 const CLOSED: u64 = u64::MAX;
 
 /// The live counters. Lanes add their events to `enqueued` and `coalesced` when they ship,
@@ -106,7 +106,7 @@ pub(crate) struct Counters {
     pub(crate) starts_skipped: AtomicU64,
     /// The run of the export thread whose counts stand; [`CLOSED`] once shutdown closed it,
     /// 0 before the first.
-    open_run: AtomicU64,
+    standing_run: AtomicU64,
     /// The last run given out. Held shared while events move between the queue and the
     /// buckets (a lane's shipment, an export thread's count), and exclusively while a run
     /// opens or closes, so closing sees each of those moves whole or not at all.
@@ -131,7 +131,7 @@ impl Counters {
             redacted_values: AtomicU64::new(0),
             mask_failures: AtomicU64::new(0),
             starts_skipped: AtomicU64::new(0),
-            open_run: AtomicU64::new(0),
+            standing_run: AtomicU64::new(0),
             books: RwLock::new(0),
         }
     }
@@ -144,7 +144,7 @@ impl Counters {
     pub(crate) fn open_run(&self) -> u64 {
         let mut last = self.books.write().unwrap_or_else(PoisonError::into_inner);
         *last += 1;
-        self.open_run.store(*last, Relaxed);
+        self.standing_run.store(*last, Relaxed);
         *last
     }
 
@@ -153,10 +153,10 @@ impl Counters {
     /// as dropped at shutdown. Lanes ship later shipments straight into that bucket.
     pub(crate) fn close_run(&self, run: u64) {
         let _books = self.books.write().unwrap_or_else(PoisonError::into_inner);
-        if self.open_run.load(Relaxed) != run {
+        if self.standing_run.load(Relaxed) != run {
             return;
         }
-        self.open_run.store(CLOSED, Relaxed);
+        self.standing_run.store(CLOSED, Relaxed);
         let settled = [
             &self.exported,
             &self.coalesced,
@@ -176,7 +176,7 @@ impl Counters {
 
     /// Whether `run` was closed: its export thread's events were taken over.
     pub(crate) fn is_closed(&self, run: u64) -> bool {
-        self.open_run.load(Relaxed) != run
+        self.standing_run.load(Relaxed) != run
     }
 
     /// Adds `events` to `counter` for the export thread of `run`, unless shutdown closed that
@@ -229,6 +229,6 @@ impl Books<'_> {
     /// Whether an export thread's run is open to take shipments; when not, a shipment is
     /// dropped and counted as dropped at shutdown.
     pub(crate) fn open(&self) -> bool {
-        self.counters.open_run.load(Relaxed) != CLOSED
+        self.counters.standing_run.load(Relaxed) != CLOSED
     }
 }
