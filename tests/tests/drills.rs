@@ -387,6 +387,10 @@ fn shutdown_after_a_burst_to_a_refusing_backend_counts_every_event() {
         .base_url(format!("http://127.0.0.1:{}", free_port()))
         .credentials(API_KEY, ACCOUNT)
         .flush_interval(Duration::from_millis(100))
+        // Four attempts 1 ms apart per batch of 50: at least 3 ms per 50 events, so the
+        // export thread is still at work when the bound runs out, however fast the machine.
+        .max_batch_items(50)
+        .backoff(Duration::from_millis(1), Duration::from_millis(1))
         .shutdown_timeout(SHUTDOWN_BOUND)
         .build()
         .unwrap();
