@@ -1,5 +1,5 @@
 //! The setters of a running span, written once for every handle on it: a [`Span`], a
-//! [`SpanGuard`](crate::SpanGuard), and the [`CurrentSpan`](crate::CurrentSpan) that
+//! [`SpanGuard`], and the [`CurrentSpan`](crate::CurrentSpan) that
 //! [`with_current_span`](crate::with_current_span) hands out. Each serializes its value
 //! first (a `Serialize` impl may make spans too) and then changes the item in its lane, so
 //! what it sets reaches the server as if set through any other handle.
@@ -15,7 +15,7 @@ use crate::queue::lane::{self, SpanSlot};
 use crate::record::span::{Span, SpanGuard};
 
 /// What every handle on a running span can set: implemented for [`Span`],
-/// [`SpanGuard`](crate::SpanGuard) and [`CurrentSpan`](crate::CurrentSpan), so helpers
+/// [`SpanGuard`] and [`CurrentSpan`](crate::CurrentSpan), so helpers
 /// (such as the [LLM helpers](crate::llm::LlmSpanExt)) work on each.
 ///
 /// ```

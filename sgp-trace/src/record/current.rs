@@ -12,7 +12,7 @@ use crate::record::context::{self, SpanContext};
 /// returns; `None`, without calling `f`, when no span is recording here.
 ///
 /// The span may have been made by `#[traced]` (also an `async fn`, after any number of
-/// `.await`s, on whichever worker polls it), by a [`SpanGuard`], by an entered
+/// `.await`s, on whichever worker polls it), by a [`SpanGuard`](crate::SpanGuard), by an entered
 /// [`Span`](crate::Span), or by an integration (the Temporal activity interceptor); a future
 /// wrapped with [`propagate`](crate::propagate::Propagate::propagate) reaches the span it
 /// was made in. What `f` sets reaches the server as if set through the span's own handle,

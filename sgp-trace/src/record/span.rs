@@ -412,7 +412,7 @@ enum State {
     Unsampled(Entry),
 }
 
-/// A recorded span: its item waits in its lane (see [`lane`]) until it ends.
+/// A recorded span: its item waits in its lane (see [`lane`](crate::queue::lane)) until it ends.
 #[derive(Debug)]
 struct Recording {
     /// What entering the span makes current: its context, its trace's root and its slot
