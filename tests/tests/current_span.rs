@@ -32,6 +32,15 @@ async fn fetch(id: u32) -> u32 {
     id * 2
 }
 
+/// A multi-thread runtime, so that tasks move between workers across awaits.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_traced_function_annotates_its_own_span() {
     let harness = Harness::start(|config| config);
@@ -57,11 +66,7 @@ fn a_traced_function_annotates_its_own_span() {
 #[test]
 fn an_async_traced_function_annotates_its_span_after_awaits_on_any_worker() {
     let harness = Harness::start(|config| config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = two_workers();
     runtime.block_on(async {
         let trace = create_trace("jobs").start_detached();
         let _entered = trace.enter();
@@ -291,11 +296,7 @@ fn in_scope_records_returns_errors_and_panics() {
 #[test]
 fn instrument_records_outputs_errors_and_cancellation() {
     let harness = Harness::start(|config| config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = two_workers();
     runtime.block_on(async {
         let trace = create_trace("futures").start_detached();
         let _entered = trace.enter();

@@ -1,9 +1,10 @@
 //! The setters of a running span, written once for every handle on it: a [`Span`], a
-//! [`SpanGuard`], and the [`CurrentSpan`](crate::CurrentSpan) that
+//! [`SpanGuard`](crate::SpanGuard), and the [`CurrentSpan`](crate::CurrentSpan) that
 //! [`with_current_span`](crate::with_current_span) hands out. Each serializes its value
 //! first (a `Serialize` impl may make spans too) and then changes the item in its lane, so
 //! what it sets reaches the server as if set through any other handle.
 
+use std::borrow::BorrowMut;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -12,10 +13,10 @@ use serde_json::Value;
 use crate::json::JsonObject;
 use crate::model::{SpanItem, SpanStatus};
 use crate::queue::lane::{self, SpanSlot};
-use crate::record::span::{Span, SpanGuard};
+use crate::record::span::Span;
 
 /// What every handle on a running span can set: implemented for [`Span`],
-/// [`SpanGuard`] and [`CurrentSpan`](crate::CurrentSpan), so helpers
+/// [`SpanGuard`](crate::SpanGuard) and [`CurrentSpan`](crate::CurrentSpan), so helpers
 /// (such as the [LLM helpers](crate::llm::LlmSpanExt)) work on each.
 ///
 /// ```
@@ -42,45 +43,26 @@ pub trait Annotate {
     fn set_error(&mut self, error_type: &str, message: &str, category: &str);
 }
 
-impl Annotate for Span {
+/// A [`Span`], and whatever holds one for you to borrow: a [`SpanGuard`](crate::SpanGuard), a `&mut Span`, a
+/// `Box<Span>`.
+impl<S: BorrowMut<Span>> Annotate for S {
     fn is_recording(&self) -> bool {
-        Span::is_recording(self)
+        self.borrow().is_recording()
     }
     fn set_input<T: Serialize + ?Sized>(&mut self, input: &T) {
-        Span::set_input(self, input);
+        self.borrow_mut().set_input(input);
     }
     fn set_output<T: Serialize + ?Sized>(&mut self, output: &T) {
-        Span::set_output(self, output);
+        self.borrow_mut().set_output(output);
     }
     fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
-        Span::set_metadata(self, key, value);
+        self.borrow_mut().set_metadata(key, value);
     }
     fn set_status(&mut self, status: SpanStatus) {
-        Span::set_status(self, status);
+        self.borrow_mut().set_status(status);
     }
     fn set_error(&mut self, error_type: &str, message: &str, category: &str) {
-        Span::set_error(self, error_type, message, category);
-    }
-}
-
-impl Annotate for SpanGuard {
-    fn is_recording(&self) -> bool {
-        Span::is_recording(self)
-    }
-    fn set_input<T: Serialize + ?Sized>(&mut self, input: &T) {
-        Span::set_input(self, input);
-    }
-    fn set_output<T: Serialize + ?Sized>(&mut self, output: &T) {
-        Span::set_output(self, output);
-    }
-    fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
-        Span::set_metadata(self, key, value);
-    }
-    fn set_status(&mut self, status: SpanStatus) {
-        Span::set_status(self, status);
-    }
-    fn set_error(&mut self, error_type: &str, message: &str, category: &str) {
-        Span::set_error(self, error_type, message, category);
+        self.borrow_mut().set_error(error_type, message, category);
     }
 }
 

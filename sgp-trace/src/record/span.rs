@@ -1,7 +1,7 @@
 //! Creating spans: builders, the [`Span`] handle that ends on drop, and the [`SpanGuard`]
 //! that also makes the span current.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, BorrowMut, Cow};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
@@ -645,6 +645,18 @@ impl Drop for SpanGuard {
         if !(self.span.is_noop() && self.entered.is_inert()) {
             self.leave_and_end();
         }
+    }
+}
+
+impl Borrow<Span> for SpanGuard {
+    fn borrow(&self) -> &Span {
+        &self.span
+    }
+}
+
+impl BorrowMut<Span> for SpanGuard {
+    fn borrow_mut(&mut self) -> &mut Span {
+        &mut self.span
     }
 }
 
