@@ -300,6 +300,14 @@ fn sgp_create_span() {
     black_box(&span);
 }
 
+/// Annotating the current span where none is recording: what a library that annotates
+/// unconditionally costs a program that traces nothing there.
+fn sgp_with_current_span() {
+    black_box(sgp_trace::with_current_span(|span| {
+        span.set_metadata("cache", black_box(SMALL))
+    }));
+}
+
 /// A span with no payload: what the span itself costs, apart from any JSON.
 fn sgp_create_span_bare() {
     let span = sgp_trace::create_span("child").start();
@@ -427,6 +435,12 @@ fn hot_path(c: &mut Criterion) {
         "sgp_no_trace_create_span",
         Some(SgpMode::Recording),
         no_trace(sgp_create_span),
+    );
+    run(
+        c,
+        "sgp_no_trace_with_current_span",
+        Some(SgpMode::Recording),
+        no_trace(sgp_with_current_span),
     );
     // What the recorded cases queue, apart from the warm-up's load.
     let before = sgp_trace::stats();

@@ -26,6 +26,10 @@ pub const CASES: &[(&str, &str)] = &[
         "sgp-trace, no trace in scope, `create_span` + small input",
     ),
     (
+        "sgp_no_trace_with_current_span",
+        "sgp-trace, no span recording, `with_current_span` setting metadata",
+    ),
+    (
         "sgp_create_span_bare",
         "sgp-trace, `create_span`, no payload (the span alone)",
     ),

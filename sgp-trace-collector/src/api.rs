@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::model::{parse_batch, parse_single};
+use crate::patch::{apply_update, parse_update};
+use crate::query::query_pairs;
 use crate::search::SearchQuery;
 use crate::server::{ItemCount, Shared};
 use crate::store::WriteMode;
@@ -22,7 +24,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v5/spans/batch", put(upsert_batch).post(insert_batch))
         .route("/v5/spans", post(create_span))
         .route("/v5/spans/search", post(search))
-        .route("/v5/spans/{span_id}", get(get_span))
+        .route("/v5/spans/{span_id}", get(get_span).patch(update_span))
         .merge(crate::ui::routes())
         .fallback(not_found)
         .with_state(shared)
@@ -187,40 +189,34 @@ async fn get_span(
     }
 }
 
-fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    let Some(raw) = raw else { return Vec::new() };
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
+async fn update_span(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(span_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let account = match authenticate(&shared, &headers) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let worker = shared.clone();
+    let id = span_id.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let update = parse_update(&body)?;
+        worker.store.update(&account, &id, |stored| {
+            apply_update(stored, &update, &account)
         })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    })
+    .await;
+    match result {
+        Ok(Ok(Some(body))) => json_response(StatusCode::OK, body),
+        Ok(Ok(None)) => ApiError::not_found(format!("no span with id {span_id:?}"))
+            .field("span_id")
+            .span(None, None, Some(&span_id))
+            .into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(format!("the update task failed: {e}")).into_response(),
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn search(
@@ -258,27 +254,5 @@ async fn search(
         Ok(Ok(body)) => json_response(StatusCode::OK, body),
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::internal(format!("the search task failed: {e}")).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_strings_decode() {
-        assert_eq!(
-            query_pairs(Some(
-                "limit=5&starting_after=a%2Fb&x=c+d&from_ts=2024-01-01T00%3A00%3A00"
-            )),
-            vec![
-                ("limit".to_owned(), "5".to_owned()),
-                ("starting_after".to_owned(), "a/b".to_owned()),
-                ("x".to_owned(), "c d".to_owned()),
-                ("from_ts".to_owned(), "2024-01-01T00:00:00".to_owned()),
-            ]
-        );
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
     }
 }

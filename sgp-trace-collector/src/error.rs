@@ -84,6 +84,12 @@ impl ApiError {
         e
     }
 
+    /// A storage failure: logged, and answered as a 503 the client may retry.
+    pub(crate) fn storage(e: rusqlite::Error) -> Self {
+        log::error!("sgp-trace-collector: storage error: {e}");
+        Self::internal(format!("storage error: {e}"))
+    }
+
     /// The HTTP status of this error.
     #[cfg(test)]
     pub fn status(&self) -> u16 {

@@ -2,7 +2,7 @@
 //!
 //! It speaks the spans API of the Scale GP platform (`PUT /v5/spans/batch`,
 //! `POST /v5/spans/batch`, `POST /v5/spans`, `GET /v5/spans/{id}`,
-//! `POST /v5/spans/search`), stores spans in one SQLite file, serves a traces
+//! `PATCH /v5/spans/{id}`, `POST /v5/spans/search`), stores spans in one SQLite file, serves a traces
 //! page at `/`, and can inject faults for tests.
 //!
 //! Library mode runs a collector in-process on an ephemeral port, from plain
@@ -28,9 +28,12 @@ mod faults;
 pub mod fuzzing;
 mod ids;
 mod model;
+mod patch;
+mod query;
 mod search;
 mod server;
 mod store;
+mod trace_list;
 mod ui;
 
 pub use collector::{Collector, CollectorConfig, DEFAULT_MAX_BODY_BYTES};

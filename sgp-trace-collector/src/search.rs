@@ -44,6 +44,31 @@ pub(crate) struct SearchQuery {
     pub limit: usize,
     pub starting_after: Option<String>,
     pub ending_before: Option<String>,
+    pub application_variant_ids: Vec<String>,
+    pub obs_trace_ids: Vec<String>,
+    pub obs_span_ids: Vec<String>,
+    /// `assessment_types`: the collector keeps no assessments, so a non-empty
+    /// list matches no span.
+    pub assessment_types: Vec<String>,
+}
+
+/// Filters of the official client that name data this collector does not
+/// keep (Agentex agents): a search using one is a 422, never silently ignored.
+const UNSUPPORTED_FILTERS: &[&str] = &["acp_types", "agentex_agent_ids", "agentex_agent_names"];
+
+/// Checks that each id is `len` lowercase hex characters.
+fn hex_ids(obj: &Map<String, Value>, field: &str, len: usize) -> Result<Vec<String>, ApiError> {
+    let ids = strings(obj, field)?;
+    if let Some(bad) = ids
+        .iter()
+        .find(|i| i.len() != len || !i.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    {
+        return Err(ApiError::validation(format!(
+            "each of {field} must be {len} lowercase hex characters: {bad:?}"
+        ))
+        .field(field));
+    }
+    Ok(ids)
 }
 
 /// What a search is ordered by.
@@ -231,6 +256,17 @@ impl SearchQuery {
                 );
             }
         }
+        for field in UNSUPPORTED_FILTERS {
+            if !strings(&obj, field)?.is_empty() {
+                return Err(ApiError::validation(format!(
+                    "{field} is not supported by this collector: it keeps no Agentex agent data"
+                ))
+                .field(*field));
+            }
+        }
+        // Pages are counted in items, never cut by a byte budget, so a partial
+        // page cannot happen; the flag is still checked.
+        opt_bool(&obj, "allow_partial_results")?;
         let q = SearchQuery {
             trace_ids: strings(&obj, "trace_ids")?,
             span_ids: strings(&obj, "span_ids")?,
@@ -255,7 +291,16 @@ impl SearchQuery {
             limit,
             starting_after: opt_str(&obj, "starting_after")?,
             ending_before: opt_str(&obj, "ending_before")?,
+            application_variant_ids: strings(&obj, "application_variant_ids")?,
+            obs_trace_ids: hex_ids(&obj, "obs_trace_ids", 32)?,
+            obs_span_ids: hex_ids(&obj, "obs_span_ids", 16)?,
+            assessment_types: strings(&obj, "assessment_types")?,
         };
+        if let (Some(from), Some(to)) = (q.from_us, q.to_us) {
+            if from > to {
+                return Err(ApiError::validation("from_ts is after to_ts").field("from_ts"));
+            }
+        }
         let listed = q.trace_ids.len()
             + q.span_ids.len()
             + q.parent_ids.len()
@@ -273,14 +318,15 @@ impl SearchQuery {
 }
 
 /// An opaque cursor naming one stored span: `c1.<hex trace_id>.<hex id>`.
-fn encode_cursor(trace_id: &str, id: &str) -> String {
+pub(crate) fn encode_cursor(trace_id: &str, id: &str) -> String {
     fn hex(s: &str) -> String {
         s.bytes().map(|b| format!("{b:02x}")).collect()
     }
     format!("c1.{}.{}", hex(trace_id), hex(id))
 }
 
-fn decode_cursor(c: &str) -> Option<(String, String)> {
+/// The (trace id, span id) a cursor names, if it is one.
+pub(crate) fn decode_cursor(c: &str) -> Option<(String, String)> {
     fn unhex(s: &str) -> Option<String> {
         if s.len() % 2 != 0 {
             return None;
@@ -413,7 +459,6 @@ pub(crate) fn run(
     q: &SearchQuery,
     rows_of: &dyn Fn(&str) -> Vec<i64>,
 ) -> Result<SearchPage, ApiError> {
-    let internal = crate::store::internal;
     let key = q.sort.expr();
     let mut sql = format!("SELECT body, {key}, trace_id, id FROM spans WHERE account_id = ?");
     let mut args: Vec<SqlValue> = vec![SqlValue::Text(account.to_owned())];
@@ -431,6 +476,17 @@ pub(crate) fn run(
     in_list(&mut sql, &mut args, "name", &q.names, false);
     in_list(&mut sql, &mut args, "status", &q.statuses, false);
     in_list(&mut sql, &mut args, "type", &q.types, false);
+    for (field, values) in [
+        ("application_variant_id", &q.application_variant_ids),
+        ("obs_trace_id", &q.obs_trace_ids),
+        ("obs_span_id", &q.obs_span_ids),
+    ] {
+        let column = format!("json_extract(body, '$.{field}')");
+        in_list(&mut sql, &mut args, &column, values, false);
+    }
+    if !q.assessment_types.is_empty() {
+        sql.push_str(" AND 0");
+    }
     if q.parents_only {
         sql.push_str(" AND parent_id IS NULL");
     }
@@ -486,13 +542,13 @@ pub(crate) fn run(
                     (lookup, largs)
                 }
             };
-            let mut st = conn.prepare(&lookup).map_err(internal)?;
+            let mut st = conn.prepare(&lookup).map_err(ApiError::storage)?;
             let mut rows = st
                 .query_map(rusqlite::params_from_iter(largs), |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
-                .map_err(internal)?;
-            rows.next().transpose().map_err(internal)?
+                .map_err(ApiError::storage)?;
+            rows.next().transpose().map_err(ApiError::storage)?
         };
         let Some((k, t, i)) = row else {
             let field = if backwards {
@@ -518,14 +574,14 @@ pub(crate) fn run(
         sql.push_str(&format!(" LIMIT {}", q.limit + 1));
     }
 
-    let mut st = conn.prepare(&sql).map_err(internal)?;
+    let mut st = conn.prepare(&sql).map_err(ApiError::storage)?;
     let mut rows = st
         .query(rusqlite::params_from_iter(args))
-        .map_err(internal)?;
+        .map_err(ApiError::storage)?;
     let mut items: Vec<(String, String, String)> = Vec::new();
     let mut has_more = false;
-    while let Some(row) = rows.next().map_err(internal)? {
-        let body: String = row.get(0).map_err(internal)?;
+    while let Some(row) = rows.next().map_err(ApiError::storage)? {
+        let body: String = row.get(0).map_err(ApiError::storage)?;
         if post_filter {
             let v: Value =
                 serde_json::from_str(&body).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -544,8 +600,8 @@ pub(crate) fn run(
         }
         items.push((
             body,
-            row.get(2).map_err(internal)?,
-            row.get(3).map_err(internal)?,
+            row.get(2).map_err(ApiError::storage)?,
+            row.get(3).map_err(ApiError::storage)?,
         ));
     }
     if backwards {

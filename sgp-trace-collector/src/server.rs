@@ -86,6 +86,7 @@ impl std::error::Error for DropConnection {}
 fn is_span_write(method: &Method, path: &str) -> bool {
     (method == Method::PUT && path == "/v5/spans/batch")
         || (method == Method::POST && (path == "/v5/spans/batch" || path == "/v5/spans"))
+        || (method == Method::PATCH && path.starts_with("/v5/spans/"))
 }
 
 fn count_items(body: &[u8]) -> Option<usize> {

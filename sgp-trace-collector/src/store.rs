@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
-use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -92,11 +91,6 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-pub(crate) fn internal(e: rusqlite::Error) -> ApiError {
-    log::error!("sgp-trace-collector: storage error: {e}");
-    ApiError::internal(format!("storage error: {e}"))
-}
-
 impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> rusqlite::Result<Store> {
@@ -128,9 +122,9 @@ impl Store {
         let conn = self.readers.lock().expect("reader pool lock").pop();
         let conn = match conn {
             Some(c) => c,
-            None => open_conn(&self.path).map_err(internal)?,
+            None => open_conn(&self.path).map_err(ApiError::storage)?,
         };
-        let out = f(&conn).map_err(internal);
+        let out = f(&conn).map_err(ApiError::storage);
         let mut pool = self.readers.lock().expect("reader pool lock");
         if pool.len() < 8 {
             pool.push(conn);
@@ -147,7 +141,7 @@ impl Store {
         mode: WriteMode,
     ) -> Result<Vec<String>, ApiError> {
         let mut conn = self.writer.lock().expect("writer lock");
-        let tx = conn.transaction().map_err(internal)?;
+        let tx = conn.transaction().map_err(ApiError::storage)?;
 
         // Merge duplicates of one key inside the batch by the upsert rule.
         let mut slot_of: HashMap<(&str, &str), usize> = HashMap::with_capacity(spans.len());
@@ -198,24 +192,24 @@ impl Store {
                     "SELECT rowid, end_us IS NOT NULL, parent_id IS ?4 AND group_id IS ?5 AND start_us = ?6, body
                      FROM spans WHERE account_id = ?1 AND trace_id = ?2 AND id = ?3",
                 )
-                .map_err(internal)?;
+                .map_err(ApiError::storage)?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO spans (account_id, trace_id, id, parent_id, name, type, status, group_id, start_us, end_us, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
-                .map_err(internal)?;
+                .map_err(ApiError::storage)?;
             let mut update_plain = tx
                 .prepare_cached(
                     "UPDATE spans SET name = ?2, type = ?3, status = ?4, end_us = ?5, body = ?6 WHERE rowid = ?1",
                 )
-                .map_err(internal)?;
+                .map_err(ApiError::storage)?;
             let mut update_all = tx
                 .prepare_cached(
                     "UPDATE spans SET name = ?2, type = ?3, status = ?4, end_us = ?5, body = ?6,
                         parent_id = ?7, group_id = ?8, start_us = ?9 WHERE rowid = ?1",
                 )
-                .map_err(internal)?;
+                .map_err(ApiError::storage)?;
             let ids = self.ids.read().expect("id index lock");
             for (slot, &i) in winners.iter().enumerate() {
                 let s = &spans[i];
@@ -244,7 +238,7 @@ impl Store {
                             },
                         )
                         .optional()
-                        .map_err(internal)?
+                        .map_err(ApiError::storage)?
                 };
                 match found {
                     None => {
@@ -262,7 +256,7 @@ impl Store {
                                 s.end_us,
                                 s.body
                             ])
-                            .map_err(internal)?;
+                            .map_err(ApiError::storage)?;
                         inserted.push((tx.last_insert_rowid(), i));
                     }
                     Some(_) if mode == WriteMode::Insert => {
@@ -288,7 +282,7 @@ impl Store {
                                     s.end_us,
                                     s.body
                                 ])
-                                .map_err(internal)?;
+                                .map_err(ApiError::storage)?;
                         } else {
                             update_all
                                 .execute(params![
@@ -302,13 +296,13 @@ impl Store {
                                     s.group_id,
                                     s.start_us
                                 ])
-                                .map_err(internal)?;
+                                .map_err(ApiError::storage)?;
                         }
                     }
                 }
             }
         }
-        tx.commit().map_err(internal)?;
+        tx.commit().map_err(ApiError::storage)?;
         {
             let mut ids = self.ids.write().expect("id index lock");
             for (rowid, i) in inserted {
@@ -323,6 +317,53 @@ impl Store {
                     .unwrap_or_else(|| spans[winners[slot]].body.clone())
             })
             .collect())
+    }
+
+    /// Replaces the newest stored span with this id in the account by what
+    /// `change` makes of its Span JSON, in one transaction; `None` when the
+    /// account has no such span. The change keeps the span's keys (trace id,
+    /// id, parent, group, start), so no index changes.
+    pub fn update(
+        &self,
+        account: &str,
+        id: &str,
+        change: impl FnOnce(&str) -> Result<NewSpan, ApiError>,
+    ) -> Result<Option<String>, ApiError> {
+        let rows = self.candidates(account, id);
+        let mut conn = self.writer.lock().expect("writer lock");
+        let tx = conn.transaction().map_err(ApiError::storage)?;
+        let mut newest: Option<(i64, i64, String)> = None;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "SELECT start_us, body FROM spans WHERE rowid = ?1 AND account_id = ?2 AND id = ?3",
+                )
+                .map_err(ApiError::storage)?;
+            for rowid in rows {
+                let found = st
+                    .query_row(params![rowid, account, id], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .optional()
+                    .map_err(ApiError::storage)?;
+                if let Some((start, body)) = found {
+                    if newest.as_ref().is_none_or(|(_, s, _)| start > *s) {
+                        newest = Some((rowid, start, body));
+                    }
+                }
+            }
+        }
+        let Some((rowid, _, body)) = newest else {
+            return Ok(None);
+        };
+        let span = change(&body)?;
+        tx.execute(
+            "UPDATE spans SET name = ?2, type = ?3, status = ?4, end_us = ?5, body = ?6 WHERE rowid = ?1",
+            params![rowid, span.name, span.span_type, span.status, span.end_us, span.body],
+        )
+        .map_err(ApiError::storage)?;
+        tx.commit().map_err(ApiError::storage)?;
+        Ok(Some(span.body))
     }
 
     /// Rows that may hold a span with this id in the account (check them in SQL).
@@ -383,6 +424,14 @@ impl Store {
         })
     }
 
+    /// Whether the account has a span in this trace.
+    pub fn has_trace(&self, account: &str, trace_id: &str) -> Result<bool, ApiError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT 1 FROM spans WHERE account_id = ?1 AND trace_id = ?2 LIMIT 1")?
+                .exists([account, trace_id])
+        })
+    }
+
     /// The accounts that have spans.
     pub fn accounts(&self) -> Result<Vec<String>, ApiError> {
         self.read(|c| {
@@ -397,24 +446,6 @@ impl Store {
     pub fn search(&self, account: &str, q: &SearchQuery) -> Result<SearchPage, ApiError> {
         let resolve = |id: &str| self.candidates(account, id);
         self.read(|c| Ok(crate::search::run(c, account, q, &resolve)))?
-    }
-
-    /// Runs a read-only query built elsewhere, returning its first column as text.
-    pub fn query_strings(
-        &self,
-        sql: &str,
-        args: Vec<SqlValue>,
-    ) -> Result<Vec<Vec<SqlValue>>, ApiError> {
-        self.read(|c| {
-            let mut st = c.prepare(sql)?;
-            let n = st.column_count();
-            let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
-                (0..n)
-                    .map(|i| r.get::<_, SqlValue>(i))
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })?;
-            rows.collect()
-        })
     }
 }
 
@@ -439,12 +470,12 @@ fn check_relations(
         .prepare_cached(
             "SELECT parent_id FROM spans WHERE account_id = ?1 AND trace_id = ?2 AND id = ?3",
         )
-        .map_err(internal)?;
+        .map_err(ApiError::storage)?;
     let mut trace_of_row = tx
         .prepare_cached(
             "SELECT trace_id FROM spans WHERE rowid = ?1 AND account_id = ?2 AND id = ?3",
         )
-        .map_err(internal)?;
+        .map_err(ApiError::storage)?;
 
     // 1. A parent id must not name a span of another trace.
     for &i in winners {
@@ -471,7 +502,7 @@ fn check_relations(
             && stored_parent
                 .query_row(params![account, s.trace_id, p], |_| Ok(()))
                 .optional()
-                .map_err(internal)?
+                .map_err(ApiError::storage)?
                 .is_some();
         if here {
             continue;
@@ -487,7 +518,7 @@ fn check_relations(
                     let t = trace_of_row
                         .query_row(params![rowid, account, p], |r| r.get::<_, String>(0))
                         .optional()
-                        .map_err(internal)?;
+                        .map_err(ApiError::storage)?;
                     if t.as_deref().is_some_and(|t| t != s.trace_id) {
                         found = t;
                         break;
@@ -538,7 +569,7 @@ fn check_relations(
                         r.get::<_, Option<String>>(0)
                     })
                     .optional()
-                    .map_err(internal)?
+                    .map_err(ApiError::storage)?
                     .flatten()
                     .map(Cow::Owned),
             };

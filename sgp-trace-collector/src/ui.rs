@@ -8,38 +8,54 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use rusqlite::types::Value as SqlValue;
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::query::query_pairs;
 use crate::server::Shared;
+use crate::trace_list::TraceList;
 
-const INDEX_HTML: &str = include_str!("../static/index.html");
-const APP_JS: &str = include_str!("../static/app.js");
-const STYLE_CSS: &str = include_str!("../static/style.css");
+/// The page's files, served from the binary: path, content type, body. The
+/// scripts share one scope and load in this order (see `index.html`).
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../static/index.html"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_str!("../static/style.css"),
+    ),
+    ("/common.js", JS, include_str!("../static/common.js")),
+    ("/list.js", JS, include_str!("../static/list.js")),
+    ("/span.js", JS, include_str!("../static/span.js")),
+    ("/trace.js", JS, include_str!("../static/trace.js")),
+    ("/app.js", JS, include_str!("../static/app.js")),
+];
+
+const JS: &str = "text/javascript; charset=utf-8";
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { static_file("text/html; charset=utf-8", INDEX_HTML) }),
-        )
-        .route(
-            "/app.js",
-            get(|| async { static_file("text/javascript; charset=utf-8", APP_JS) }),
-        )
-        .route(
-            "/style.css",
-            get(|| async { static_file("text/css; charset=utf-8", STYLE_CSS) }),
-        )
+    let mut router = Router::new();
+    for &(path, content_type, body) in STATIC_FILES {
+        router = router.route(
+            path,
+            get(move || async move { static_file(content_type, body) }),
+        );
+    }
+    router
         .route("/ui/api/accounts", get(accounts))
         .route("/ui/api/traces", get(traces))
         .route("/ui/api/trace", get(trace))
+        .route("/ui/api/find", get(find))
 }
 
 fn static_file(content_type: &'static str, body: &'static str) -> Response {
@@ -100,116 +116,31 @@ async fn accounts(
     }
 }
 
-/// Filters of the traces list. Each matches when any span of the trace matches
-/// (`name` and `group_id` look at the root span).
-#[derive(Debug, Default, Deserialize)]
-struct TraceFilter {
-    account: String,
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    name: String,
-    #[serde(default, rename = "type")]
-    span_type: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    group_id: String,
-    /// `key=value` on metadata.
-    #[serde(default)]
-    meta: String,
-    #[serde(default)]
-    text: String,
-    #[serde(default)]
-    limit: Option<u32>,
-}
-
-fn traces_sql(f: &TraceFilter) -> (String, Vec<SqlValue>) {
-    let mut sql = String::from(
-        "SELECT r.body,
-            (SELECT COUNT(*) FROM spans c WHERE c.account_id = r.account_id AND c.trace_id = r.trace_id),
-            (SELECT COUNT(*) FROM spans c WHERE c.account_id = r.account_id AND c.trace_id = r.trace_id AND c.end_us IS NULL),
-            (SELECT COUNT(*) FROM spans c WHERE c.account_id = r.account_id AND c.trace_id = r.trace_id AND c.status = 'ERROR')
-         FROM spans r WHERE r.account_id = ? AND r.parent_id IS NULL",
-    );
-    let mut args = vec![SqlValue::Text(f.account.clone())];
-    let mut any_span = |cond: &str, vals: Vec<SqlValue>, sql: &mut String| {
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM spans s WHERE s.account_id = r.account_id AND s.trace_id = r.trace_id AND {cond})"
-        ));
-        args.extend(vals);
-    };
-    if !f.span_type.is_empty() {
-        any_span(
-            "s.type = ?",
-            vec![SqlValue::Text(f.span_type.clone())],
-            &mut sql,
-        );
-    }
-    if !f.status.is_empty() {
-        any_span(
-            "s.status = ?",
-            vec![SqlValue::Text(f.status.clone())],
-            &mut sql,
-        );
-    }
-    if let Some((k, v)) = f.meta.split_once('=') {
-        let path = format!("$.metadata.\"{}\"", k.trim().replace('"', "\\\""));
-        any_span(
-            "CAST(json_extract(s.body, ?) AS TEXT) = ?",
-            vec![SqlValue::Text(path), SqlValue::Text(v.trim().to_owned())],
-            &mut sql,
-        );
-    }
-    if !f.text.is_empty() {
-        any_span(
-            "instr(lower(s.body), lower(?)) > 0",
-            vec![SqlValue::Text(f.text.clone())],
-            &mut sql,
-        );
-    }
-    if !f.name.is_empty() {
-        sql.push_str(" AND instr(lower(r.name), lower(?)) > 0");
-        args.push(SqlValue::Text(f.name.clone()));
-    }
-    if !f.group_id.is_empty() {
-        sql.push_str(" AND r.group_id = ?");
-        args.push(SqlValue::Text(f.group_id.clone()));
-    }
-    let limit = f.limit.unwrap_or(200).clamp(1, 2000);
-    sql.push_str(&format!(" ORDER BY r.start_us DESC LIMIT {limit}"));
-    (sql, args)
-}
-
 async fn traces(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Query(f): Query<TraceFilter>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    if let Err(e) = ui_auth(&shared, &headers, f.key.as_deref()) {
+    let pairs = query_pairs(raw.as_deref());
+    let key = pairs
+        .iter()
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.as_str());
+    if let Err(e) = ui_auth(&shared, &headers, key) {
         return e.into_response();
     }
     let result = tokio::task::spawn_blocking(move || {
-        let (sql, args) = traces_sql(&f);
-        shared.store.query_strings(&sql, args)
+        let list = TraceList::parse(&pairs)?;
+        shared.store.read(|c| Ok(list.run(c)))?
     })
     .await;
-    let rows = match result {
-        Ok(Ok(rows)) => rows,
+    let page = match result {
+        Ok(Ok(page)) => page,
         Ok(Err(e)) => return e.into_response(),
         Err(e) => return ApiError::internal(e.to_string()).into_response(),
     };
-    let mut out = String::from("[");
-    for (i, row) in rows.iter().enumerate() {
-        let (
-            SqlValue::Text(body),
-            SqlValue::Integer(count),
-            SqlValue::Integer(running),
-            SqlValue::Integer(errors),
-        ) = (&row[0], &row[1], &row[2], &row[3])
-        else {
-            continue;
-        };
+    let mut out = String::from("{\"items\":[");
+    for (i, (body, count, running, errors)) in page.rows.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -217,8 +148,52 @@ async fn traces(
             "{{\"root\":{body},\"span_count\":{count},\"running_count\":{running},\"error_count\":{errors}}}"
         ));
     }
-    out.push(']');
+    out.push_str(&format!(
+        "],\"has_more\":{},\"next_cursor\":{},\"prev_cursor\":{}}}",
+        page.has_more,
+        serde_json::to_string(&page.next_cursor).expect("strings serialize"),
+        serde_json::to_string(&page.prev_cursor).expect("strings serialize"),
+    ));
     json(out)
+}
+
+#[derive(Debug, Deserialize)]
+struct FindQuery {
+    account: String,
+    id: String,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+/// Opens a trace or span by id: `{"trace_id", "span_id"}` (`span_id` null
+/// for a trace id), or 404.
+async fn find(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<FindQuery>,
+) -> Response {
+    if let Err(e) = ui_auth(&shared, &headers, q.key.as_deref()) {
+        return e.into_response();
+    }
+    let id = q.id.trim().to_owned();
+    let result = tokio::task::spawn_blocking(move || -> Result<Option<Value>, ApiError> {
+        if shared.store.has_trace(&q.account, &id)? {
+            return Ok(Some(json!({"trace_id": id, "span_id": null})));
+        }
+        Ok(shared.store.get(&q.account, &id)?.map(|body| {
+            let span: Value = serde_json::from_str(&body).expect("stored bodies are JSON");
+            json!({"trace_id": span["trace_id"], "span_id": id})
+        }))
+    })
+    .await;
+    match result {
+        Ok(Ok(Some(found))) => json(found.to_string()),
+        Ok(Ok(None)) => ApiError::not_found("no trace or span with this id in this account")
+            .field("id")
+            .into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

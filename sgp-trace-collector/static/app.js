@@ -1,256 +1,5 @@
-// The traces page: a list of traces, a trace's span tree with a timing
-// waterfall, and a span's details. Plain DOM, no external resources.
+// The traces page: routing between the list and a trace, and start-up.
 "use strict";
-
-const SPAN_TYPES = ["TEXT_INPUT", "TEXT_OUTPUT", "COMPLETION_INPUT", "COMPLETION", "KB_RETRIEVAL", "KB_INPUT",
-  "RERANKING", "EXTERNAL_ENDPOINT", "PROMPT_ENGINEERING", "DOCUMENT_INPUT", "MAP_REDUCE", "DOCUMENT_SEARCH",
-  "DOCUMENT_PROMPT", "CUSTOM", "CODE_EXECUTION", "DATA_MANIPULATION", "EVALUATION", "FILE_RETRIEVAL",
-  "KB_ADD_CHUNK", "KB_MANAGEMENT", "GUARDRAIL", "OUTPUT_GUARDRAIL", "TRACER", "AGENT_TRACER", "AGENT_WORKFLOW",
-  "STANDALONE"];
-
-const $ = (sel) => document.querySelector(sel);
-
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") e.className = v;
-    else if (k === "text") e.textContent = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "style") e.setAttribute("style", v);
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
-  return e;
-}
-
-const state = { account: "", spans: [], selected: null, collapsed: new Set(), timer: null };
-
-// A trace's URL: #/trace/<trace id>[/<span id>][?collapsed=<span id>,...]
-function traceHash(traceId, spanId) {
-  let h = "#/trace/" + encodeURIComponent(traceId);
-  if (spanId) h += "/" + encodeURIComponent(spanId);
-  if (state.collapsed.size) h += "?collapsed=" + [...state.collapsed].map(encodeURIComponent).join(",");
-  return h;
-}
-
-function ms(span) {
-  if (!span.end_timestamp) return null;
-  return Date.parse(span.end_timestamp) - Date.parse(span.start_timestamp);
-}
-
-function fmtDuration(d) {
-  if (d === null) return "running";
-  if (d < 1) return d.toFixed(2) + " ms";
-  if (d < 1000) return Math.round(d) + " ms";
-  if (d < 60000) return (d / 1000).toFixed(2) + " s";
-  return (d / 60000).toFixed(1) + " min";
-}
-
-function fmtTime(ts) {
-  const d = new Date(ts);
-  return isNaN(d) ? ts : d.toISOString().replace("T", " ").replace("Z", "");
-}
-
-function statusBadge(span) {
-  if (!span.end_timestamp) return el("span", { class: "badge running", text: "running" });
-  return el("span", { class: "badge " + (span.status || ""), text: span.status || "done" });
-}
-
-function showError(msg) {
-  const p = $("#error");
-  p.textContent = msg;
-  p.hidden = !msg;
-}
-
-// A collector that requires an API key is opened as /?key=KEY.
-const KEY = new URLSearchParams(location.search).get("key");
-
-async function getJson(url) {
-  const u = new URL(url, location.origin);
-  if (KEY) u.searchParams.set("key", KEY);
-  const r = await fetch(u, { cache: "no-store" });
-  if (!r.ok) throw new Error(url + ": HTTP " + r.status);
-  return r.json();
-}
-
-// ---- accounts ----
-
-async function loadAccounts() {
-  const accounts = await getJson("/ui/api/accounts");
-  const params = new URLSearchParams(location.search);
-  const wanted = params.get("account") || localStorage.getItem("sgp-account") || "";
-  const sel = $("#account");
-  sel.replaceChildren(...accounts.map((a) => el("option", { value: a, text: a })));
-  if (wanted && !accounts.includes(wanted)) sel.prepend(el("option", { value: wanted, text: wanted }));
-  state.account = wanted || accounts[0] || "";
-  sel.value = state.account;
-}
-
-// ---- traces list ----
-
-function filterQuery() {
-  const form = new FormData($("#filters"));
-  const q = new URLSearchParams({ account: state.account });
-  for (const [k, v] of form.entries()) if (v) q.set(k, v);
-  return q;
-}
-
-async function showList() {
-  $("#trace-view").hidden = true;
-  $("#list-view").hidden = false;
-  document.body.dataset.view = "list";
-  const rows = await getJson("/ui/api/traces?" + filterQuery());
-  const body = $("#traces tbody");
-  body.replaceChildren(...rows.map((t) => {
-    const r = t.root;
-    const status = t.running_count > 0 && !r.end_timestamp
-      ? el("span", { class: "badge running", text: "running" })
-      : statusBadge(r);
-    return el("tr", { "data-trace-id": r.trace_id, onclick: () => { location.hash = "#/trace/" + encodeURIComponent(r.trace_id); } },
-      el("td", {}, el("a", { href: "#/trace/" + encodeURIComponent(r.trace_id), text: r.name })),
-      el("td", { text: fmtTime(r.start_timestamp) }),
-      el("td", { text: fmtDuration(ms(r)) }),
-      el("td", {}, status, t.error_count > 0 && r.status !== "ERROR" ? el("span", { class: "badge ERROR", text: t.error_count + (t.error_count === 1 ? " error" : " errors") }) : null),
-      el("td", { text: String(t.span_count) + (t.running_count ? " (" + t.running_count + " running)" : "") }),
-      el("td", { class: "id", text: r.trace_id }));
-  }));
-  $("#list-empty").hidden = rows.length > 0;
-  document.body.dataset.loaded = "list";
-}
-
-// ---- trace view ----
-
-function buildTree(spans) {
-  const byId = new Map(spans.map((s) => [s.id, s]));
-  const children = new Map();
-  const roots = [];
-  for (const s of spans) {
-    if (s.parent_id && byId.has(s.parent_id) && s.parent_id !== s.id) {
-      if (!children.has(s.parent_id)) children.set(s.parent_id, []);
-      children.get(s.parent_id).push(s);
-    } else {
-      roots.push(s);
-    }
-  }
-  const byStart = (a, b) => Date.parse(a.start_timestamp) - Date.parse(b.start_timestamp);
-  roots.sort(byStart);
-  for (const list of children.values()) list.sort(byStart);
-  return { roots, children, byId };
-}
-
-function renderTrace() {
-  const spans = state.spans;
-  const { roots, children } = buildTree(spans);
-  const now = Date.now();
-  const t0 = Math.min(...spans.map((s) => Date.parse(s.start_timestamp)));
-  let t1 = Math.max(...spans.map((s) => (s.end_timestamp ? Date.parse(s.end_timestamp) : Date.parse(s.start_timestamp))));
-  const anyRunning = spans.some((s) => !s.end_timestamp);
-  if (anyRunning) t1 = Math.max(t1, Math.min(now, t1 + Math.max(1000, (t1 - t0) * 0.1)));
-  const total = Math.max(t1 - t0, 1);
-  $("#axis").replaceChildren(el("span", { text: "0" }), el("span", { text: fmtDuration(total / 2) }), el("span", { text: fmtDuration(total) }));
-
-  const rows = [];
-  const walk = (span, depth, hidden) => {
-    const kids = children.get(span.id) || [];
-    const collapsed = state.collapsed.has(span.id);
-    const start = Date.parse(span.start_timestamp) - t0;
-    const end = span.end_timestamp ? Date.parse(span.end_timestamp) - t0 : t1 - t0;
-    const left = (start / total) * 100;
-    const width = Math.max(((end - start) / total) * 100, 0.2);
-    const running = !span.end_timestamp;
-    const orphan = span.parent_id && depth === 0;
-    const toggle = kids.length
-      ? el("span", { class: "toggle", role: "button", "aria-label": collapsed ? "expand" : "collapse", text: collapsed ? "▸" : "▾",
-        onclick: (ev) => {
-          ev.stopPropagation();
-          if (collapsed) state.collapsed.delete(span.id); else state.collapsed.add(span.id);
-          history.replaceState(null, "", traceHash(span.trace_id, state.selected));
-          renderTrace();
-        } })
-      : el("span", { class: "toggle", text: "·" });
-    rows.push(el("div", {
-      class: "span-row" + (hidden ? " hidden" : "") + (state.selected === span.id ? " selected" : ""),
-      role: "treeitem", "data-span-id": span.id, "data-depth": String(depth), "data-parent-id": span.parent_id || "",
-      "data-running": running ? "true" : "false", "aria-expanded": kids.length ? String(!collapsed) : null,
-      onclick: () => { location.hash = traceHash(span.trace_id, span.id); },
-    },
-    el("div", { class: "label", style: "padding-left:" + depth * 16 + "px" },
-      toggle,
-      el("span", { class: "span-name", text: span.name, title: span.name }),
-      el("span", { class: "span-type", text: span.type || "" }),
-      running ? el("span", { class: "badge running", text: "running" }) : null,
-      span.status === "ERROR" ? el("span", { class: "badge ERROR", text: "error" }) : null,
-      orphan ? el("span", { class: "span-type", text: "(parent not received)" }) : null),
-    el("div", { class: "track" },
-      el("div", { class: "bar" + (running ? " running" : "") + (span.status === "ERROR" ? " ERROR" : ""), style: "left:" + left + "%;width:" + width + "%" }),
-      running ? null : el("span", { class: "dur", style: "left:calc(" + Math.min(left + width, 88) + "% + 4px)", text: fmtDuration(end - start) }))));
-    for (const k of kids) walk(k, depth + 1, hidden || collapsed);
-  };
-  for (const r of roots) walk(r, 0, false);
-  $("#tree").replaceChildren(...rows);
-}
-
-function pretty(value) {
-  return el("pre", { text: JSON.stringify(value, null, 2) });
-}
-
-function renderSpan() {
-  const pane = $("#span-view");
-  const span = state.spans.find((s) => s.id === state.selected);
-  if (!span) { pane.replaceChildren(el("p", { class: "empty", text: "Select a span." })); return; }
-  const d = ms(span);
-  const facts = [["id", span.id], ["trace id", span.trace_id], ["parent id", span.parent_id], ["group id", span.group_id],
-    ["type", span.type], ["status", span.end_timestamp ? span.status : "running"], ["start", fmtTime(span.start_timestamp)],
-    ["end", span.end_timestamp ? fmtTime(span.end_timestamp) : "—"], ["duration", fmtDuration(d)],
-    ["obs trace id", span.obs_trace_id], ["obs span id", span.obs_span_id]]
-    .filter(([, v]) => v !== undefined && v !== null && v !== "");
-  const parts = [el("h2", { text: span.name }), statusBadge(span),
-    el("dl", {}, ...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]))];
-  const meta = span.metadata || {};
-  if (span.status === "ERROR" || meta.error) {
-    const msg = [meta.error_type, meta.error_message].filter(Boolean).join(": ") || "The span ended with an error.";
-    parts.push(el("h3", { text: "Error" }), el("div", { class: "errbox", id: "span-error" },
-      el("div", { text: msg }), meta.error_category ? el("div", { class: "span-type", text: "category: " + meta.error_category }) : null));
-  }
-  for (const f of ["input", "output", "metadata", "expected"]) {
-    if (span[f] !== undefined) parts.push(el("h3", { text: f }), pretty(span[f]));
-  }
-  pane.replaceChildren(...parts);
-}
-
-async function showTrace(traceId, spanId) {
-  $("#list-view").hidden = true;
-  $("#trace-view").hidden = false;
-  document.body.dataset.view = "trace";
-  if (state.traceId !== traceId || !spanId) {
-    state.spans = await getJson("/ui/api/trace?" + new URLSearchParams({ account: state.account, trace_id: traceId }));
-    state.traceId = traceId;
-  }
-  if (!state.spans.length) {
-    $("#trace-title").textContent = traceId;
-    $("#tree").replaceChildren(el("p", { class: "empty", text: "No spans in this trace." }));
-    document.body.dataset.loaded = "trace";
-    return;
-  }
-  const root = state.spans.find((s) => !s.parent_id) || state.spans[0];
-  $("#trace-title").textContent = root.name + " (" + state.spans.length + " spans)";
-  state.selected = spanId || state.selected && state.spans.some((s) => s.id === state.selected) && state.selected || root.id;
-  renderTrace();
-  renderSpan();
-  document.body.dataset.loaded = "trace";
-  // While spans are running, reload the trace every 3 s to show them end.
-  clearTimeout(state.timer);
-  if (state.spans.some((s) => !s.end_timestamp)) {
-    state.timer = setTimeout(async () => {
-      if (state.traceId !== traceId) return;
-      state.traceId = null;
-      try { await showTrace(traceId, state.selected); } catch (e) { showError("Could not reload: " + e.message); }
-    }, 3000);
-  }
-}
-
-// ---- routing ----
 
 async function route() {
   clearTimeout(state.timer);
@@ -259,10 +8,12 @@ async function route() {
   try {
     const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
     const parts = path.split("/").map(decodeURIComponent);
-    const collapsed = new URLSearchParams(query || "").get("collapsed");
+    const hashQuery = new URLSearchParams(query || "");
+    const collapsed = hashQuery.get("collapsed");
     state.collapsed = new Set(collapsed ? collapsed.split(",").filter(Boolean) : []);
+    state.query = hashQuery.get("q") || "";
     if (parts[0] === "trace" && parts[1]) await showTrace(parts[1], parts[2]);
-    else await showList();
+    else await showList(listParams());
   } catch (e) {
     showError("Could not load: " + e.message);
     document.body.dataset.loaded = "error";
@@ -272,8 +23,21 @@ async function route() {
 async function start() {
   const typeSel = $("#filters select[name=type]");
   for (const t of SPAN_TYPES) typeSel.append(el("option", { value: t, text: t }));
-  $("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); if (location.hash.startsWith("#/trace")) location.hash = "#/"; else route(); });
-  $("#filters").addEventListener("reset", () => setTimeout(route, 0));
+  const applyFilters = () => {
+    const hash = listHash(formParams());
+    if (location.hash === hash) route(); else location.hash = hash;
+  };
+  $("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); applyFilters(); });
+  $("#filters").addEventListener("reset", () => setTimeout(() => { location.hash = "#/"; }, 0));
+  $("#filters").elements.range.addEventListener("change", (ev) => { $("#custom-range").hidden = ev.target.value !== "custom"; });
+  $("#add-meta").addEventListener("click", () => addMetaInput(""));
+  $("#open-id").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const id = ev.target.elements.id.value.trim();
+    if (!id) return;
+    try { showError(""); await openId(id); } catch (e) { showError("Could not open " + JSON.stringify(id) + ": " + e.message); }
+  });
+  $(".crumbs a").addEventListener("click", (ev) => { ev.preventDefault(); location.hash = state.listHash || "#/"; });
   $("#account").addEventListener("change", (ev) => {
     state.account = ev.target.value;
     localStorage.setItem("sgp-account", state.account);
@@ -283,6 +47,18 @@ async function start() {
   });
   $("#refresh").addEventListener("click", () => { state.traceId = null; route(); });
   window.addEventListener("hashchange", route);
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => { if (document.body.dataset.view === "trace" && state.tree) renderTrace(); }, 100);
+  });
+  $("#tree").addEventListener("click", onTreeClick);
+  document.addEventListener("keydown", onTreeKey);
+  $("#trace-search").addEventListener("input", (ev) => runSearch(ev.target.value));
+  $("#trace-search").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") { ev.preventDefault(); nextMatch(); }
+    if (ev.key === "Escape") { ev.target.value = ""; runSearch(""); }
+  });
   try {
     await loadAccounts();
   } catch (e) {

@@ -1,6 +1,8 @@
-//! Compatibility with the official Python client `scale-gp-beta`: its
-//! `upsert_batch`, `retrieve` and `search` (and its tracing SDK) against a
-//! collector, with the client's own response models parsing our answers.
+//! Compatibility with the official Python client `scale-gp-beta`: every method
+//! of its `spans` resource (`create`, `batch`, `upsert_batch`, `retrieve`,
+//! `update`, `search` with each of its filters) and its tracing SDK against a
+//! collector, checked field by field against the client's own models
+//! (`Span`, `SpanCreateParam`, `SpanUpdateParams`, `SpanSearchParams`).
 //!
 //! Needs `python3` with `venv` and `pip`, and PyPI reachable on the first run:
 //! `tests/python/run_compat.sh` makes a venv under the target directory
@@ -34,11 +36,19 @@ fn the_official_python_client_reads_and_writes_through_the_collector() {
     );
     println!("{stdout}");
     assert!(stdout.contains("compat: all checks passed"), "{stdout}");
-    // The client's requests carried its credentials into the account.
+    // The client's requests carried its credentials into the account; the one
+    // update sent from another account was refused and stored nothing.
     let spans = collector.spans("compat-account");
     assert!(spans.len() >= 24, "{} spans stored", spans.len());
-    assert!(collector
+    let foreign: Vec<_> = collector
         .requests()
-        .iter()
-        .all(|r| r.account_id.as_deref() == Some("compat-account")));
+        .into_iter()
+        .filter(|r| r.account_id.as_deref() != Some("compat-account"))
+        .map(|r| (r.account_id, r.method, r.status))
+        .collect();
+    assert_eq!(
+        foreign,
+        [(Some("another-account".to_owned()), "PATCH".to_owned(), 404)]
+    );
+    assert!(collector.spans("another-account").is_empty());
 }

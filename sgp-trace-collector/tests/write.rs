@@ -451,3 +451,61 @@ fn concurrent_writers_all_land() {
         .iter()
         .all(|r| r.status == 200 && r.item_count == Some(50) && r.method == "PUT"));
 }
+
+#[test]
+fn patch_updates_the_mutable_fields_and_refuses_the_rest() {
+    let c = Collector::start(CollectorConfig::default()).unwrap();
+    let api = Api::new(&c.base_url(), "acct");
+    let mut running = item("t1", "a", None, "root", 0, None);
+    running["input"] = json!({"q": 1});
+    assert_eq!(api.upsert(vec![running]).status, 200);
+
+    let done = api.send(
+        "PATCH",
+        "/v5/spans/a",
+        Some(&json!({"status": "SUCCESS", "end_timestamp": "2024-05-01T10:00:04Z", "output": {"a": 2}})),
+    );
+    assert_eq!(done.status, 200, "{}", done.json);
+    assert_eq!(done.json["end_timestamp"], "2024-05-01T10:00:04.000000Z");
+    assert_eq!(
+        done.json["input"],
+        json!({"q": 1}),
+        "fields not sent are kept"
+    );
+    assert_eq!(
+        c.spans("acct")[0],
+        done.json,
+        "the answer is what is stored"
+    );
+    // The stored row changed too: a duration search finds the now complete span.
+    let found = api.search(json!({"min_duration_ms": 4000}));
+    assert_eq!(ids(found.json["items"].as_array().unwrap()), ["a"]);
+
+    for (body, status, field) in [
+        (&b"{\"input\": {}}"[..], 422, "input"),
+        (b"{\"trace_id\": \"t2\"}", 422, "trace_id"),
+        (b"[1]", 422, "body"),
+        (b"{\"name\": ", 422, "body"),
+        (b"{\"metadata\": \"text\"}", 422, "metadata"),
+        (b"{\"name\": \"\xff\"}", 400, "body"),
+    ] {
+        let a = api.send_raw("PATCH", "/v5/spans/a", Some(body)).unwrap();
+        assert_eq!(
+            (a.status, a.json["error"]["field"].as_str()),
+            (status, Some(field)),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    assert_eq!(
+        c.spans("acct")[0],
+        done.json,
+        "refused updates change nothing"
+    );
+
+    // A span write fault applies to updates as it does to other writes.
+    c.faults().fail_next(1, 503, None);
+    let faulted = api.send("PATCH", "/v5/spans/a", Some(&json!({"name": "x"})));
+    assert_eq!(faulted.status, 503);
+    assert_eq!(c.spans("acct")[0]["name"], "root");
+}

@@ -79,6 +79,7 @@ mod record;
 mod runtime;
 mod stats;
 
+pub use record::llm;
 pub use record::propagate;
 
 #[doc(hidden)]
@@ -97,11 +98,14 @@ pub use model::{
     ObservabilityProvider, SpanItem, SpanStatus, SpanType, Timestamp, UnknownSpanType,
     MAX_ID_BYTES,
 };
+pub use record::annotate::Annotate;
 pub use record::context::{
     current_span, current_trace, ContextGuard, InvalidSpanContext, SpanContext, PARENT_ENV_VAR,
     PARENT_SAMPLED_ENV_VAR,
 };
+pub use record::current::{with_current_span, CurrentSpan};
 pub use record::external::record_item;
+pub use record::llm::{ChatMessage, LlmSpanExt, TokenUsage};
 pub use record::span::{create_span, create_trace, Span, SpanBuilder, SpanGuard};
 pub use runtime::{
     flush_queue, flush_queue_within, init, shutdown, stats, FlushError, ShutdownError,

@@ -17,7 +17,7 @@ use crate::export::worker::{Control, Worker};
 use crate::export::{Exporter, HttpExporter};
 use crate::model::sampling;
 use crate::queue::{self, Pipeline};
-use crate::stats::Stats;
+use crate::stats::{Stats, COUNTERS};
 
 /// How long [`flush_queue`] waits at most.
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,6 +43,8 @@ struct Runtime {
 }
 
 struct WorkerHandle {
+    /// The thread's run in the counters' books (see [`Counters::open_run`](crate::stats::Counters::open_run)).
+    run: u64,
     control: Sender<Control>,
     thread: JoinHandle<()>,
 }
@@ -169,7 +171,9 @@ fn start_worker(
     // Control messages are rare and small; a few slots is plenty.
     let (control, control_receiver) = bounded(64);
     let pending_limit = settings.pending_limit(pipeline.capacity());
+    let run = COUNTERS.open_run();
     let worker = Worker::new(
+        run,
         pipeline,
         control_receiver,
         exporter,
@@ -179,7 +183,11 @@ fn start_worker(
     let thread = thread::Builder::new()
         .name("sgp-trace-export".into())
         .spawn(move || worker.run())?;
-    Ok(WorkerHandle { control, thread })
+    Ok(WorkerHandle {
+        run,
+        control,
+        thread,
+    })
 }
 
 fn lock_worker() -> MutexGuard<'static, Option<WorkerHandle>> {
@@ -255,7 +263,8 @@ fn control_sender() -> Option<Sender<Control>> {
 /// `timeout`; the program's exit is never held longer.
 ///
 /// Spans still open are sent as they are known, with status `CANCELED`, the shutdown time as
-/// their end and metadata `open_at_shutdown: true`. Events made after shutdown are counted in
+/// their end and metadata `open_at_shutdown: true`. What is still unsent when it returns is
+/// counted in [`Stats::dropped_at_shutdown`], and events made after shutdown in
 /// [`Stats::dropped_while_stopped`]. A later [`init`] starts tracing again.
 pub fn shutdown(timeout: Duration) -> Result<(), ShutdownError> {
     let handle = {
@@ -268,21 +277,39 @@ pub fn shutdown(timeout: Duration) -> Result<(), ShutdownError> {
     };
     let deadline = Instant::now() + timeout;
     let (done, finished) = bounded(1);
-    if handle
+    let run = handle.run;
+    let result = if handle
         .control
         .send(Control::Shutdown { deadline, done })
         .is_err()
     {
-        return Err(ShutdownError::Stopped);
-    }
-    match finished.recv_timeout(timeout) {
-        Ok(()) => {
-            let _ = handle.thread.join();
-            Ok(())
+        Err(ShutdownError::Stopped)
+    } else {
+        match finished.recv_timeout(timeout) {
+            Ok(()) => {
+                let _ = handle.thread.join();
+                Ok(())
+            }
+            // The thread is left to finish on its own; the process may exit under it.
+            Err(_) => Err(ShutdownError::Timeout(timeout)),
         }
-        // The thread is left to finish on its own; the process may exit under it.
-        Err(_) => Err(ShutdownError::Timeout(timeout)),
-    }
+    };
+    take_over_the_queue(run);
+    result
+}
+
+/// Closes the books of the export thread of `run` and empties the queue, so that every event
+/// is in a bucket when shutdown returns. What that thread still held (a batch in flight when
+/// the bound ran out, say) and what waits in the channel count as dropped at shutdown, and
+/// the thread's own later counts are not added; the lanes' events are counted as they ship.
+fn take_over_the_queue(run: u64) {
+    // Held so that no `init` opens a new run before the queue is empty.
+    let _worker = lock_worker();
+    COUNTERS.close_run(run);
+    let Some(pipeline) = RUNTIME.pipeline.get() else {
+        return;
+    };
+    pipeline.empty();
 }
 
 /// What happened to this process's span events so far.
@@ -321,7 +348,7 @@ impl std::error::Error for FlushError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShutdownError {
     /// The export thread was still sending when the time ran out; what it had not sent is
-    /// lost with the process.
+    /// dropped and counted in [`Stats::dropped_at_shutdown`].
     Timeout(Duration),
     /// The export thread had already stopped.
     Stopped,

@@ -1,6 +1,7 @@
 //! Counters of what happened to span events, kept by the hot path and the export thread.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 /// What happened to the span events of this process so far; from [`stats()`](crate::stats()).
 ///
@@ -26,7 +27,8 @@ pub struct Stats {
     pub dropped_unauthorized: u64,
     /// Events lost to other failures: an unexpected answer, a panicking exporter.
     pub failed: u64,
-    /// Events still unsent when the shutdown bound ran out.
+    /// Events still unsent when the shutdown bound ran out: queued, held or in flight when
+    /// [`shutdown`](crate::shutdown) returned.
     pub dropped_at_shutdown: u64,
     /// Events made while no export thread ran (after shutdown or while tracing was turned
     /// off), never enqueued.
@@ -77,8 +79,15 @@ impl Stats {
 /// The process's counters.
 pub(crate) static COUNTERS: Counters = Counters::new();
 
+/// The standing run once shutdown closed the last one: no export thread takes events.
+const CLOSED: u64 = u64::MAX;
+
 /// The live counters. Lanes add their events to `enqueued` and `coalesced` when they ship,
 /// so the hot path touches no shared counter per event; `stats` adds what waits in lanes.
+///
+/// Events shipped and not yet in a bucket are the export thread's, counted by it as they
+/// settle. When shutdown gives up on that thread it closes the thread's run: what was left
+/// counts as `dropped_at_shutdown` at once, and the thread's later counts are not added.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) enqueued: AtomicU64,
@@ -96,6 +105,13 @@ pub(crate) struct Counters {
     pub(crate) redacted_values: AtomicU64,
     pub(crate) mask_failures: AtomicU64,
     pub(crate) starts_skipped: AtomicU64,
+    /// The run of the export thread whose counts stand; [`CLOSED`] once shutdown closed it,
+    /// 0 before the first.
+    standing_run: AtomicU64,
+    /// The last run given out. Held shared while events move between the queue and the
+    /// buckets (a lane's shipment, an export thread's count), and exclusively while a run
+    /// opens or closes, so closing sees each of those moves whole or not at all.
+    books: RwLock<u64>,
 }
 
 impl Counters {
@@ -116,11 +132,69 @@ impl Counters {
             redacted_values: AtomicU64::new(0),
             mask_failures: AtomicU64::new(0),
             starts_skipped: AtomicU64::new(0),
+            standing_run: AtomicU64::new(0),
+            books: RwLock::new(0),
         }
     }
 
     pub(crate) fn add(counter: &AtomicU64, events: usize) {
         counter.fetch_add(events as u64, Relaxed);
+    }
+
+    /// Opens the run of a new export thread, whose counts stand from now on; returns it.
+    pub(crate) fn open_run(&self) -> u64 {
+        let mut last = self.books.write().unwrap_or_else(PoisonError::into_inner);
+        *last += 1;
+        self.standing_run.store(*last, Relaxed);
+        *last
+    }
+
+    /// Closes `run` at shutdown, taking over what its export thread did not settle: every
+    /// event shipped and in no bucket yet (in the channel, pending, held or in flight) counts
+    /// as dropped at shutdown. Lanes ship later shipments straight into that bucket.
+    pub(crate) fn close_run(&self, run: u64) {
+        let _books = self.books.write().unwrap_or_else(PoisonError::into_inner);
+        if self.standing_run.load(Relaxed) != run {
+            return;
+        }
+        self.standing_run.store(CLOSED, Relaxed);
+        let settled = [
+            &self.exported,
+            &self.coalesced,
+            &self.dropped_after_retries,
+            &self.rejected,
+            &self.dropped_unauthorized,
+            &self.failed,
+            &self.dropped_at_shutdown,
+            &self.sampled_out,
+        ]
+        .iter()
+        .map(|counter| counter.load(Relaxed))
+        .sum::<u64>();
+        let unsettled = self.enqueued.load(Relaxed).saturating_sub(settled);
+        self.dropped_at_shutdown.fetch_add(unsettled, Relaxed);
+    }
+
+    /// Whether `run` was closed: its export thread's events were taken over.
+    pub(crate) fn is_closed(&self, run: u64) -> bool {
+        self.standing_run.load(Relaxed) != run
+    }
+
+    /// Adds `events` to `counter` for the export thread of `run`, unless shutdown closed that
+    /// run (and counted them already).
+    pub(crate) fn count(&self, run: u64, counter: &AtomicU64, events: usize) {
+        let _books = self.books();
+        if !self.is_closed(run) {
+            Counters::add(counter, events);
+        }
+    }
+
+    /// A shared hold on the books, for a lane's shipment: see [`Books`].
+    pub(crate) fn books(&self) -> Books<'_> {
+        Books {
+            _hold: self.books.read().unwrap_or_else(PoisonError::into_inner),
+            counters: self,
+        }
     }
 
     /// The counters, plus what lanes accepted and coalesced but have not shipped yet.
@@ -162,11 +236,29 @@ impl LaneCounts {
         dropped: 0,
     };
 
-    /// Adds a shipped lane's counts to the process's counters.
-    pub(crate) fn settle(self) {
+    /// Adds a shipped lane's counts; `dropped_at_shutdown` of its events were dropped.
+    pub(crate) fn settle(self, dropped_at_shutdown: usize) {
         Counters::add(&COUNTERS.enqueued, self.accepted as usize);
         Counters::add(&COUNTERS.coalesced, self.coalesced as usize);
         Counters::add(&COUNTERS.starts_skipped, self.starts_skipped as usize);
         Counters::add(&COUNTERS.dropped_queue_full, self.dropped as usize);
+        if dropped_at_shutdown > 0 {
+            Counters::add(&COUNTERS.dropped_at_shutdown, dropped_at_shutdown);
+        }
+    }
+}
+
+/// A shared hold on the counters' books: a lane sends its shipment and counts it within one,
+/// so a run cannot close between the two.
+pub(crate) struct Books<'a> {
+    _hold: RwLockReadGuard<'a, u64>,
+    counters: &'a Counters,
+}
+
+impl Books<'_> {
+    /// Whether an export thread's run is open to take shipments; when not, a shipment is
+    /// dropped and counted as dropped at shutdown.
+    pub(crate) fn open(&self) -> bool {
+        self.counters.standing_run.load(Relaxed) != CLOSED
     }
 }

@@ -55,8 +55,13 @@ impl Harness {
 
     /// Flushes, then returns the stored spans of the test account by name.
     pub fn flushed_spans(&self) -> BTreeMap<String, Value> {
+        by_name(self.collector_spans())
+    }
+
+    /// Flushes, then returns the stored spans of the test account, names repeated or not.
+    pub fn collector_spans(&self) -> Vec<Value> {
         sgp_trace::flush_queue_within(Duration::from_secs(20)).expect("flush finishes");
-        by_name(self.collector.spans(ACCOUNT))
+        self.collector.spans(ACCOUNT)
     }
 }
 

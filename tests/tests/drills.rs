@@ -297,3 +297,135 @@ fn hostile_values_do_not_stop_the_export_thread() {
         .ends_with("bytes]"));
     assert_eq!(sgp_trace::stats().lost(), 0);
 }
+
+/// Every bucket an enqueued event can end in (see `Stats`): when it equals `enqueued`, no
+/// event is unaccounted for and none is counted twice.
+fn settled(stats: &sgp_trace::Stats) -> u64 {
+    stats.exported
+        + stats.coalesced
+        + stats.dropped_after_retries
+        + stats.rejected
+        + stats.dropped_unauthorized
+        + stats.failed
+        + stats.dropped_at_shutdown
+        + stats.sampled_out
+}
+
+/// A backend on 127.0.0.1 that accepts connections and never answers: a fault the collector
+/// cannot produce on demand. Its sockets stay open for the life of the test process.
+fn silent_backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.extend(stream.ok());
+        }
+    });
+    port
+}
+
+/// The shutdown bound of the shutdown drills, short to keep the suite short.
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(2);
+
+/// Drops `guard` and returns how long that took and the stats right after.
+fn drop_guard_timed(guard: sgp_trace::TracingGuard) -> (Duration, sgp_trace::Stats) {
+    let started = Instant::now();
+    drop(guard);
+    (started.elapsed(), sgp_trace::stats())
+}
+
+#[test]
+fn shutdown_against_a_backend_that_never_answers_counts_every_event() {
+    let port = silent_backend();
+    let request_timeout = Duration::from_secs(3);
+    let config = Config::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .credentials(API_KEY, ACCOUNT)
+        // Nothing is cut before shutdown: its first batch is in flight at the bound, and
+        // fails after it (at the request timeout), when shutdown has counted it already.
+        .flush_at(10_000)
+        .flush_interval(Duration::from_secs(60))
+        .request_timeout(request_timeout)
+        .shutdown_timeout(SHUTDOWN_BOUND)
+        .build()
+        .unwrap();
+    let guard = sgp_trace::init(config);
+    emit_paced(5_000, 5_000, Duration::ZERO);
+    let (took, stats) = drop_guard_timed(guard);
+    report(
+        "a backend that accepts and never answers, shutdown at a 2 s bound",
+        5_000,
+        0,
+        stats.lost(),
+    );
+    assert!(took < SHUTDOWN_BOUND + Duration::from_secs(1), "{took:?}");
+    assert_eq!(stats.enqueued, 10_000, "{stats:?}");
+    assert_eq!(
+        stats.enqueued,
+        settled(&stats),
+        "every event in one bucket: {stats:?}"
+    );
+    assert_eq!(stats.exported, 0, "{stats:?}");
+    assert_eq!(
+        stats.dropped_at_shutdown,
+        stats.enqueued - stats.coalesced,
+        "{stats:?}"
+    );
+    // The export thread gives up on its batch after the bound; it is not counted again.
+    std::thread::sleep(request_timeout + Duration::from_secs(1) - took.min(request_timeout));
+    assert_eq!(sgp_trace::stats(), stats);
+}
+
+/// The spans of the refused-backend drill: more than the default queue holds, so that the
+/// lanes, the channel and the export thread's buffer all hold events at shutdown.
+const REFUSED_BURST: usize = 200_000;
+
+#[test]
+fn shutdown_after_a_burst_to_a_refusing_backend_counts_every_event() {
+    let config = Config::builder()
+        .base_url(format!("http://127.0.0.1:{}", free_port()))
+        .credentials(API_KEY, ACCOUNT)
+        .flush_interval(Duration::from_millis(100))
+        // Four attempts 1 ms apart per batch of 50: at least 3 ms per 50 events, so the
+        // export thread is still at work when the bound runs out, however fast the machine.
+        .max_batch_items(50)
+        .backoff(Duration::from_millis(1), Duration::from_millis(1))
+        .shutdown_timeout(SHUTDOWN_BOUND)
+        .build()
+        .unwrap();
+    let guard = sgp_trace::init(config);
+    emit_paced(REFUSED_BURST, REFUSED_BURST, Duration::ZERO);
+    let before = sgp_trace::stats();
+    let (took, stats) = drop_guard_timed(guard);
+    println!(
+        "a refusing backend: {} events waiting at shutdown, {took:?} to shut down: {stats:?}",
+        before.waiting()
+    );
+    report(
+        "a backend refusing connections, 200k spans in a burst, shutdown at a 2 s bound",
+        REFUSED_BURST as u64,
+        0,
+        stats.lost(),
+    );
+    assert!(took < SHUTDOWN_BOUND + Duration::from_secs(1), "{took:?}");
+    assert!(
+        before.dropped_queue_full > 0,
+        "the queue filled: {before:?}"
+    );
+    assert_eq!(
+        stats.enqueued,
+        settled(&stats),
+        "every event in one bucket: {stats:?}"
+    );
+    assert_eq!(stats.exported, 0, "{stats:?}");
+    assert!(stats.dropped_at_shutdown > 0, "{stats:?}");
+    assert_eq!(
+        stats.enqueued + stats.dropped_queue_full + stats.starts_skipped,
+        2 * REFUSED_BURST as u64,
+        "{stats:?}"
+    );
+    // Whatever the export thread still does, it adds nothing.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sgp_trace::stats(), stats);
+}

@@ -141,6 +141,8 @@ struct Outgoing {
 const MAX_TRACKED_OPEN_SPANS: usize = 10_000;
 
 pub(crate) struct Worker {
+    /// This thread's run in the counters' books: its counts stand until shutdown closes it.
+    run: u64,
     pipeline: &'static Pipeline,
     events: Receiver<Shipment>,
     /// When the lanes of idle threads are shipped next, if any holds events.
@@ -171,6 +173,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub(crate) fn new(
+        run: u64,
         pipeline: &'static Pipeline,
         control: Receiver<Control>,
         exporter: Arc<dyn Exporter>,
@@ -178,6 +181,7 @@ impl Worker {
         pending_limit: usize,
     ) -> Worker {
         Worker {
+            run,
             pipeline,
             events: pipeline.receiver.clone(),
             next_lane_look: Instant::now(),
@@ -201,6 +205,11 @@ impl Worker {
 
     pub(crate) fn run(mut self) {
         loop {
+            if COUNTERS.is_closed(self.run) {
+                // Shutdown gave up on this thread and took over its events; the queue may
+                // be a later export thread's now.
+                return;
+            }
             let wait = self.next_wake(Instant::now());
             let taking_events = self.pending.len() < self.pending_limit;
             let never = crossbeam_channel::never();
@@ -342,7 +351,7 @@ impl Worker {
             return;
         }
         let outcome = self.held.accept(event.item);
-        Counters::add(&COUNTERS.sampled_out, outcome.discarded);
+        COUNTERS.count(self.run, &COUNTERS.sampled_out, outcome.discarded);
         for item in outcome.released {
             // Whether it follows its start is not kept through the hold: looked up.
             self.queue(item, true, now);
@@ -357,7 +366,7 @@ impl Worker {
             self.open.remove(&key_of(&item));
         }
         if self.pending.push(item, follows_start, now) {
-            Counters::add(&COUNTERS.coalesced, 1);
+            COUNTERS.count(self.run, &COUNTERS.coalesced, 1);
         }
     }
 
@@ -519,7 +528,7 @@ impl Worker {
         };
         let count = batch.spans.len();
         if self.unauthorized {
-            Counters::add(&COUNTERS.dropped_unauthorized, count);
+            COUNTERS.count(self.run, &COUNTERS.dropped_unauthorized, count);
             return;
         }
         let exporter = &self.exporter;
@@ -533,7 +542,7 @@ impl Worker {
         });
         match result {
             Ok(()) => {
-                Counters::add(&COUNTERS.exported, count);
+                COUNTERS.count(self.run, &COUNTERS.exported, count);
                 self.recycle(batch.spans);
             }
             Err(ExportError::Transient {
@@ -556,7 +565,7 @@ impl Worker {
                     retry_at.duration_since(first_failure) > self.settings.max_retry_time;
                 let too_late = deadline.is_some_and(|deadline| retry_at > deadline);
                 if out_of_attempts || out_of_time || too_late {
-                    Counters::add(&COUNTERS.dropped_after_retries, count);
+                    COUNTERS.count(self.run, &COUNTERS.dropped_after_retries, count);
                     self.reported.note(reason);
                 } else {
                     batch.not_before = retry_at;
@@ -568,14 +577,14 @@ impl Worker {
             }
             Err(ExportError::Unauthorized { reason }) => {
                 self.unauthorized = true;
-                Counters::add(&COUNTERS.dropped_unauthorized, count);
+                COUNTERS.count(self.run, &COUNTERS.dropped_unauthorized, count);
                 diag::error(format_args!(
                     "the SGP API refused the credentials ({reason}); export has stopped and spans \
                      are dropped. Check SGP_API_KEY and SGP_ACCOUNT_ID, then call `sgp_trace::init` again"
                 ));
             }
             Err(ExportError::Failed { reason }) => {
-                Counters::add(&COUNTERS.failed, count);
+                COUNTERS.count(self.run, &COUNTERS.failed, count);
                 self.reported.note(reason);
             }
         }
@@ -586,7 +595,7 @@ impl Worker {
     fn isolate_refused(&mut self, batch: Outgoing, reason: &str, now: Instant) {
         if batch.spans.len() == 1 {
             let span = &batch.spans.items()[0];
-            Counters::add(&COUNTERS.rejected, 1);
+            COUNTERS.count(self.run, &COUNTERS.rejected, 1);
             diag::warn(format_args!(
                 "the server refused span {} ({:?}) of trace {}; it is dropped: {reason}",
                 span.id, span.name, span.trace_id
@@ -651,8 +660,14 @@ impl Worker {
             self.send_until(deadline);
         }
         let unsent: usize = self.outgoing.drain(..).map(|batch| batch.spans.len()).sum();
-        Counters::add(&COUNTERS.dropped_at_shutdown, unsent + self.drop_queued());
-        Counters::add(&COUNTERS.sampled_out, self.held.discard_all());
+        // Once shutdown gave up on this thread, what is queued is no longer its to drop.
+        let queued = if COUNTERS.is_closed(self.run) {
+            0
+        } else {
+            self.drop_queued()
+        };
+        COUNTERS.count(self.run, &COUNTERS.dropped_at_shutdown, unsent + queued);
+        COUNTERS.count(self.run, &COUNTERS.sampled_out, self.held.discard_all());
         self.answer_flush_waiters();
         let exporter = &self.exporter;
         let timeout = deadline.saturating_duration_since(Instant::now());
@@ -685,10 +700,11 @@ impl Worker {
             item.status = Some(SpanStatus::Canceled);
             let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
             metadata.insert("open_at_shutdown".into(), Value::Bool(true));
-            // Not counted as received: it stands in for the end event the span never sent,
-            // and follows its start.
+            // Counted as enqueued: it stands in for the end event the span never sent (that
+            // end, if it comes, is counted as made while stopped), and follows its start.
+            COUNTERS.count(self.run, &COUNTERS.enqueued, 1);
             if self.pending.push(item, true, now) {
-                Counters::add(&COUNTERS.coalesced, 1);
+                COUNTERS.count(self.run, &COUNTERS.coalesced, 1);
             }
         }
     }

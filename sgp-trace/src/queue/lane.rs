@@ -26,7 +26,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::model::SpanItem;
 use crate::queue::event::Event;
-use crate::stats::LaneCounts;
+use crate::stats::{LaneCounts, COUNTERS};
 
 /// The most events a lane holds before it ships; smaller when the queue is smaller.
 pub(crate) const MAX_LANE_EVENTS: usize = 64;
@@ -476,7 +476,18 @@ impl LaneState {
             }
         }
         let shipment = std::mem::take(&mut self.events);
-        let shipped = match route.sender.try_send(shipment) {
+        // Sent and counted under one hold of the books, so shutdown's closing count sees
+        // both or neither. Once shutdown closed the export thread's run nothing takes the
+        // channel: the shipment is dropped here and counted.
+        let books = COUNTERS.books();
+        let mut dropped = 0;
+        let sent = if books.open() {
+            route.sender.try_send(shipment)
+        } else {
+            dropped = shipment.len();
+            Ok(())
+        };
+        let shipped = match sent {
             Ok(()) => {
                 for (index, event) in copies.drain(..) {
                     self.open[index as usize].span = Place::Seated(SeatedSpan {
@@ -486,7 +497,7 @@ impl LaneState {
                 }
                 self.unsent_starts.clear();
                 self.ends = 0;
-                std::mem::replace(&mut self.counts, LaneCounts::ZERO).settle();
+                std::mem::replace(&mut self.counts, LaneCounts::ZERO).settle(dropped);
                 let capacity = route.sender.capacity().unwrap_or(0);
                 self.under_pressure = route.sender.len() * 2 > capacity;
                 true

@@ -69,6 +69,16 @@ impl Pipeline {
         }
     }
 
+    /// Ships every lane and empties the channel, once the books are closed: what the lanes
+    /// hold is counted as dropped as it ships, and what the channel held was counted when the
+    /// books closed.
+    pub(crate) fn empty(&self) {
+        lane::ship_all(&self.route());
+        while let Ok(shipment) = self.receiver.try_recv() {
+            self.recycle(shipment);
+        }
+    }
+
     /// Gives an emptied shipment back for a lane to reuse.
     pub(crate) fn recycle(&self, mut shipment: Shipment) {
         // Empty shipments that only woke the export thread have no room to reuse.

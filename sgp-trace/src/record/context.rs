@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Id, InvalidId};
+use crate::queue::lane::SpanSlot;
 
 /// Where a span sits: the one value that crosses threads, processes and job queues.
 ///
@@ -58,6 +59,7 @@ impl SpanContext {
             context: self,
             root,
             sampled: true,
+            slot: None,
         })
     }
 }
@@ -186,6 +188,10 @@ pub(crate) struct Entry {
     pub(crate) root: Id,
     /// `false` when the sampler dropped this trace: spans under it are no-ops.
     pub(crate) sampled: bool,
+    /// Where the span's item waits, when the span is recorded in this process: how
+    /// [`with_current_span`](crate::with_current_span) reaches it, wherever the entry was
+    /// carried. `None` for a context from elsewhere (attached, inherited, unsampled).
+    pub(crate) slot: Option<SpanSlot>,
 }
 
 /// One level of a thread's stack: an entry and the token of the guard that pushed it.
@@ -250,6 +256,7 @@ fn adopt_process_parent() -> Option<Entry> {
                 context,
                 root,
                 sampled,
+                slot: None,
             })
         }
         Err(error) => {

@@ -366,7 +366,12 @@ impl Outcome {
                 item.output = Some(output);
             }
             if let Some((error_type, message, category)) = self.error {
-                crate::record::span::record_error(item, error_type, &message, category.as_str());
+                crate::record::annotate::record_error(
+                    item,
+                    error_type,
+                    &message,
+                    category.as_str(),
+                );
             }
         });
     }

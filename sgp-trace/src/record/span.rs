@@ -1,7 +1,7 @@
 //! Creating spans: builders, the [`Span`] handle that ends on drop, and the [`SpanGuard`]
 //! that also makes the span current.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, BorrowMut, Cow};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
@@ -12,9 +12,10 @@ use serde_json::{Map, Value};
 
 use crate::json::JsonObject;
 use crate::model::sampling::{self, Decision};
-use crate::model::{Id, SpanItem, SpanStatus, SpanType, Timestamp};
-use crate::queue::lane::{self, ItemToMove, SpanSlot};
+use crate::model::{ErrorCategory, Id, SpanItem, SpanStatus, SpanType, Timestamp};
+use crate::queue::lane::{ItemToMove, SpanSlot};
 use crate::queue::Pipeline;
+use crate::record::annotate;
 use crate::record::context::{self, ContextGuard, Entry, SpanContext};
 use crate::runtime;
 
@@ -159,7 +160,7 @@ impl SpanBuilder {
         if !self.recordable {
             return self;
         }
-        let value = metadata_value(value);
+        let value = annotate::metadata_value(value);
         self.extras_mut()
             .metadata
             .get_or_insert_with(Map::new)
@@ -289,6 +290,7 @@ impl SpanBuilder {
             },
             root: root.unwrap_or_else(|| span_id.clone()),
             sampled: true,
+            slot: None,
         };
         let mut item = ManuallyDrop::new(SpanItem {
             name: self.name,
@@ -310,12 +312,10 @@ impl SpanBuilder {
         let Some(slot) = pipeline.start(item, now.as_nanos(), held) else {
             return Span::noop();
         };
+        let mut entry = entry;
+        entry.slot = Some(slot);
         Span {
-            state: State::Recording(Recording {
-                entry,
-                slot,
-                pipeline,
-            }),
+            state: State::Recording(Recording { entry, pipeline }),
         }
     }
 
@@ -390,22 +390,6 @@ struct Placement {
     group_id: Option<Id>,
 }
 
-/// Marks an item failed: status `ERROR` and the error metadata of the Python SDK.
-pub(crate) fn record_error(item: &mut SpanItem, error_type: &str, message: &str, category: &str) {
-    item.status = Some(SpanStatus::Error);
-    let map = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
-    map.insert("error".into(), Value::Bool(true));
-    map.insert("error_type".into(), Value::String(error_type.to_owned()));
-    map.insert("error_message".into(), Value::String(message.to_owned()));
-    map.insert("error_category".into(), Value::String(category.to_owned()));
-}
-
-/// A metadata value; one that cannot be serialized is kept as the error's text.
-fn metadata_value<T: Serialize + ?Sized>(value: &T) -> Value {
-    serde_json::to_value(value)
-        .unwrap_or_else(|error| Value::String(format!("serialization error: {error}")))
-}
-
 /// A started span. It ends when dropped (or with [`Span::end`]), and its setters change what
 /// is sent when it ends. A no-op span (tracing off, or no trace in scope) ignores them all.
 ///
@@ -428,20 +412,13 @@ enum State {
     Unsampled(Entry),
 }
 
-/// A recorded span: its item waits in its lane (see [`lane`]) until it ends.
+/// A recorded span: its item waits in its lane (see [`lane`](crate::queue::lane)) until it ends.
 #[derive(Debug)]
 struct Recording {
-    /// What entering the span makes current: its context and its trace's root.
+    /// What entering the span makes current: its context, its trace's root and its slot
+    /// (always there for a recorded span).
     entry: Entry,
-    slot: SpanSlot,
     pipeline: &'static Pipeline,
-}
-
-impl Recording {
-    /// Changes the span's item in its lane.
-    fn change(&self, change: impl FnOnce(&mut SpanItem)) {
-        lane::with_open(&self.slot, change);
-    }
 }
 
 impl Span {
@@ -449,14 +426,6 @@ impl Span {
     #[inline]
     pub fn noop() -> Span {
         Span { state: State::Noop }
-    }
-
-    #[inline]
-    fn recording(&mut self) -> Option<&mut Recording> {
-        match &mut self.state {
-            State::Recording(state) => Some(state),
-            _ => None,
-        }
     }
 
     fn unsampled(placement: Placement, root: Option<Id>) -> Span {
@@ -470,6 +439,7 @@ impl Span {
             context,
             root: root.unwrap_or(span_id),
             sampled: false,
+            slot: None,
         };
         Span {
             state: State::Unsampled(entry),
@@ -507,39 +477,40 @@ impl Span {
         }
     }
 
+    /// Where the span's item waits, when it is recorded.
+    #[inline]
+    fn slot(&self) -> Option<&SpanSlot> {
+        match &self.state {
+            State::Recording(state) => state.entry.slot.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Replaces the input; sent when the span ends.
     pub fn set_input<T: Serialize + ?Sized>(&mut self, input: &T) {
-        if let Some(state) = self.recording() {
-            let input = JsonObject::new(input);
-            state.change(|item| item.input = Some(input));
+        if let Some(slot) = self.slot() {
+            annotate::set_input(slot, input);
         }
     }
 
     /// Sets the output; sent when the span ends.
     pub fn set_output<T: Serialize + ?Sized>(&mut self, output: &T) {
-        if let Some(state) = self.recording() {
-            let output = JsonObject::new(output);
-            state.change(|item| item.output = Some(output));
+        if let Some(slot) = self.slot() {
+            annotate::set_output(slot, output);
         }
     }
 
     /// Adds or replaces one metadata entry.
     pub fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
-        if let Some(state) = self.recording() {
-            // Serialized before the lane is locked: a `Serialize` impl may make spans too.
-            let value = metadata_value(value);
-            let key = key.into();
-            state.change(|item| {
-                Arc::make_mut(item.metadata.get_or_insert_with(Default::default))
-                    .insert(key, value);
-            });
+        if let Some(slot) = self.slot() {
+            annotate::set_metadata(slot, key.into(), value);
         }
     }
 
     /// Sets how the span ended; without it a span ends as `SUCCESS`.
     pub fn set_status(&mut self, status: SpanStatus) {
-        if let Some(state) = self.recording() {
-            state.change(|item| item.status = Some(status));
+        if let Some(slot) = self.slot() {
+            annotate::set_status(slot, status);
         }
     }
 
@@ -552,8 +523,8 @@ impl Span {
     /// span.set_error("std::io::Error", &error.to_string(), "application");
     /// ```
     pub fn set_error(&mut self, error_type: &str, message: &str, category: &str) {
-        if let Some(state) = self.recording() {
-            state.change(|item| record_error(item, error_type, message, category));
+        if let Some(slot) = self.slot() {
+            annotate::set_error(slot, error_type, message, category);
         }
     }
 
@@ -561,7 +532,11 @@ impl Span {
     pub fn end(self) {}
 
     fn finish(&mut self) {
-        self.finish_with(|_| {});
+        if std::thread::panicking() {
+            self.finish_with(record_unwinding);
+        } else {
+            self.finish_with(|_| {});
+        }
     }
 
     /// Ends the span now, after `change` made its last changes to the item: one visit to
@@ -570,8 +545,14 @@ impl Span {
     ///
     /// It works on the span in place: moving the state out first copied it whole.
     pub(crate) fn finish_with(&mut self, change: impl FnOnce(&mut SpanItem)) {
-        if let State::Recording(state) = &self.state {
-            let (pipeline, slot) = (state.pipeline, state.slot);
+        if let State::Recording(Recording {
+            entry: Entry {
+                slot: Some(slot), ..
+            },
+            pipeline,
+        }) = &self.state
+        {
+            let (pipeline, slot) = (*pipeline, *slot);
             let now = Timestamp::now();
             pipeline.end(slot, now.as_nanos(), |item| {
                 change(item);
@@ -581,6 +562,22 @@ impl Span {
             });
             self.state = State::Noop;
         }
+    }
+}
+
+/// Ends a span dropped while its thread unwinds from a panic as failed, unless its status
+/// was set (`#[traced]` records the panic and its message itself). The message of the panic
+/// cannot be had here without a panic hook, which the SDK does not install behind the
+/// program's back.
+#[cold]
+fn record_unwinding(item: &mut SpanItem) {
+    if item.status.is_none() {
+        annotate::record_error(
+            item,
+            "panic",
+            "the thread panicked while the span was open",
+            ErrorCategory::Application.as_str(),
+        );
     }
 }
 
@@ -648,6 +645,18 @@ impl Drop for SpanGuard {
         if !(self.span.is_noop() && self.entered.is_inert()) {
             self.leave_and_end();
         }
+    }
+}
+
+impl Borrow<Span> for SpanGuard {
+    fn borrow(&self) -> &Span {
+        &self.span
+    }
+}
+
+impl BorrowMut<Span> for SpanGuard {
+    fn borrow_mut(&mut self) -> &mut Span {
+        &mut self.span
     }
 }
 
