@@ -4,6 +4,7 @@
 //! `gen_ai.*` attributes; the mapping is in `gen_ai_table.md`, shown in the crate docs.
 
 use serde_json::{Map, Value};
+use sgp_trace::llm::keys;
 use sgp_trace::Span;
 use tracing_core::Metadata;
 
@@ -18,24 +19,28 @@ enum Target {
 
 /// The fields the SDK's LLM shape names; the first of two fields for one key wins.
 const MAPPED: &[(&str, Target)] = &[
-    ("gen_ai.operation.name", Target::Metadata("llm.operation")),
-    ("gen_ai.request.model", Target::Metadata("llm.model")),
-    ("gen_ai.response.model", Target::Metadata("llm.model")),
-    ("gen_ai.provider.name", Target::Metadata("llm.provider")),
-    ("gen_ai.system", Target::Metadata("llm.provider")),
+    ("gen_ai.operation.name", Target::Metadata(keys::OPERATION)),
+    ("gen_ai.request.model", Target::Metadata(keys::MODEL)),
+    ("gen_ai.response.model", Target::Metadata(keys::MODEL)),
+    ("gen_ai.provider.name", Target::Metadata(keys::PROVIDER)),
+    ("gen_ai.system", Target::Metadata(keys::PROVIDER)),
     (
         "gen_ai.usage.input_tokens",
-        Target::Metadata("llm.usage.prompt"),
+        Target::Metadata(keys::PROMPT_TOKENS),
     ),
     (
         "gen_ai.usage.output_tokens",
-        Target::Metadata("llm.usage.completion"),
+        Target::Metadata(keys::COMPLETION_TOKENS),
     ),
-    ("gen_ai.conversation.id", Target::Metadata("llm.session")),
-    ("gen_ai.prompt", Target::Input("prompt")),
-    ("gen_ai.input.messages", Target::Input("messages")),
-    ("gen_ai.completion", Target::Output("response")),
-    ("gen_ai.output.messages", Target::Output("messages")),
+    (
+        "gen_ai.response.finish_reasons",
+        Target::Metadata(keys::FINISH_REASON),
+    ),
+    ("gen_ai.conversation.id", Target::Metadata(keys::SESSION_ID)),
+    ("gen_ai.prompt", Target::Input(keys::PROMPT)),
+    ("gen_ai.input.messages", Target::Input(keys::MESSAGES)),
+    ("gen_ai.completion", Target::Output(keys::RESPONSE)),
+    ("gen_ai.output.messages", Target::Output(keys::MESSAGES)),
 ];
 
 /// Whether a span's callsite declares any `gen_ai.*` field, given or left `Empty` to be
@@ -87,13 +92,13 @@ impl LlmFields {
             _ => None,
         });
         metadata
-            .entry("llm.operation")
+            .entry(keys::OPERATION)
             .or_insert_with(|| Value::String("chat".into()));
         let usage = |key: &str| metadata.get(key).and_then(Value::as_u64);
         if let (Some(prompt), Some(completion)) =
-            (usage("llm.usage.prompt"), usage("llm.usage.completion"))
+            (usage(keys::PROMPT_TOKENS), usage(keys::COMPLETION_TOKENS))
         {
-            metadata.insert("llm.usage.total".into(), Value::from(prompt + completion));
+            metadata.insert(keys::TOTAL_TOKENS.into(), Value::from(prompt + completion));
         }
         for (name, value) in &self.gen_ai {
             if !MAPPED.iter().any(|(mapped, _)| mapped == name) {
@@ -143,17 +148,42 @@ impl LlmFields {
     }
 }
 
-/// Messages given as JSON text (as the GenAI conventions put them in attributes) are kept
-/// as JSON; anything else as it came.
+/// Messages given as JSON text (as the GenAI conventions put them in attributes) become the
+/// SDK's `[{"role", "content"}]`; finish reasons given as a JSON list of one become that
+/// one; anything else is kept as it came.
 fn structured(key: &str, value: &Value) -> Value {
-    if key == "messages" {
-        if let Some(parsed) = value
-            .as_str()
-            .and_then(|text| serde_json::from_str::<Value>(text).ok())
-            .filter(Value::is_array)
-        {
-            return parsed;
+    let parsed = value
+        .as_str()
+        .and_then(|text| serde_json::from_str::<Value>(text).ok());
+    match (key, parsed) {
+        (keys::MESSAGES, Some(Value::Array(messages))) => {
+            Value::Array(messages.into_iter().map(chat_message).collect())
         }
+        (keys::FINISH_REASON, Some(Value::Array(mut reasons))) if reasons.len() == 1 => {
+            reasons.remove(0)
+        }
+        _ => value.clone(),
     }
-    value.clone()
+}
+
+/// A GenAI message with `parts` (`[{"type": "text", "content": ...}]`) as the SDK's
+/// `{"role", "content"}`, its text parts joined; other messages as they are.
+fn chat_message(message: Value) -> Value {
+    let Some(parts) = message.get("parts").and_then(Value::as_array) else {
+        return message;
+    };
+    if message.get("content").is_some() {
+        return message;
+    }
+    let text: Vec<&str> = parts
+        .iter()
+        .filter(|part| part.get("type").is_none_or(|kind| kind == "text"))
+        .filter_map(|part| part.get("content").and_then(Value::as_str))
+        .collect();
+    let mut chat = Map::new();
+    if let Some(role) = message.get("role") {
+        chat.insert("role".into(), role.clone());
+    }
+    chat.insert("content".into(), Value::String(text.join("")));
+    Value::Object(chat)
 }

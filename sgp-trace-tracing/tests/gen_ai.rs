@@ -18,7 +18,8 @@ fn gen_ai_fields_make_a_completion_span_in_the_llm_shape() {
         gen_ai.system = "openai",
         gen_ai.request.model = "gpt-4o",
         gen_ai.request.temperature = 0.2,
-        gen_ai.input.messages = r#"[{"role":"user","content":"What is SGP?"}]"#,
+        gen_ai.input.messages = r#"[{"role":"system","content":"Be brief."},{"role":"user","parts":[{"type":"text","content":"What is "},{"type":"text","content":"SGP?"}]}]"#,
+        gen_ai.response.finish_reasons = r#"["stop"]"#,
         attempt = 1,
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
@@ -40,7 +41,10 @@ fn gen_ai_fields_make_a_completion_span_in_the_llm_shape() {
     assert_eq!(chat["type"], "COMPLETION");
     assert_eq!(
         chat["input"],
-        json!({"attempt": 1, "messages": [{"role": "user", "content": "What is SGP?"}]})
+        json!({"attempt": 1, "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is SGP?"},
+        ]})
     );
     assert_eq!(
         chat["output"],
@@ -53,6 +57,7 @@ fn gen_ai_fields_make_a_completion_span_in_the_llm_shape() {
     assert_eq!(metadata["llm.usage.prompt"], 12);
     assert_eq!(metadata["llm.usage.completion"], 30);
     assert_eq!(metadata["llm.usage.total"], 42);
+    assert_eq!(metadata["llm.finish_reason"], "stop");
     assert_eq!(metadata["gen_ai.request.temperature"], 0.2);
     assert!(metadata.get("gen_ai.usage.input_tokens").is_none());
 

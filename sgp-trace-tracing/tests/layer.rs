@@ -220,3 +220,22 @@ async fn a_panic_in_an_instrumented_task_ends_its_span_error() {
     assert_eq!(spans["explode_later"]["status"], "ERROR");
     assert_eq!(spans["explode_later"]["metadata"]["error_type"], "panic");
 }
+
+#[test]
+fn with_current_span_inside_an_entered_tracing_span_annotates_its_sgp_span() {
+    let harness = Harness::start(|config| config);
+    install(layer());
+    info_span!("outer").in_scope(|| {
+        info_span!("chat").in_scope(|| {
+            let annotated = sgp_trace::with_current_span(|span| {
+                span.set_metadata("answer_quality", &"good");
+            });
+            assert!(annotated.is_some());
+        });
+    });
+    assert!(sgp_trace::with_current_span(|_| ()).is_none());
+    let spans = harness.flushed_spans();
+
+    assert_eq!(spans["chat"]["metadata"]["answer_quality"], "good");
+    assert!(spans["outer"]["metadata"].get("answer_quality").is_none());
+}
