@@ -51,7 +51,8 @@
 //!   span is recorded: with tracing off or no trace in scope (and no `root`), the call pays
 //!   one check.
 //! - **Output**: the return value, recorded like the arguments (a value that is not a JSON
-//!   object becomes `{"value": ...}`); `()` and `Ok(())` record nothing.
+//!   object becomes `{"value": ...}`); `()` and `Ok(())` record nothing. An output the body
+//!   set itself (`sgp_trace::with_current_span(|span| span.set_output(..))`) is kept.
 //! - **Errors**: a function returning a `Result` (any type named `Result`) records `Ok` as
 //!   the output; `Err` sets status `ERROR` and the metadata `error: true`, `error_type` (the
 //!   error's type name), `error_message` (its `Display`, else `Debug`) and `error_category`

@@ -20,6 +20,9 @@ use crate::record::context::{self, SpanContext};
 /// [continues a trace](SpanContext::attach) from elsewhere, a span the sampler dropped,
 /// and a span that has already ended are not recording here.
 ///
+/// An output set here is kept over the return value that `#[traced]` or
+/// [`in_scope`](crate::SpanBuilder::in_scope) would record.
+///
 /// When one span is entered on two threads at once, both reach the same span, and each
 /// setter replaces what was set before it, whichever thread set it.
 ///

@@ -358,12 +358,14 @@ impl Outcome {
         }
     }
 
-    /// Records this outcome on the span and ends it; the span is a no-op afterwards.
+    /// Records this outcome on the span and ends it; the span is a no-op afterwards. An
+    /// output the body set itself (through `with_current_span`, say: an LLM's response)
+    /// is kept over the return value.
     #[inline]
     pub fn end(self, span: &mut Span) {
         span.finish_with(|item| {
-            if let Some(output) = self.output {
-                item.output = Some(output);
+            if item.output.is_none() {
+                item.output = self.output;
             }
             if let Some((error_type, message, category)) = self.error {
                 crate::record::annotate::record_error(
