@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::json::escape::string_end;
 use crate::json::plain::holds_credential_fragment;
 use crate::json::JsonObject;
 use crate::model::SpanItem;
@@ -272,41 +273,6 @@ fn scan(json: &str) -> Scan {
         }
     }
     result
-}
-
-/// Where the string whose text starts at `from` ends (its closing quote), skipping escaped
-/// characters; `None` when it is not closed.
-///
-/// Inside a string only a quote or a backslash matters: it jumps from one to the next
-/// sixteen bytes at a time with SSE2, and looks at the last few bytes of the text one by
-/// one. A raw control character, which valid JSON does not hold, is passed over.
-fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    while from + 16 <= bytes.len() {
-        // SAFETY: the sixteen bytes from `from` are in `bytes`.
-        let flags = unsafe {
-            crate::json::escape::sse2::quote_or_backslash_flags(bytes.as_ptr().add(from))
-        };
-        if flags == 0 {
-            from += 16;
-            continue;
-        }
-        let at = from + flags.trailing_zeros() as usize;
-        if bytes[at] == b'"' {
-            return Some(at);
-        }
-        // A backslash escapes the next byte (for `\u00e9`, the `u`; the digits that follow
-        // are neither quotes nor backslashes).
-        from = at + 2;
-    }
-    while let Some(&byte) = bytes.get(from) {
-        match byte {
-            b'"' => return Some(from),
-            b'\\' => from += 2,
-            _ => from += 1,
-        }
-    }
-    None
 }
 
 /// Whether a key names a credential, judged by its last word (and the one before `key`).

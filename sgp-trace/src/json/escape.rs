@@ -1,5 +1,7 @@
 //! Which bytes a JSON string escapes, found many bytes at a time: the one escape scan of the
-//! crate, used by the payload writer, the export thread's encoder and its credential scan.
+//! crate. Its interface is [`next_escape`] and [`write_escaped`] (the payload writer, the
+//! export thread's encoder) and [`string_end`] (the export thread's credential scan); the
+//! SSE2 searches behind them stay inside.
 
 /// Hands `put` the text of `bytes` as a JSON string writes it, without its quotes: the runs
 /// between escapes (found many bytes at a time, see [`next_escape`]) and the escapes.
@@ -99,9 +101,42 @@ pub(crate) fn next_escape(bytes: &[u8], mut from: usize) -> usize {
         .expect("a byte needs an escape")
 }
 
+/// Where the string whose text starts at `from` ends (its closing quote), skipping escaped
+/// characters; `None` when it is not closed.
+///
+/// Inside a string only a quote or a backslash matters: it jumps from one to the next
+/// sixteen bytes at a time with SSE2, and looks at the last few bytes of the text one by
+/// one. A raw control character, which valid JSON does not hold, is passed over.
+pub(crate) fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    while from + 16 <= bytes.len() {
+        // SAFETY: the sixteen bytes from `from` are in `bytes`.
+        let flags = unsafe { sse2::quote_or_backslash_flags(bytes.as_ptr().add(from)) };
+        if flags == 0 {
+            from += 16;
+            continue;
+        }
+        let at = from + flags.trailing_zeros() as usize;
+        if bytes[at] == b'"' {
+            return Some(at);
+        }
+        // A backslash escapes the next byte (for `\u00e9`, the `u`; the digits that follow
+        // are neither quotes nor backslashes).
+        from = at + 2;
+    }
+    while let Some(&byte) = bytes.get(from) {
+        match byte {
+            b'"' => return Some(from),
+            b'\\' => from += 2,
+            _ => from += 1,
+        }
+    }
+    None
+}
+
 /// The SSE2 searches (SSE2 is part of every x86-64 CPU).
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod sse2 {
+mod sse2 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8, _mm_set_epi64x,
@@ -144,7 +179,7 @@ pub(crate) mod sse2 {
     ///
     /// The sixteen bytes from `at` must be readable.
     #[inline(always)]
-    pub(crate) unsafe fn quote_or_backslash_flags(at: *const u8) -> u32 {
+    pub(super) unsafe fn quote_or_backslash_flags(at: *const u8) -> u32 {
         // SAFETY: SSE2 is part of x86-64; the caller vouches for the load.
         unsafe { _mm_movemask_epi8(quotes_or_backslashes(_mm_loadu_si128(at.cast()))) as u32 }
     }
