@@ -67,6 +67,7 @@
 
 #![warn(missing_docs)]
 
+mod attributes;
 #[cfg(feature = "opentelemetry")]
 mod correlation;
 mod fanout;

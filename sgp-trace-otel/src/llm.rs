@@ -48,7 +48,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use serde_json::{json, Map, Value};
 use sgp_trace::{Span, SpanItem};
 
-use crate::mapping::{json_value, key_value, push};
+use crate::attributes::{json_value, key_value, push};
 
 /// The metadata keys the helpers write.
 pub mod keys {

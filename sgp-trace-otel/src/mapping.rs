@@ -1,7 +1,7 @@
 //! SGP spans as OTLP spans: the mapping documented in the crate docs.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use serde_json::{Map, Value};
 use sgp_trace::{SpanItem, SpanStatus};
 
+use crate::attributes::{bool_value, json_value, key_value, push, string_value};
 use crate::ids::{otlp_span_id, otlp_trace_id};
 use crate::llm;
 
@@ -160,58 +161,11 @@ pub(crate) fn request(
     })
 }
 
-pub(crate) fn push(attributes: &mut Vec<KeyValue>, key: &str, value: impl Into<String>) {
-    attributes.push(key_value(key.to_owned(), string_value(value.into())));
-}
-
-pub(crate) fn key_value(key: String, value: AnyValue) -> KeyValue {
-    KeyValue {
-        key,
-        value: Some(value),
-        ..Default::default()
-    }
-}
-
-pub(crate) fn string_value(text: String) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::StringValue(text)),
-    }
-}
-
-pub(crate) fn bool_value(flag: bool) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::BoolValue(flag)),
-    }
-}
-
-pub(crate) fn int_value(number: i64) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::IntValue(number)),
-    }
-}
-
-/// A JSON value as an attribute: strings, booleans and numbers keep their type; arrays,
-/// objects and null become their JSON text.
-pub(crate) fn json_value(value: &Value) -> AnyValue {
-    match value {
-        Value::String(text) => string_value(text.clone()),
-        Value::Bool(flag) => bool_value(*flag),
-        Value::Number(number) => match number.as_i64() {
-            Some(int) => int_value(int),
-            None => AnyValue {
-                value: Some(any_value::Value::DoubleValue(
-                    number.as_f64().unwrap_or(f64::NAN),
-                )),
-            },
-        },
-        other => string_value(other.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
+    use opentelemetry_proto::tonic::common::v1::any_value;
     use serde_json::json;
     use sgp_trace::{Id, JsonObject, ObservabilityIds, SpanType, Timestamp};
 

@@ -11,7 +11,8 @@ use prost::Message;
 use sgp_trace::{Batch, ExportError, Exporter};
 use ureq::http::{HeaderMap, StatusCode};
 
-use crate::mapping::{self, push};
+use crate::attributes::push;
+use crate::mapping;
 
 /// Where spans go when nothing is configured: a local OpenTelemetry Collector.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
