@@ -1,6 +1,8 @@
 //! SGP spans as OTLP spans: the mapping documented in the crate docs.
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
@@ -159,6 +161,21 @@ pub(crate) fn request(
             schema_url: String::new(),
         }],
     })
+}
+
+/// Logs the spans a receiver's answer says it refused: they are not retried (the receiver
+/// would refuse them again), so the log is where an operator learns of them.
+pub(crate) fn report_partial_success(answer: &ExportTraceServiceResponse) {
+    if let Some(partial) = &answer.partial_success {
+        if partial.rejected_spans > 0 || !partial.error_message.is_empty() {
+            log::warn!(
+                "sgp-trace-otel: the OTLP backend rejected {} span(s): {}; they are not retried, \
+                 check the backend's limits",
+                partial.rejected_spans,
+                partial.error_message
+            );
+        }
+    }
 }
 
 #[cfg(test)]

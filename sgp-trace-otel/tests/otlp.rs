@@ -7,7 +7,7 @@ use std::time::Duration;
 use sgp_trace::{create_span, create_trace, Batch, Config, ExportError, Exporter, SpanType};
 use sgp_trace_otel::opentelemetry_proto::tonic::common::v1::any_value::Value;
 use sgp_trace_otel::opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use sgp_trace_otel::{map_span, otlp_span_id, OtlpExporter};
+use sgp_trace_otel::{map_span, otlp_span_id, Compression, OtlpExporter};
 use support::{attribute, hex, text, Answer, OtlpSink};
 
 #[test]
@@ -182,6 +182,21 @@ fn answers_map_onto_export_errors() {
         map_span(&items[0]).unwrap(),
         "the wire form is map_span's"
     );
+}
+
+#[test]
+fn gzip_compresses_http_bodies() {
+    let sink = OtlpSink::start();
+    let exporter = OtlpExporter::builder()
+        .endpoint(&sink.base_url)
+        .compression(Compression::Gzip)
+        .build()
+        .unwrap();
+    let items = one_ended_span();
+    assert_eq!(exporter.export(&Batch::new(&items, b"")), Ok(()));
+    let received = sink.received();
+    assert_eq!(received[0].header("content-encoding"), Some("gzip"));
+    assert_eq!(received[0].spans(), [map_span(&items[0]).unwrap()]);
 }
 
 #[test]
