@@ -9,7 +9,7 @@ use sgp_trace::ExportError;
 use tokio::runtime::Runtime;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -36,8 +36,12 @@ impl GrpcTransport {
             .connect_timeout(settings.timeout)
             .timeout(settings.timeout);
         if settings.url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().with_enabled_roots();
+            if let Some(pem) = &settings.ca_certificate {
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
             endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().with_enabled_roots())
+                .tls_config(tls)
                 .map_err(|error| OtlpConfigError::Transport(error.to_string()))?;
         }
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -135,6 +135,7 @@ pub struct OtlpExporterBuilder {
     timeout: Option<Duration>,
     protocol: Option<Protocol>,
     compression: Option<Compression>,
+    ca_certificate: Option<Vec<u8>>,
     service_name: Option<String>,
     service_version: Option<String>,
     resource: Vec<(String, String)>,
@@ -152,6 +153,7 @@ impl OtlpExporterBuilder {
     /// | `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` | request timeout in milliseconds (default 10000) |
     /// | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | `http/protobuf` (default) or `grpc` |
     /// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` (default) |
+    /// | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` | a PEM file of a certificate to trust for `https://` (gRPC only) |
     /// | `OTEL_SERVICE_NAME` | resource `service.name` |
     /// | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes, `key=value,...` |
     pub fn from_env() -> OtlpExporterBuilder {
@@ -207,6 +209,18 @@ impl OtlpExporterBuilder {
                 None => builder.error = Some(OtlpConfigError::UnsupportedCompression(name)),
             }
         }
+        let certificate = get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")
+            .or_else(|| get("OTEL_EXPORTER_OTLP_CERTIFICATE"));
+        if let Some(path) = certificate {
+            match std::fs::read(path.trim()) {
+                Ok(pem) => builder.ca_certificate = Some(pem),
+                Err(error) => {
+                    builder.error = Some(OtlpConfigError::InvalidCertificate(format!(
+                        "cannot read {path:?}: {error}"
+                    )))
+                }
+            }
+        }
         if let Some(list) = get("OTEL_RESOURCE_ATTRIBUTES") {
             match parse_pairs(&list) {
                 Ok(pairs) => builder.resource.extend(pairs),
@@ -249,6 +263,13 @@ impl OtlpExporterBuilder {
     /// Whether request bodies are compressed (default [`Compression::None`]).
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = Some(compression);
+        self
+    }
+
+    /// A certificate (PEM) to trust for an `https://` gRPC endpoint, beside the system's and
+    /// the webpki roots: a private CA, a self-signed collector.
+    pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate = Some(pem.into());
         self
     }
 
@@ -306,7 +327,13 @@ impl OtlpExporterBuilder {
             headers: self.headers.clone(),
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             compression: self.compression.unwrap_or_default(),
+            ca_certificate: self.ca_certificate.clone(),
         };
+        if protocol == Protocol::HttpProtobuf && settings.ca_certificate.is_some() {
+            return Err(OtlpConfigError::InvalidCertificate(
+                "a trusted certificate is supported over gRPC only".into(),
+            ));
+        }
         let transport = match protocol {
             Protocol::HttpProtobuf => Transport::Http(HttpTransport::new(settings)?),
             Protocol::Grpc => Transport::Grpc(Box::new(GrpcTransport::new(settings)?)),

@@ -60,6 +60,9 @@ pub enum OtlpConfigError {
     UnsupportedCompression(String),
     /// `OTEL_EXPORTER_OTLP_TIMEOUT` is not a number of milliseconds.
     InvalidTimeout(String),
+    /// The trusted certificate (`OTEL_EXPORTER_OTLP_CERTIFICATE`) cannot be read, or is set
+    /// for the HTTP transport, which trusts the webpki roots only.
+    InvalidCertificate(String),
     /// The gRPC channel could not be set up (its TLS settings or its runtime).
     Transport(String),
 }
@@ -85,6 +88,9 @@ impl fmt::Display for OtlpConfigError {
             OtlpConfigError::InvalidTimeout(value) => {
                 write!(f, "OTLP timeout {value:?} is not a number of milliseconds")
             }
+            OtlpConfigError::InvalidCertificate(reason) => {
+                write!(f, "OTLP certificate: {reason}")
+            }
             OtlpConfigError::Transport(reason) => {
                 write!(f, "OTLP gRPC channel: {reason}")
             }
@@ -102,6 +108,8 @@ pub(crate) struct TransportSettings {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
     pub(crate) compression: Compression,
+    /// A PEM certificate to trust for `https://` endpoints, beside the usual roots.
+    pub(crate) ca_certificate: Option<Vec<u8>>,
 }
 
 /// The longest retry delay a receiver may ask for and have honoured as given.

@@ -224,3 +224,61 @@ fn a_backend_down_then_up_loses_nothing_within_the_queue_bound() {
     assert_eq!(stats.lost(), 0, "{stats:?}");
     drop(guard);
 }
+
+/// A CA and a `localhost` certificate it signed, as PEM: (CA, chain, key).
+fn certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &Issuer::new(ca_params, ca_key))
+        .unwrap();
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+#[test]
+fn https_endpoints_use_tls_and_trust_the_given_certificate() {
+    let (ca, chain, key) = certificates();
+    let sink = GrpcSink::start_tls(&chain, &key);
+    let url = format!("https://localhost:{}", sink.addr.port());
+    let items = one_ended_span("over tls");
+
+    let untrusting = exporter(&url, Compression::None).build().unwrap();
+    assert!(
+        matches!(
+            untrusting.export(&Batch::new(&items, b"")),
+            Err(ExportError::Transient { .. })
+        ),
+        "a certificate from an unknown CA is refused"
+    );
+    assert!(sink.received().is_empty());
+
+    let dir = std::env::temp_dir().join(format!("sgp-trace-otel-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, &ca).unwrap();
+    let trusting = OtlpExporterBuilder::from_lookup(|name| match name {
+        "OTEL_EXPORTER_OTLP_PROTOCOL" => Some("grpc".into()),
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(url.clone()),
+        "OTEL_EXPORTER_OTLP_CERTIFICATE" => Some(ca_path.display().to_string()),
+        "OTEL_EXPORTER_OTLP_HEADERS" => Some("iflicensekey=secret".into()),
+        _ => None,
+    })
+    .build()
+    .unwrap();
+    assert_eq!(trusting.export(&Batch::new(&items, b"")), Ok(()));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].metadata("iflicensekey"), Some("secret"));
+    assert_eq!(received[0].spans()[0].name, "over tls");
+
+    assert!(matches!(
+        OtlpExporter::builder().ca_certificate(ca).build(),
+        Err(sgp_trace_otel::OtlpConfigError::InvalidCertificate(_))
+    ));
+}

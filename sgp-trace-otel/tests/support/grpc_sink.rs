@@ -118,6 +118,16 @@ impl GrpcSink {
 
     /// A receiver on `port`, serving once it is bound (this returns then).
     pub fn start_on(port: u16) -> GrpcSink {
+        GrpcSink::serve(port, None)
+    }
+
+    /// A receiver over TLS with this certificate chain and key (PEM), on a free port.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> GrpcSink {
+        let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
+        GrpcSink::serve(free_port(), Some(identity))
+    }
+
+    fn serve(port: u16, identity: Option<tonic::transport::Identity>) -> GrpcSink {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let service = Service::default();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -134,7 +144,13 @@ impl GrpcSink {
                 bound.send(()).unwrap();
                 let server =
                     TraceServiceServer::new(serving).accept_compressed(CompressionEncoding::Gzip);
-                tonic::transport::Server::builder()
+                let mut builder = tonic::transport::Server::builder();
+                if let Some(identity) = identity {
+                    builder = builder
+                        .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                        .unwrap();
+                }
+                builder
                     .add_service(server)
                     .serve_with_incoming_shutdown(
                         tokio_stream::wrappers::TcpListenerStream::new(listener),
