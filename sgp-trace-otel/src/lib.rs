@@ -43,7 +43,7 @@
 //! | `parent_id` | `parent_span_id`, derived as `span_id`, so parent links survive; empty on a root |
 //! | `start_timestamp`, `end_timestamp` | `start_time_unix_nano`, `end_time_unix_nano` |
 //! | status `SUCCESS` | status `OK` |
-//! | status `ERROR` | status `ERROR` with `metadata.error_message` as message; attributes `error` = `true`, `error.type` (= `metadata.error_type`); an `exception` event |
+//! | status `ERROR` | status `ERROR` with `metadata.error_message` as message; attributes `error` = the message, `error.type` (= `metadata.error_type`); an `exception` event |
 //! | status `CANCELED` | status `UNSET` (attribute `sgp.status` says `CANCELED`) |
 //! | `type` | attribute `sgp.span_type` |
 //! | `input`, `output` | attributes `sgp.input`, `sgp.output` (JSON text) |
@@ -52,6 +52,7 @@
 //! | `trace_id`, `id`, `parent_id` as given | attributes `sgp.trace_id`, `sgp.span_id`, `sgp.parent_id`, to find the SGP span from the OTLP one |
 //! | `obs_trace_id`, `obs_span_id` | attributes `sgp.obs_trace_id`, `sgp.obs_span_id`, and a link to that OpenTelemetry span |
 //! | LLM metadata ([`llm`]) | `chat.*`, `x-username`, `x-session-id`, `gen_ai.*`; span kind `CLIENT` (else `INTERNAL`) |
+//! | metadata [`SPAN_KIND_KEY`] (`span.kind`: `server`, `client`, ...) | the span kind (wins over the LLM default) |
 //! | the exporter's settings | resource `service.name`, `service.version`, `OTEL_RESOURCE_ATTRIBUTES`, `telemetry.sdk.*`; scope `sgp-trace` |
 //!
 //! All spans of a batch go in one `ExportTraceServiceRequest`, flags `SAMPLED`. A span is
@@ -102,7 +103,7 @@ pub use fanout::{
 };
 pub use ids::{otlp_span_id, otlp_trace_id};
 pub use llm::{LlmSpanExt, TokenUsage};
-pub use mapping::map_span;
+pub use mapping::{map_span, SPAN_KIND_KEY};
 /// The OTLP protobuf types [`map_span`] returns, at the version this crate uses.
 pub use opentelemetry_proto;
 pub use otlp::{

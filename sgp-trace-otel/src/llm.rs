@@ -40,7 +40,7 @@
 //! | `llm.user` | `x-username` | `user.id` |
 //! | `llm.session` | `x-session-id` | `session.id`, `gen_ai.conversation.id` |
 //! | `llm.operation` | | `gen_ai.operation.name` |
-//! | status `ERROR` | `error` = `true` | `error.type`, status message, `exception` event (on every span) |
+//! | status `ERROR` | `error` = the message | `error.type`, status message, `exception` event (on every span) |
 //!
 //! and the span kind `CLIENT`. The `sgp.*` attributes of every span are there too.
 

@@ -11,12 +11,36 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use serde_json::{Map, Value};
 use sgp_trace::{SpanItem, SpanStatus};
 
-use crate::attributes::{bool_value, json_value, key_value, push, string_value};
+use crate::attributes::{json_value, key_value, push, string_value};
 use crate::ids::{otlp_span_id, otlp_trace_id};
 use crate::llm;
 
 /// The W3C trace flag "sampled": every span we export was recorded.
 const SAMPLED: u32 = 0x01;
+
+/// The metadata key whose value sets the OTLP span kind: `server`, `client`, `producer`,
+/// `consumer` or `internal` (any case). Without it, LLM spans are `CLIENT` and others
+/// `INTERNAL`; an unknown value counts as absent.
+pub const SPAN_KIND_KEY: &str = "span.kind";
+
+fn span_kind(metadata: &Map<String, Value>, is_llm: bool) -> SpanKind {
+    let named = metadata
+        .get(SPAN_KIND_KEY)
+        .and_then(Value::as_str)
+        .and_then(|name| match name.to_ascii_lowercase().as_str() {
+            "server" => Some(SpanKind::Server),
+            "client" => Some(SpanKind::Client),
+            "producer" => Some(SpanKind::Producer),
+            "consumer" => Some(SpanKind::Consumer),
+            "internal" => Some(SpanKind::Internal),
+            _ => None,
+        });
+    match named {
+        Some(kind) => kind,
+        None if is_llm => SpanKind::Client,
+        None => SpanKind::Internal,
+    }
+}
 
 /// The OTLP form of one SGP span, or `None` for a span that has not ended yet.
 ///
@@ -93,7 +117,8 @@ pub fn map_span(item: &SpanItem) -> Option<Span> {
             let text = |key: &str| metadata.get(key).and_then(Value::as_str);
             let message = text("error_message").unwrap_or("error").to_owned();
             let error_type = text("error_type").unwrap_or("_OTHER").to_owned();
-            attributes.push(key_value("error".into(), bool_value(true)));
+            // The guide's `error` is the message; the flag stays as `sgp.metadata.error`.
+            push(&mut attributes, "error", message.clone());
             push(&mut attributes, "error.type", error_type.clone());
             events.push(Event {
                 time_unix_nano: end.as_nanos(),
@@ -121,11 +146,7 @@ pub fn map_span(item: &SpanItem) -> Option<Span> {
             .unwrap_or_default(),
         flags: SAMPLED,
         name: item.name.to_string(),
-        kind: if is_llm {
-            SpanKind::Client
-        } else {
-            SpanKind::Internal
-        } as i32,
+        kind: span_kind(metadata, is_llm) as i32,
         start_time_unix_nano: item.start_timestamp.as_nanos(),
         end_time_unix_nano: end.as_nanos().max(item.start_timestamp.as_nanos()),
         attributes,
@@ -289,12 +310,52 @@ mod tests {
         let status = span.status.as_ref().unwrap();
         assert_eq!(status.code, StatusCode::Error as i32);
         assert_eq!(status.message, "took too long");
+        assert_eq!(text(&span, "error"), "took too long");
         assert_eq!(
-            attribute(&span, "error"),
+            attribute(&span, "sgp.metadata.error"),
             Some(&any_value::Value::BoolValue(true))
         );
         assert_eq!(text(&span, "error.type"), "Timeout");
         assert_eq!(span.events[0].name, "exception");
+    }
+
+    #[test]
+    fn the_span_kind_comes_from_metadata() {
+        let kind_of = |metadata: serde_json::Value| {
+            let mut item = item();
+            item.metadata = Some(Arc::new(metadata.as_object().unwrap().clone()));
+            map_span(&item).unwrap().kind
+        };
+        assert_eq!(kind_of(json!({})), SpanKind::Internal as i32);
+        assert_eq!(
+            kind_of(json!({"span.kind": "server"})),
+            SpanKind::Server as i32
+        );
+        assert_eq!(
+            kind_of(json!({"span.kind": "CLIENT"})),
+            SpanKind::Client as i32
+        );
+        assert_eq!(
+            kind_of(json!({"span.kind": "producer"})),
+            SpanKind::Producer as i32
+        );
+        assert_eq!(
+            kind_of(json!({"span.kind": "consumer"})),
+            SpanKind::Consumer as i32
+        );
+        assert_eq!(
+            kind_of(json!({"span.kind": "odd"})),
+            SpanKind::Internal as i32
+        );
+        assert_eq!(
+            kind_of(json!({"llm.operation": "chat"})),
+            SpanKind::Client as i32
+        );
+        assert_eq!(
+            kind_of(json!({"llm.operation": "chat", "span.kind": "server"})),
+            SpanKind::Server as i32,
+            "an explicit kind wins"
+        );
     }
 
     #[test]

@@ -99,7 +99,11 @@ fn a_trace_arrives_as_otlp_with_links_statuses_resource_and_headers() {
     let status = rerank.status.as_ref().unwrap();
     assert_eq!(status.code, StatusCode::Error as i32);
     assert_eq!(status.message, "took too long");
-    assert_eq!(attribute(rerank, "error"), Some(&Value::BoolValue(true)));
+    assert_eq!(text(rerank, "error"), "took too long");
+    assert_eq!(
+        attribute(rerank, "sgp.metadata.error"),
+        Some(&Value::BoolValue(true))
+    );
     assert_eq!(text(rerank, "error.type"), "Timeout");
     assert_eq!(text(rerank, "sgp.metadata.error_category"), "platform");
     drop(guard);
