@@ -178,6 +178,29 @@ fn a_receiver_that_is_down_is_transient() {
 }
 
 #[test]
+fn a_slow_receiver_times_out_as_transient() {
+    let sink = GrpcSink::start();
+    sink.delay_answers(Duration::from_secs(5));
+    let exporter = exporter(&sink.url(), Compression::None)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let items = one_ended_span("too slow");
+    let started = std::time::Instant::now();
+    let outcome = exporter.export(&Batch::new(&items, b""));
+    assert!(
+        matches!(outcome, Err(ExportError::Transient { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the timeout bounds the call: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sink.arrived(), 1);
+}
+
+#[test]
 fn a_backend_down_then_up_loses_nothing_within_the_queue_bound() {
     const SPANS: usize = 60;
     let port = free_port();

@@ -57,6 +57,8 @@ struct State {
     received: Vec<GrpcReceived>,
     script: VecDeque<Failure>,
     arrived: usize,
+    /// How long each answer waits.
+    delay: Duration,
 }
 
 #[derive(Clone, Default)]
@@ -82,8 +84,13 @@ impl TraceService for Service {
                 )
             })
             .collect();
+        let delay = {
+            let mut state = self.state.lock().unwrap();
+            state.arrived += 1;
+            state.delay
+        };
+        tokio::time::sleep(delay).await;
         let mut state = self.state.lock().unwrap();
-        state.arrived += 1;
         if let Some(failure) = state.script.pop_front() {
             return Err(match failure.retry_delay {
                 Some(delay) => Status::with_error_details(
@@ -178,6 +185,11 @@ impl GrpcSink {
     /// Fails the next requests with these, then accepts.
     pub fn script(&self, failures: impl IntoIterator<Item = Failure>) {
         self.service.state.lock().unwrap().script.extend(failures);
+    }
+
+    /// Makes every answer wait this long.
+    pub fn delay_answers(&self, delay: Duration) {
+        self.service.state.lock().unwrap().delay = delay;
     }
 
     pub fn received(&self) -> Vec<GrpcReceived> {
