@@ -8,8 +8,8 @@
 //!
 //! Each exporter gets its native input: `OtlpExporter` a batch of SGP span items (it maps
 //! them to OTLP as part of the export), `opentelemetry-otlp` `SpanData` carrying the very
-//! attributes that mapping produces, so both put the same spans on the wire. Rounds
-//! alternate between the exporters; the table reports the median round. `OTLP_BENCH_ROUNDS`
+//! attributes that mapping produces, so both put the same spans on the wire. Calls alternate
+//! between the exporters (both meet the same load); the table reports the median round. `OTLP_BENCH_ROUNDS`
 //! and `OTLP_BENCH_BATCHES` change the run's length.
 
 use std::borrow::Cow;
@@ -39,7 +39,7 @@ use sgp_trace_otel::{map_span, otlp_span_id, otlp_trace_id, OtlpExporter, Protoc
 const BATCH: usize = 512;
 
 fn main() {
-    let rounds = setting("OTLP_BENCH_ROUNDS", 5);
+    let rounds = setting("OTLP_BENCH_ROUNDS", 7);
     let batches = setting("OTLP_BENCH_BATCHES", 40);
     let items = span_items(BATCH);
     let span_data: Vec<SpanData> = items.iter().map(to_span_data).collect();
@@ -84,23 +84,22 @@ fn main() {
         // One warm-up round each, not counted: connections, first allocations.
         for round in 0..=rounds {
             let batch = Batch::new(&items, b"");
-            let started = Instant::now();
-            for _ in 0..batches {
-                ours.export(&batch).expect("the receiver accepts");
-            }
-            let ours_rate = rate(batches, started.elapsed());
-
             let inputs: Vec<Vec<SpanData>> = (0..batches).map(|_| span_data.clone()).collect();
-            let started = Instant::now();
+            // Calls alternate, so both exporters meet the same machine load.
+            let (mut ours_time, mut theirs_time) = (Duration::ZERO, Duration::ZERO);
             for input in inputs {
+                let started = Instant::now();
+                ours.export(&batch).expect("the receiver accepts");
+                ours_time += started.elapsed();
+                let started = Instant::now();
                 sdk_runtime
                     .block_on(theirs.export(input))
                     .expect("the receiver accepts");
+                theirs_time += started.elapsed();
             }
-            let theirs_rate = rate(batches, started.elapsed());
             if round > 0 {
-                ours_rates.push(ours_rate);
-                theirs_rates.push(theirs_rate);
+                ours_rates.push(rate(batches, ours_time));
+                theirs_rates.push(rate(batches, theirs_time));
             }
         }
         let ours = median(&mut ours_rates);
