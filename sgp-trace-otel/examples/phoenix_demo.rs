@@ -7,6 +7,11 @@
 //!     cargo run -p sgp-trace-otel --features opentelemetry --example phoenix_demo
 //! ```
 //!
+//! Any `OTEL_EXPORTER_OTLP_*` setting applies (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc` with
+//! Phoenix's gRPC port, headers, gzip). With `PHOENIX_DEMO_WAIT_SECS=N` the demo keeps
+//! retrying for up to N seconds a backend that is not up yet, instead of the default few
+//! attempts and 5 s shutdown bound.
+//!
 //! The trace: `answer question` (TRACER) → `retrieve` (KB_RETRIEVAL) and `chat` (COMPLETION,
 //! with the LLM helpers) → `call tool` (failing), all inside an OpenTelemetry span context
 //! (as a request carrying `traceparent` would give), so every span carries correlation ids.
@@ -14,6 +19,8 @@
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
 use serde_json::json;
+use std::time::Duration;
+
 use sgp_trace::{create_span, create_trace, Config, Id, SpanType};
 use sgp_trace_otel::{
     install_correlation, otlp_span_id, LlmSpanExt, OtlpExporterBuilder, TokenUsage,
@@ -30,12 +37,17 @@ fn main() {
         .build()
         .unwrap_or_else(|error| panic!("phoenix_demo: bad OTLP settings: {error}"));
     eprintln!("phoenix_demo: exporting to {}", exporter.url());
-    let guard = sgp_trace::init(
-        Config::builder()
-            .exporter(exporter)
-            .build()
-            .expect("a valid config"),
-    );
+    let mut config = Config::builder().exporter(exporter);
+    if let Some(wait) = std::env::var("PHOENIX_DEMO_WAIT_SECS")
+        .ok()
+        .and_then(|secs| secs.parse::<u64>().ok())
+    {
+        config = config
+            .max_attempts(u32::MAX)
+            .backoff(Duration::from_millis(200), Duration::from_secs(1))
+            .shutdown_timeout(Duration::from_secs(wait));
+    }
+    let guard = sgp_trace::init(config.build().expect("a valid config"));
 
     let infrastructure = SpanContext::new(
         TraceId::from_hex(INFRA_TRACE).unwrap(),

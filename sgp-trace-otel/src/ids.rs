@@ -1,6 +1,8 @@
 //! SGP ids as W3C ids: a 128-bit trace id and a 64-bit span id, derived the same way every
 //! time, so a parent's id and its children's `parent_id` map to the same span id.
 
+use std::fmt::{self, Write};
+
 use sgp_trace::Id;
 use sha2::{Digest, Sha256};
 
@@ -54,8 +56,19 @@ pub fn otlp_span_id(id: &Id) -> u64 {
 }
 
 fn sha256(id: &Id) -> [u8; 32] {
-    let text = id.to_string();
-    Sha256::digest(text.as_bytes()).into()
+    // The id's text goes straight into the hasher: no string per id, two ids per span.
+    let mut hasher = Hashing(Sha256::new());
+    let _ = write!(hasher, "{id}");
+    hasher.0.finalize().into()
+}
+
+struct Hashing(Sha256);
+
+impl fmt::Write for Hashing {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.update(text.as_bytes());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //! | `llm.user` | `x-username` | `user.id` |
 //! | `llm.session` | `x-session-id` | `session.id`, `gen_ai.conversation.id` |
 //! | `llm.operation` | | `gen_ai.operation.name` |
-//! | status `ERROR` | `error` = `true` | `error.type`, status message, `exception` event (on every span) |
+//! | status `ERROR` | `error` = the message | `error.type`, status message, `exception` event (on every span) |
 //!
 //! and the span kind `CLIENT`. The `sgp.*` attributes of every span are there too.
 
@@ -30,7 +30,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use serde_json::{json, Map, Value};
 use sgp_trace::SpanItem;
 
-use crate::mapping::{json_value, key_value, push};
+use crate::attributes::{json_value, key_value, push};
 
 pub use sgp_trace::llm::{keys, ChatMessage, LlmSpanExt, TokenUsage};
 

@@ -1,7 +1,9 @@
 //! SGP spans as OTLP spans: the mapping documented in the crate docs.
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -9,11 +11,36 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use serde_json::{Map, Value};
 use sgp_trace::{SpanItem, SpanStatus};
 
+use crate::attributes::{json_value, key_value, push, string_value};
 use crate::ids::{otlp_span_id, otlp_trace_id};
 use crate::llm;
 
 /// The W3C trace flag "sampled": every span we export was recorded.
 const SAMPLED: u32 = 0x01;
+
+/// The metadata key whose value sets the OTLP span kind: `server`, `client`, `producer`,
+/// `consumer` or `internal` (any case). Without it, LLM spans are `CLIENT` and others
+/// `INTERNAL`; an unknown value counts as absent.
+pub const SPAN_KIND_KEY: &str = "span.kind";
+
+fn span_kind(metadata: &Map<String, Value>, is_llm: bool) -> SpanKind {
+    let named = metadata
+        .get(SPAN_KIND_KEY)
+        .and_then(Value::as_str)
+        .and_then(|name| match name.to_ascii_lowercase().as_str() {
+            "server" => Some(SpanKind::Server),
+            "client" => Some(SpanKind::Client),
+            "producer" => Some(SpanKind::Producer),
+            "consumer" => Some(SpanKind::Consumer),
+            "internal" => Some(SpanKind::Internal),
+            _ => None,
+        });
+    match named {
+        Some(kind) => kind,
+        None if is_llm => SpanKind::Client,
+        None => SpanKind::Internal,
+    }
+}
 
 /// The OTLP form of one SGP span, or `None` for a span that has not ended yet.
 ///
@@ -90,7 +117,8 @@ pub fn map_span(item: &SpanItem) -> Option<Span> {
             let text = |key: &str| metadata.get(key).and_then(Value::as_str);
             let message = text("error_message").unwrap_or("error").to_owned();
             let error_type = text("error_type").unwrap_or("_OTHER").to_owned();
-            attributes.push(key_value("error".into(), bool_value(true)));
+            // The guide's `error` is the message; the flag stays as `sgp.metadata.error`.
+            push(&mut attributes, "error", message.clone());
             push(&mut attributes, "error.type", error_type.clone());
             events.push(Event {
                 time_unix_nano: end.as_nanos(),
@@ -118,11 +146,7 @@ pub fn map_span(item: &SpanItem) -> Option<Span> {
             .unwrap_or_default(),
         flags: SAMPLED,
         name: item.name.to_string(),
-        kind: if is_llm {
-            SpanKind::Client
-        } else {
-            SpanKind::Internal
-        } as i32,
+        kind: span_kind(metadata, is_llm) as i32,
         start_time_unix_nano: item.start_timestamp.as_nanos(),
         end_time_unix_nano: end.as_nanos().max(item.start_timestamp.as_nanos()),
         attributes,
@@ -160,51 +184,18 @@ pub(crate) fn request(
     })
 }
 
-pub(crate) fn push(attributes: &mut Vec<KeyValue>, key: &str, value: impl Into<String>) {
-    attributes.push(key_value(key.to_owned(), string_value(value.into())));
-}
-
-pub(crate) fn key_value(key: String, value: AnyValue) -> KeyValue {
-    KeyValue {
-        key,
-        value: Some(value),
-        ..Default::default()
-    }
-}
-
-pub(crate) fn string_value(text: String) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::StringValue(text)),
-    }
-}
-
-pub(crate) fn bool_value(flag: bool) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::BoolValue(flag)),
-    }
-}
-
-pub(crate) fn int_value(number: i64) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::IntValue(number)),
-    }
-}
-
-/// A JSON value as an attribute: strings, booleans and numbers keep their type; arrays,
-/// objects and null become their JSON text.
-pub(crate) fn json_value(value: &Value) -> AnyValue {
-    match value {
-        Value::String(text) => string_value(text.clone()),
-        Value::Bool(flag) => bool_value(*flag),
-        Value::Number(number) => match number.as_i64() {
-            Some(int) => int_value(int),
-            None => AnyValue {
-                value: Some(any_value::Value::DoubleValue(
-                    number.as_f64().unwrap_or(f64::NAN),
-                )),
-            },
-        },
-        other => string_value(other.to_string()),
+/// Logs the spans a receiver's answer says it refused: they are not retried (the receiver
+/// would refuse them again), so the log is where an operator learns of them.
+pub(crate) fn report_partial_success(answer: &ExportTraceServiceResponse) {
+    if let Some(partial) = &answer.partial_success {
+        if partial.rejected_spans > 0 || !partial.error_message.is_empty() {
+            log::warn!(
+                "sgp-trace-otel: the OTLP backend rejected {} span(s): {}; they are not retried, \
+                 check the backend's limits",
+                partial.rejected_spans,
+                partial.error_message
+            );
+        }
     }
 }
 
@@ -212,6 +203,7 @@ pub(crate) fn json_value(value: &Value) -> AnyValue {
 mod tests {
     use std::sync::Arc;
 
+    use opentelemetry_proto::tonic::common::v1::any_value;
     use serde_json::json;
     use sgp_trace::{Id, JsonObject, ObservabilityIds, SpanType, Timestamp};
 
@@ -318,12 +310,52 @@ mod tests {
         let status = span.status.as_ref().unwrap();
         assert_eq!(status.code, StatusCode::Error as i32);
         assert_eq!(status.message, "took too long");
+        assert_eq!(text(&span, "error"), "took too long");
         assert_eq!(
-            attribute(&span, "error"),
+            attribute(&span, "sgp.metadata.error"),
             Some(&any_value::Value::BoolValue(true))
         );
         assert_eq!(text(&span, "error.type"), "Timeout");
         assert_eq!(span.events[0].name, "exception");
+    }
+
+    #[test]
+    fn the_span_kind_comes_from_metadata() {
+        let kind_of = |metadata: serde_json::Value| {
+            let mut item = item();
+            item.metadata = Some(Arc::new(metadata.as_object().unwrap().clone()));
+            map_span(&item).unwrap().kind
+        };
+        assert_eq!(kind_of(json!({})), SpanKind::Internal as i32);
+        assert_eq!(
+            kind_of(json!({"span.kind": "server"})),
+            SpanKind::Server as i32
+        );
+        assert_eq!(
+            kind_of(json!({"span.kind": "CLIENT"})),
+            SpanKind::Client as i32
+        );
+        assert_eq!(
+            kind_of(json!({"span.kind": "producer"})),
+            SpanKind::Producer as i32
+        );
+        assert_eq!(
+            kind_of(json!({"span.kind": "consumer"})),
+            SpanKind::Consumer as i32
+        );
+        assert_eq!(
+            kind_of(json!({"span.kind": "odd"})),
+            SpanKind::Internal as i32
+        );
+        assert_eq!(
+            kind_of(json!({"llm.operation": "chat"})),
+            SpanKind::Client as i32
+        );
+        assert_eq!(
+            kind_of(json!({"llm.operation": "chat", "span.kind": "server"})),
+            SpanKind::Server as i32,
+            "an explicit kind wins"
+        );
     }
 
     #[test]

@@ -1,20 +1,26 @@
-//! The OTLP exporter: SGP spans as OTLP/HTTP protobuf, with a blocking client that lives
-//! on the export thread.
+//! The OTLP exporter and its builder: settings from the builder or the `OTEL_*` variables,
+//! sent over the HTTP or the gRPC transport.
 
 use std::fmt;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
 use sgp_trace::{Batch, ExportError, Exporter};
-use ureq::http::{HeaderMap, StatusCode};
 
-use crate::mapping::{self, push};
+use crate::attributes::push;
+use crate::grpc::GrpcTransport;
+use crate::http::HttpTransport;
+use crate::mapping;
+use crate::settings::{Compression, OtlpConfigError, Protocol, TransportSettings};
 
-/// Where spans go when nothing is configured: a local OpenTelemetry Collector.
+/// Where spans go when nothing is configured: a local OpenTelemetry Collector's OTLP/HTTP
+/// port.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+
+/// Where spans go over gRPC when no endpoint is configured: a local OpenTelemetry
+/// Collector's OTLP/gRPC port.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 
 /// The path OTLP/HTTP receivers take traces on.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -22,23 +28,27 @@ pub const TRACES_PATH: &str = "/v1/traces";
 /// The request timeout when neither the builder nor `OTEL_EXPORTER_OTLP_TIMEOUT` sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The longest `Retry-After` honoured as given.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// How much of an error body is kept in a reason.
-const MAX_REASON_CHARS: usize = 500;
-
-/// Sends batches of SGP spans as OTLP over HTTP/protobuf (`POST {endpoint}/v1/traces`,
-/// `Content-Type: application/x-protobuf`), to an OpenTelemetry Collector or any OTLP
-/// backend. Only ended spans are sent; see [`map_span`](crate::map_span) for why and the
-/// crate docs for the mapping.
+/// Sends batches of SGP spans as OTLP to an OpenTelemetry Collector or any OTLP backend,
+/// over HTTP/protobuf (`POST {endpoint}/v1/traces`, `Content-Type:
+/// application/x-protobuf`) or gRPC (`TraceService/Export`, [`Protocol::Grpc`]), gzipped
+/// when asked ([`Compression::Gzip`]). Only ended spans are sent; see
+/// [`map_span`](crate::map_span) for why and the crate docs for the mapping.
 ///
-/// Answers map onto [`ExportError`] as the OTLP specification says: 429, 502, 503, 504 and
-/// 408 are retried (honouring `Retry-After`), as are connection failures and timeouts; 401
-/// and 403 are [`ExportError::Unauthorized`], 413 [`ExportError::TooLarge`], 400
-/// [`ExportError::Rejected`] (the batch is split to find the span at fault), anything else
+/// Answers map onto [`ExportError`] as the OTLP specification says. Over HTTP: 429, 502,
+/// 503, 504 and 408 are retried (honouring `Retry-After`), as are connection failures and
+/// timeouts; 401 and 403 are [`ExportError::Unauthorized`], 413 [`ExportError::TooLarge`],
+/// 400 [`ExportError::Rejected`] (the batch is split to find the span at fault), anything
+/// else [`ExportError::Failed`]. Over gRPC: `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`,
+/// `OUT_OF_RANGE`, `UNAVAILABLE` (connection failures too) and `DATA_LOSS` are retried, as
+/// is `RESOURCE_EXHAUSTED` when the server sent a `RetryInfo`, after its delay;
+/// `INVALID_ARGUMENT` is [`ExportError::Rejected`], `UNAUTHENTICATED` and
+/// `PERMISSION_DENIED` are [`ExportError::Unauthorized`], anything else
 /// [`ExportError::Failed`]. A partial success (some spans rejected) is logged and not
 /// retried.
+///
+/// The gRPC transport runs tonic on a current-thread tokio runtime of its own, driven by the
+/// export thread while it waits on a request: the program needs no runtime, and a program
+/// that has one does not lend it.
 ///
 /// ```no_run
 /// use sgp_trace_otel::OtlpExporter;
@@ -51,15 +61,22 @@ const MAX_REASON_CHARS: usize = 500;
 /// let _guard = sgp_trace::init(sgp_trace::Config::builder().exporter(exporter).build().unwrap());
 /// ```
 pub struct OtlpExporter {
-    agent: ureq::Agent,
+    transport: Transport,
+    protocol: Protocol,
     url: String,
     headers: Vec<(String, String)>,
     resource: Resource,
 }
 
+enum Transport {
+    Http(HttpTransport),
+    Grpc(Box<GrpcTransport>),
+}
+
 impl fmt::Debug for OtlpExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpExporter")
+            .field("protocol", &self.protocol)
             .field("url", &self.url)
             .field(
                 "headers",
@@ -85,9 +102,14 @@ impl OtlpExporter {
         OtlpExporterBuilder::from_env().build()
     }
 
-    /// The URL spans are posted to.
+    /// The URL spans are posted to (HTTP), or of the gRPC server.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The protocol spans travel in.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 }
 
@@ -96,133 +118,12 @@ impl Exporter for OtlpExporter {
         let Some(request) = mapping::request(batch.items(), &self.resource) else {
             return Ok(());
         };
-        let body = request.encode_to_vec();
-        let mut call = self
-            .agent
-            .post(&self.url)
-            .content_type("application/x-protobuf");
-        for (name, value) in &self.headers {
-            call = call.header(name, value);
-        }
-        let mut response = match call.send(&body[..]) {
-            Ok(response) => response,
-            Err(error) => {
-                return Err(ExportError::Transient {
-                    reason: format!("OTLP {}: {error}", self.url),
-                    retry_after: None,
-                })
-            }
-        };
-        let status = response.status();
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(1024 * 1024)
-            .read_to_vec()
-            .unwrap_or_default();
-        if status.is_success() {
-            report_partial_success(&bytes);
-            return Ok(());
-        }
-        Err(classify(status, response.headers(), &bytes))
-    }
-}
-
-fn report_partial_success(body: &[u8]) {
-    let Ok(answer) = ExportTraceServiceResponse::decode(body) else {
-        return;
-    };
-    if let Some(partial) = answer.partial_success {
-        if partial.rejected_spans > 0 || !partial.error_message.is_empty() {
-            log::warn!(
-                "sgp-trace-otel: the OTLP backend rejected {} span(s): {}; they are not retried, \
-                 check the backend's limits",
-                partial.rejected_spans,
-                partial.error_message
-            );
+        match &self.transport {
+            Transport::Http(http) => http.send(&request),
+            Transport::Grpc(grpc) => grpc.send(request),
         }
     }
 }
-
-/// What a failed answer means for the batch, per the OTLP/HTTP specification.
-fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ExportError {
-    let reason = describe(status, body);
-    match status.as_u16() {
-        401 | 403 => ExportError::Unauthorized { reason },
-        413 => ExportError::TooLarge { reason },
-        400 => ExportError::Rejected { reason },
-        408 | 429 | 502 | 503 | 504 => ExportError::Transient {
-            reason,
-            retry_after: retry_after(headers),
-        },
-        _ => ExportError::Failed { reason },
-    }
-}
-
-fn describe(status: StatusCode, body: &[u8]) -> String {
-    // OTLP errors are a protobuf `google.rpc.Status`, or text from proxies; keep what reads.
-    let text = String::from_utf8_lossy(body);
-    let printable: String = text
-        .chars()
-        .filter(|c| !c.is_control() || *c == ' ')
-        .take(MAX_REASON_CHARS)
-        .collect();
-    let printable = printable.trim();
-    if printable.is_empty() {
-        format!("OTLP HTTP {status}")
-    } else {
-        format!("OTLP HTTP {status}: {printable}")
-    }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: f64 = headers
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    (0.0..=MAX_RETRY_AFTER.as_secs_f64())
-        .contains(&seconds)
-        .then(|| Duration::from_secs_f64(seconds))
-}
-
-/// Why an [`OtlpExporterBuilder`] could not build.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OtlpConfigError {
-    /// The endpoint is not an `http://` or `https://` URL.
-    InvalidEndpoint(String),
-    /// A header entry is not `name=value`.
-    InvalidHeader(String),
-    /// `OTEL_EXPORTER_OTLP_PROTOCOL` asks for a protocol this exporter does not speak.
-    UnsupportedProtocol(String),
-    /// `OTEL_EXPORTER_OTLP_TIMEOUT` is not a number of milliseconds.
-    InvalidTimeout(String),
-}
-
-impl fmt::Display for OtlpConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OtlpConfigError::InvalidEndpoint(url) => {
-                write!(f, "OTLP endpoint {url:?} is not an http:// or https:// URL")
-            }
-            OtlpConfigError::InvalidHeader(entry) => {
-                write!(f, "OTLP header {entry:?} is not name=value")
-            }
-            OtlpConfigError::UnsupportedProtocol(protocol) => write!(
-                f,
-                "OTLP protocol {protocol:?} is not supported: sgp-trace-otel sends http/protobuf \
-                 (point it at the receiver's HTTP port, 4318 by default)"
-            ),
-            OtlpConfigError::InvalidTimeout(value) => {
-                write!(f, "OTLP timeout {value:?} is not a number of milliseconds")
-            }
-        }
-    }
-}
-
-impl std::error::Error for OtlpConfigError {}
 
 /// Settings of an [`OtlpExporter`]. Setters win over what [`from_env`](Self::from_env)
 /// read.
@@ -232,6 +133,9 @@ pub struct OtlpExporterBuilder {
     traces_endpoint: Option<String>,
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
+    protocol: Option<Protocol>,
+    compression: Option<Compression>,
+    ca_certificate: Option<Vec<u8>>,
     service_name: Option<String>,
     service_version: Option<String>,
     resource: Vec<(String, String)>,
@@ -243,11 +147,13 @@ impl OtlpExporterBuilder {
     ///
     /// | variable | meaning |
     /// |---|---|
-    /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | the full URL spans are posted to, used as it is |
-    /// | `OTEL_EXPORTER_OTLP_ENDPOINT` | the base URL; `/v1/traces` is appended (default `http://localhost:4318`) |
-    /// | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | `name=value,name2=value2`, values percent-decoded; the traces list wins on a shared name |
+    /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | the full URL spans are posted to (gRPC: the server's URL), used as it is |
+    /// | `OTEL_EXPORTER_OTLP_ENDPOINT` | the base URL; over HTTP `/v1/traces` is appended (default `http://localhost:4318`, gRPC `http://localhost:4317`) |
+    /// | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | `name=value,name2=value2`, values percent-decoded; the traces list wins on a shared name; gRPC metadata over gRPC |
     /// | `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` | request timeout in milliseconds (default 10000) |
-    /// | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | must be `http/protobuf` when set |
+    /// | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | `http/protobuf` (default) or `grpc` |
+    /// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `gzip` or `none` (default) |
+    /// | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` | a PEM file of a certificate to trust for `https://` (gRPC only) |
     /// | `OTEL_SERVICE_NAME` | resource `service.name` |
     /// | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes, `key=value,...` |
     pub fn from_env() -> OtlpExporterBuilder {
@@ -289,9 +195,30 @@ impl OtlpExporterBuilder {
         }
         let protocol = get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
             .or_else(|| get("OTEL_EXPORTER_OTLP_PROTOCOL"));
-        if let Some(protocol) = protocol {
-            if protocol.trim() != "http/protobuf" {
-                builder.error = Some(OtlpConfigError::UnsupportedProtocol(protocol));
+        if let Some(name) = protocol {
+            match Protocol::from_name(&name) {
+                Some(protocol) => builder.protocol = Some(protocol),
+                None => builder.error = Some(OtlpConfigError::UnsupportedProtocol(name)),
+            }
+        }
+        let compression = get("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")
+            .or_else(|| get("OTEL_EXPORTER_OTLP_COMPRESSION"));
+        if let Some(name) = compression {
+            match Compression::from_name(&name) {
+                Some(compression) => builder.compression = Some(compression),
+                None => builder.error = Some(OtlpConfigError::UnsupportedCompression(name)),
+            }
+        }
+        let certificate = get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")
+            .or_else(|| get("OTEL_EXPORTER_OTLP_CERTIFICATE"));
+        if let Some(path) = certificate {
+            match std::fs::read(path.trim()) {
+                Ok(pem) => builder.ca_certificate = Some(pem),
+                Err(error) => {
+                    builder.error = Some(OtlpConfigError::InvalidCertificate(format!(
+                        "cannot read {path:?}: {error}"
+                    )))
+                }
             }
         }
         if let Some(list) = get("OTEL_RESOURCE_ATTRIBUTES") {
@@ -303,26 +230,46 @@ impl OtlpExporterBuilder {
         builder
     }
 
-    /// The receiver's base URL (`http://host:4318`); spans go to `{endpoint}/v1/traces`.
+    /// The receiver's base URL (`http://host:4318`); spans go to `{endpoint}/v1/traces`
+    /// over HTTP, to the endpoint itself over gRPC (`http://host:4317`).
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self.traces_endpoint = None;
         self
     }
 
-    /// The full URL spans are posted to, used as it is.
+    /// The full URL spans are posted to (over gRPC, the server's URL), used as it is.
     pub fn traces_endpoint(mut self, url: impl Into<String>) -> Self {
         self.traces_endpoint = Some(url.into());
         self
     }
 
-    /// Adds a header sent with every request (authentication, tenant, project); replaces
-    /// one of the same name.
+    /// Adds a header sent with every request (authentication, tenant, project), as gRPC
+    /// metadata over gRPC; replaces one of the same name.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let name = name.into();
         self.headers
             .retain(|(existing, _)| !existing.eq_ignore_ascii_case(&name));
         self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The protocol spans travel in (default [`Protocol::HttpProtobuf`]).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Whether request bodies are compressed (default [`Compression::None`]).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// A certificate (PEM) to trust for an `https://` gRPC endpoint, beside the system's and
+    /// the webpki roots: a private CA, a self-signed collector.
+    pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate = Some(pem.into());
         self
     }
 
@@ -351,15 +298,21 @@ impl OtlpExporterBuilder {
         self
     }
 
-    /// The exporter; fails on a bad endpoint, header, timeout or protocol.
+    /// The exporter; fails on a bad endpoint, header, timeout, protocol or compression, or
+    /// when the gRPC channel cannot be set up.
     pub fn build(self) -> Result<OtlpExporter, OtlpConfigError> {
         if let Some(error) = self.error {
             return Err(error);
         }
-        let url = match (self.traces_endpoint, self.endpoint) {
-            (Some(url), _) => url,
-            (None, Some(base)) => format!("{}{TRACES_PATH}", base.trim_end_matches('/')),
-            (None, None) => format!("{DEFAULT_ENDPOINT}{TRACES_PATH}"),
+        let protocol = self.protocol.unwrap_or_default();
+        let url = match (self.traces_endpoint, self.endpoint, protocol) {
+            (Some(url), _, _) => url,
+            (None, Some(base), Protocol::HttpProtobuf) => {
+                format!("{}{TRACES_PATH}", base.trim_end_matches('/'))
+            }
+            (None, Some(base), Protocol::Grpc) => base,
+            (None, None, Protocol::HttpProtobuf) => format!("{DEFAULT_ENDPOINT}{TRACES_PATH}"),
+            (None, None, Protocol::Grpc) => DEFAULT_GRPC_ENDPOINT.to_owned(),
         };
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(OtlpConfigError::InvalidEndpoint(url));
@@ -369,12 +322,22 @@ impl OtlpExporterBuilder {
                 return Err(OtlpConfigError::InvalidHeader(name.clone()));
             }
         }
-        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let agent_config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .user_agent(concat!("sgp-trace-otel/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let settings = TransportSettings {
+            url: url.clone(),
+            headers: self.headers.clone(),
+            timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            compression: self.compression.unwrap_or_default(),
+            ca_certificate: self.ca_certificate.clone(),
+        };
+        if protocol == Protocol::HttpProtobuf && settings.ca_certificate.is_some() {
+            return Err(OtlpConfigError::InvalidCertificate(
+                "a trusted certificate is supported over gRPC only".into(),
+            ));
+        }
+        let transport = match protocol {
+            Protocol::HttpProtobuf => Transport::Http(HttpTransport::new(settings)?),
+            Protocol::Grpc => Transport::Grpc(Box::new(GrpcTransport::new(settings)?)),
+        };
 
         let mut attributes: Vec<KeyValue> = Vec::new();
         let service_name = self
@@ -403,7 +366,8 @@ impl OtlpExporterBuilder {
             env!("CARGO_PKG_VERSION"),
         );
         Ok(OtlpExporter {
-            agent: agent_config.into(),
+            transport,
+            protocol,
             url,
             headers: self.headers,
             resource: Resource {
@@ -514,6 +478,43 @@ mod tests {
     }
 
     #[test]
+    fn grpc_endpoints_are_used_as_they_are() {
+        let grpc = |pairs| {
+            OtlpExporterBuilder::from_lookup(lookup(pairs))
+                .build()
+                .unwrap()
+        };
+        let exporter = grpc(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        assert_eq!(exporter.protocol(), Protocol::Grpc);
+        assert_eq!(exporter.url(), "http://localhost:4317");
+        let exporter = grpc(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+        ]);
+        assert_eq!(
+            exporter.protocol(),
+            Protocol::Grpc,
+            "the traces variable wins"
+        );
+        assert_eq!(exporter.url(), "https://collector:4317");
+        let exporter = OtlpExporter::builder()
+            .endpoint("http://127.0.0.1:4317")
+            .protocol(Protocol::Grpc)
+            .compression(Compression::Gzip)
+            .build()
+            .unwrap();
+        assert_eq!(exporter.url(), "http://127.0.0.1:4317");
+        assert!(matches!(
+            OtlpExporter::builder()
+                .protocol(Protocol::Grpc)
+                .header("ifuser", "line\nbreak")
+                .build(),
+            Err(OtlpConfigError::InvalidHeader(_))
+        ));
+    }
+
+    #[test]
     fn headers_are_parsed_and_decoded() {
         let exporter = OtlpExporterBuilder::from_lookup(lookup(&[
             (
@@ -542,9 +543,17 @@ mod tests {
     #[test]
     fn protocol_timeout_and_resource() {
         assert!(matches!(
-            OtlpExporterBuilder::from_lookup(lookup(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]))
-                .build(),
+            OtlpExporterBuilder::from_lookup(lookup(&[(
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                "http/json"
+            )]))
+            .build(),
             Err(OtlpConfigError::UnsupportedProtocol(_))
+        ));
+        assert!(matches!(
+            OtlpExporterBuilder::from_lookup(lookup(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")]))
+                .build(),
+            Err(OtlpConfigError::UnsupportedCompression(_))
         ));
         assert!(matches!(
             OtlpExporterBuilder::from_lookup(lookup(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")]))
@@ -584,33 +593,6 @@ mod tests {
         let default = OtlpExporter::builder().build().unwrap();
         let name = &default.resource.attributes[0];
         assert_eq!(name.key, "service.name");
-    }
-
-    #[test]
-    fn classifies_statuses_per_the_otlp_specification() {
-        let none = HeaderMap::new();
-        let class = |code: u16| classify(StatusCode::from_u16(code).unwrap(), &none, b"");
-        for code in [408, 429, 502, 503, 504] {
-            assert!(
-                matches!(class(code), ExportError::Transient { .. }),
-                "{code}"
-            );
-        }
-        assert!(matches!(class(400), ExportError::Rejected { .. }));
-        assert!(matches!(class(401), ExportError::Unauthorized { .. }));
-        assert!(matches!(class(403), ExportError::Unauthorized { .. }));
-        assert!(matches!(class(413), ExportError::TooLarge { .. }));
-        assert!(matches!(class(404), ExportError::Failed { .. }));
-        assert!(matches!(class(500), ExportError::Failed { .. }));
-        let mut headers = HeaderMap::new();
-        headers.insert("retry-after", "3".parse().unwrap());
-        assert_eq!(
-            classify(StatusCode::TOO_MANY_REQUESTS, &headers, b"slow down"),
-            ExportError::Transient {
-                reason: "OTLP HTTP 429 Too Many Requests: slow down".into(),
-                retry_after: Some(Duration::from_secs(3)),
-            }
-        );
     }
 
     #[test]

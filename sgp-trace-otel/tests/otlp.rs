@@ -7,7 +7,7 @@ use std::time::Duration;
 use sgp_trace::{create_span, create_trace, Batch, Config, ExportError, Exporter, SpanType};
 use sgp_trace_otel::opentelemetry_proto::tonic::common::v1::any_value::Value;
 use sgp_trace_otel::opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use sgp_trace_otel::{map_span, otlp_span_id, OtlpExporter};
+use sgp_trace_otel::{map_span, otlp_span_id, Compression, OtlpExporter};
 use support::{attribute, hex, text, Answer, OtlpSink};
 
 #[test]
@@ -99,7 +99,11 @@ fn a_trace_arrives_as_otlp_with_links_statuses_resource_and_headers() {
     let status = rerank.status.as_ref().unwrap();
     assert_eq!(status.code, StatusCode::Error as i32);
     assert_eq!(status.message, "took too long");
-    assert_eq!(attribute(rerank, "error"), Some(&Value::BoolValue(true)));
+    assert_eq!(text(rerank, "error"), "took too long");
+    assert_eq!(
+        attribute(rerank, "sgp.metadata.error"),
+        Some(&Value::BoolValue(true))
+    );
     assert_eq!(text(rerank, "error.type"), "Timeout");
     assert_eq!(text(rerank, "sgp.metadata.error_category"), "platform");
     drop(guard);
@@ -182,6 +186,21 @@ fn answers_map_onto_export_errors() {
         map_span(&items[0]).unwrap(),
         "the wire form is map_span's"
     );
+}
+
+#[test]
+fn gzip_compresses_http_bodies() {
+    let sink = OtlpSink::start();
+    let exporter = OtlpExporter::builder()
+        .endpoint(&sink.base_url)
+        .compression(Compression::Gzip)
+        .build()
+        .unwrap();
+    let items = one_ended_span();
+    assert_eq!(exporter.export(&Batch::new(&items, b"")), Ok(()));
+    let received = sink.received();
+    assert_eq!(received[0].header("content-encoding"), Some("gzip"));
+    assert_eq!(received[0].spans(), [map_span(&items[0]).unwrap()]);
 }
 
 #[test]

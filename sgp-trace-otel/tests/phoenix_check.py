@@ -136,8 +136,9 @@ check("chat: gen_ai.input.messages",
 check("chat: Phoenix reads it as an LLM span", by_name["chat"]["span_kind"] == "LLM",
       by_name["chat"]["span_kind"])
 tool_attrs = attributes("call tool")
-check("call tool: error and error.type",
-      tool_attrs.get("error") is True and tool_attrs.get("error.type") == "ToolError",
+check("call tool: error (the message) and error.type",
+      tool_attrs.get("error") == "the search tool timed out"
+      and tool_attrs.get("error.type") == "ToolError",
       (tool_attrs.get("error"), tool_attrs.get("error.type")))
 check("call tool: no LLM attributes", "chat.model" not in tool_attrs)
 

@@ -1,17 +1,16 @@
 //! Pattern 2: spans made by workflow code, kept in a deterministic buffer and sent by an
 //! activity.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sgp_trace::{Id, JsonObject, SpanContext, SpanItem, SpanStatus, SpanType, Timestamp};
+use sgp_trace::{Id, SpanContext, SpanStatus, SpanType, Timestamp};
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::{ActivityOptions, SyncWorkflowContext, WorkflowContext};
 use temporalio_workflow::WorkflowContextFuture;
 
-use crate::flush::{SpanActivities, UpsertSpans};
+use crate::flush::{BufferedSpan, SpanActivities, UpsertSpans};
 use crate::workflow::CurrentSpan;
 
 /// Where a [`SpanBuffer`] takes ids and times from: deterministic sources only, so that a
@@ -48,83 +47,12 @@ fn nanos(clock: &impl WorkflowClock) -> u64 {
     Timestamp::from(clock.now()).as_nanos()
 }
 
-/// One span as the buffer keeps it and the flush activity receives it: plain serializable
-/// data, turned into a [`SpanItem`] (and validated) in the activity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BufferedSpan {
-    /// The span's name.
-    pub name: String,
-    /// Its trace.
-    pub trace_id: String,
-    /// Its id.
-    pub id: String,
-    /// Its parent; absent on a trace's root.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_id: Option<String>,
-    /// Its group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<String>,
-    /// Start, in nanoseconds since the Unix epoch of workflow time.
-    pub start_nanos: u64,
-    /// End, when it ended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_nanos: Option<u64>,
-    /// How it ended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<SpanStatus>,
-    /// Its type.
-    pub span_type: SpanType,
-    /// What it received.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Value>,
-    /// What it produced.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Value>,
-    /// Free-form facts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Map<String, Value>>,
-}
-
-impl BufferedSpan {
-    /// The wire item, or why it cannot be sent (an invalid id).
-    pub fn to_item(&self) -> Result<SpanItem, String> {
-        let id = |what: &str, text: &str| {
-            Id::new(text).map_err(|error| format!("span {:?}: bad {what}: {error}", self.name))
-        };
-        let start = Timestamp::from_nanos(self.start_nanos);
-        Ok(SpanItem {
-            name: self.name.clone().into(),
-            trace_id: id("trace_id", &self.trace_id)?,
-            id: id("id", &self.id)?,
-            parent_id: self
-                .parent_id
-                .as_deref()
-                .map(|p| id("parent_id", p))
-                .transpose()?,
-            group_id: self
-                .group_id
-                .as_deref()
-                .map(|g| id("group_id", g))
-                .transpose()?,
-            start_timestamp: start,
-            end_timestamp: self
-                .end_nanos
-                .map(|end| Timestamp::from_nanos(end).max(start)),
-            status: self.status,
-            span_type: self.span_type,
-            input: self.input.as_ref().map(JsonObject::new),
-            output: self.output.as_ref().map(JsonObject::new),
-            metadata: self.metadata.clone().map(Arc::new),
-            observability: None,
-        })
-    }
-
-    fn context(&self) -> SpanContext {
-        SpanContext {
-            trace_id: Id::new(&self.trace_id).unwrap_or_else(|_| Id::random()),
-            span_id: Id::new(&self.id).unwrap_or_else(|_| Id::random()),
-            group_id: self.group_id.as_deref().and_then(|g| Id::new(g).ok()),
-        }
+/// The context a child of `span` continues; ids the buffer made itself are always valid.
+fn context_of(span: &BufferedSpan) -> SpanContext {
+    SpanContext {
+        trace_id: Id::new(&span.trace_id).unwrap_or_else(|_| Id::random()),
+        span_id: Id::new(&span.id).unwrap_or_else(|_| Id::random()),
+        group_id: span.group_id.as_deref().and_then(|g| Id::new(g).ok()),
     }
 }
 
@@ -433,7 +361,7 @@ impl SpanBuffer {
                 .chain(&self.ended)
                 .find(|span| span.id == id.0)
         };
-        span.unwrap_or(&self.root).context()
+        context_of(span.unwrap_or(&self.root))
     }
 
     /// Runs the future that `make` returns (typically `|| ctx.execute_activity(..)`) with

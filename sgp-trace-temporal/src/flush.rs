@@ -6,12 +6,86 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sgp_trace::{Batch, Config, ExportError, Exporter, HttpExporter};
+use serde_json::{Map, Value};
+use sgp_trace::{
+    Batch, Config, ExportError, Exporter, HttpExporter, Id, JsonObject, SpanItem, SpanStatus,
+    SpanType, Timestamp,
+};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::ApplicationFailure;
 
-use crate::buffer::BufferedSpan;
+/// One span as the buffer keeps it and the flush activity receives it: plain serializable
+/// data, turned into a [`SpanItem`] (and validated) in the activity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BufferedSpan {
+    /// The span's name.
+    pub name: String,
+    /// Its trace.
+    pub trace_id: String,
+    /// Its id.
+    pub id: String,
+    /// Its parent; absent on a trace's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// Its group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Start, in nanoseconds since the Unix epoch of workflow time.
+    pub start_nanos: u64,
+    /// End, when it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_nanos: Option<u64>,
+    /// How it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<SpanStatus>,
+    /// Its type.
+    pub span_type: SpanType,
+    /// What it received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// What it produced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// Free-form facts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl BufferedSpan {
+    /// The wire item, or why it cannot be sent (an invalid id).
+    pub fn to_item(&self) -> Result<SpanItem, String> {
+        let id = |what: &str, text: &str| {
+            Id::new(text).map_err(|error| format!("span {:?}: bad {what}: {error}", self.name))
+        };
+        let start = Timestamp::from_nanos(self.start_nanos);
+        Ok(SpanItem {
+            name: self.name.clone().into(),
+            trace_id: id("trace_id", &self.trace_id)?,
+            id: id("id", &self.id)?,
+            parent_id: self
+                .parent_id
+                .as_deref()
+                .map(|p| id("parent_id", p))
+                .transpose()?,
+            group_id: self
+                .group_id
+                .as_deref()
+                .map(|g| id("group_id", g))
+                .transpose()?,
+            start_timestamp: start,
+            end_timestamp: self
+                .end_nanos
+                .map(|end| Timestamp::from_nanos(end).max(start)),
+            status: self.status,
+            span_type: self.span_type,
+            input: self.input.as_ref().map(JsonObject::new),
+            output: self.output.as_ref().map(JsonObject::new),
+            metadata: self.metadata.clone().map(Arc::new),
+            observability: None,
+        })
+    }
+}
 
 /// At most this many spans go in one request; the API takes 1000, and advises 200-500.
 pub const MAX_SPANS_PER_REQUEST: usize = 200;

