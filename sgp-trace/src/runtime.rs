@@ -43,7 +43,8 @@ struct Runtime {
 }
 
 struct WorkerHandle {
-    /// The thread's run in the counters' books (see [`Counters::open_run`](crate::stats::Counters::open_run)).
+    /// The thread's run in the counters' books (see
+    /// [`Counters::open_run`](crate::stats::Counters::open_run)).
     run: u64,
     control: Sender<Control>,
     thread: JoinHandle<()>,

@@ -43,8 +43,8 @@ pub trait Annotate {
     fn set_error(&mut self, error_type: &str, message: &str, category: &str);
 }
 
-/// A [`Span`], and whatever holds one for you to borrow: a [`SpanGuard`](crate::SpanGuard), a `&mut Span`, a
-/// `Box<Span>`.
+/// A [`Span`], and whatever holds one for you to borrow: a
+/// [`SpanGuard`](crate::SpanGuard), a `&mut Span`, a `Box<Span>`.
 impl<S: BorrowMut<Span>> Annotate for S {
     fn is_recording(&self) -> bool {
         self.borrow().is_recording()
