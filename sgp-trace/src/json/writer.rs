@@ -104,8 +104,9 @@ impl JsonWriter {
     }
 
     /// Writes `text` as a JSON string, byte for byte as serde_json writes it. The bytes
-    /// between escapes are found many at a time (see [`next_escape`](crate::json::escape::next_escape)) and copied as one run,
-    /// where serde_json looks at every byte.
+    /// between escapes are found many at a time (see
+    /// [`next_escape`](crate::json::escape::next_escape)) and copied as one run, where
+    /// serde_json looks at every byte.
     pub(crate) fn string(&mut self, text: &str) {
         // `len` is past the room once the text is large, so this also sends every string of
         // a large payload the long way.
