@@ -13,6 +13,7 @@ use crate::entered;
 use crate::events::Events;
 use crate::fields::{Fields, SPAN_TYPE_FIELD};
 use crate::gen_ai;
+use crate::source;
 
 /// How many events a span keeps in its metadata by default.
 pub const DEFAULT_MAX_EVENTS: usize = 32;
@@ -61,8 +62,7 @@ impl SgpLayer {
 
     /// Whether each span's metadata tells where it was made: `tracing.target`,
     /// `tracing.level`, `tracing.module_path`, `tracing.file`, `tracing.line` (the default).
-    /// Those five entries are about half of what the layer costs a span on the calling
-    /// thread; turn them off where that matters more than seeing the source in SGP.
+    /// They are built once per callsite and shared by its spans.
     pub fn source_metadata(mut self, record: bool) -> SgpLayer {
         self.source_metadata = record;
         self
@@ -156,11 +156,15 @@ impl Recorded {
 /// The builder with the span's type, input and (when `source`) where it was made.
 fn describe(
     mut builder: SpanBuilder,
-    metadata: &Metadata<'static>,
+    metadata: &'static Metadata<'static>,
     fields: Fields,
     llm: Option<&gen_ai::LlmFields>,
     source: bool,
 ) -> SpanBuilder {
+    // First: the shared entries are copied when given after others.
+    if source {
+        builder = builder.metadata_shared(source::entries(metadata));
+    }
     match fields.span_type.map(|text| text.parse::<SpanType>()) {
         Some(Ok(span_type)) => builder = builder.span_type(span_type),
         Some(Err(error)) => {
@@ -173,21 +177,6 @@ fn describe(
         Some(llm) => builder = builder.input(&llm.input()),
         None if !fields.values.is_empty() => builder = builder.input(&fields.values),
         None => {}
-    }
-    if !source {
-        return builder;
-    }
-    builder = builder
-        .metadata("tracing.target", metadata.target())
-        .metadata("tracing.level", metadata.level().as_str());
-    if let Some(module) = metadata.module_path() {
-        builder = builder.metadata("tracing.module_path", module);
-    }
-    if let Some(file) = metadata.file() {
-        builder = builder.metadata("tracing.file", file);
-    }
-    if let Some(line) = metadata.line() {
-        builder = builder.metadata("tracing.line", &line);
     }
     builder
 }

@@ -239,3 +239,41 @@ fn with_current_span_inside_an_entered_tracing_span_annotates_its_sgp_span() {
     assert_eq!(spans["chat"]["metadata"]["answer_quality"], "good");
     assert!(spans["outer"]["metadata"].get("answer_quality").is_none());
 }
+
+#[instrument(fields(note = tracing::field::Empty))]
+fn step(round: u32) {
+    if round == 1 {
+        tracing::Span::current().record("note", "second round");
+    }
+}
+
+#[test]
+fn spans_of_one_callsite_share_its_source_and_keep_their_own_entries() {
+    let harness = Harness::start(|config| config);
+    install(layer());
+    let step_line = line!() - 11;
+    let other_line = line!() + 4;
+    for round in 0..3 {
+        step(round);
+        std::thread::spawn(move || step(round + 10)).join().unwrap();
+        info_span!("other", round).in_scope(|| {});
+    }
+    let spans = harness.collector_spans();
+
+    assert_eq!(spans.len(), 9);
+    for span in &spans {
+        let metadata = &span["metadata"];
+        let (line, round) = match span["name"].as_str().unwrap() {
+            "step" => (step_line, &span["input"]["round"]),
+            _ => (other_line, &span["input"]["round"]),
+        };
+        assert_eq!(metadata["tracing.line"], line, "{span}");
+        assert_eq!(metadata["tracing.level"], "INFO");
+        assert!(metadata["tracing.file"]
+            .as_str()
+            .unwrap()
+            .ends_with("layer.rs"));
+        let note = (span["name"] == "step" && *round == 1).then_some(json!("second round"));
+        assert_eq!(metadata.get("note"), note.as_ref(), "{span}");
+    }
+}
