@@ -11,7 +11,7 @@ use tracing_subscriber::Layer;
 
 use crate::entered;
 use crate::events::Events;
-use crate::fields::{Fields, SPAN_TYPE_FIELD};
+use crate::fields::{self, Fields, InputFields, SPAN_TYPE_FIELD};
 use crate::gen_ai;
 use crate::source;
 
@@ -74,8 +74,13 @@ impl SgpLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let metadata = attrs.metadata();
+        // Most callsites declare only plain fields: their input is written straight from
+        // the attributes, with nothing sorted out or copied first.
+        let plain = !fields::declares_sgp_fields(metadata);
         let mut fields = Fields::default();
-        attrs.record(&mut fields);
+        if !plain {
+            attrs.record(&mut fields);
+        }
         // An explicit parent is entered in the runtime while the span starts, so the span
         // goes under it whoever is current (and stays a no-op if its trace was sampled out).
         let mut _parent_entered = None;
@@ -94,16 +99,21 @@ impl SgpLayer {
         } else {
             return None;
         };
-        let llm = gen_ai::declares_gen_ai(metadata).then(|| {
+        let llm = (!plain && gen_ai::declares_gen_ai(metadata)).then(|| {
             gen_ai::LlmFields::new(
                 std::mem::take(&mut fields.values).into_map(),
                 std::mem::take(&mut fields.gen_ai),
             )
         });
+        let plain_input =
+            (plain && fields::any_value(attrs.values())).then(|| InputFields(attrs.values()));
         let builder = describe(
             builder,
             metadata,
-            fields,
+            Input {
+                fields,
+                plain: plain_input,
+            },
             llm.as_ref(),
             self.source_metadata,
         );
@@ -153,11 +163,17 @@ impl Recorded {
     }
 }
 
+/// A new span's fields: sorted out, or for a plain callsite to be written as they are.
+struct Input<'a> {
+    fields: Fields,
+    plain: Option<InputFields<'a>>,
+}
+
 /// The builder with the span's type, input and (when `source`) where it was made.
 fn describe(
     mut builder: SpanBuilder,
     metadata: &'static Metadata<'static>,
-    fields: Fields,
+    Input { fields, plain }: Input<'_>,
     llm: Option<&gen_ai::LlmFields>,
     source: bool,
 ) -> SpanBuilder {
@@ -175,8 +191,11 @@ fn describe(
     }
     match llm {
         Some(llm) => builder = builder.input(&llm.input()),
-        None if !fields.values.is_empty() => builder = builder.input(&fields.values),
-        None => {}
+        None => match plain {
+            Some(plain) => builder = builder.input(&plain),
+            None if !fields.values.is_empty() => builder = builder.input(&fields.values),
+            None => {}
+        },
     }
     builder
 }

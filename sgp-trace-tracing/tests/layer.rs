@@ -18,6 +18,7 @@ fn install(layer: sgp_trace_tracing::SgpLayer) {
 fn creation_fields_are_the_input_and_recorded_fields_the_metadata() {
     let harness = Harness::start(|config| config);
     install(layer());
+    let cause = std::io::Error::other("disk full");
     let span = info_span!(
         target: "shop::orders",
         "look up order",
@@ -28,12 +29,22 @@ fn creation_fields_are_the_input_and_recorded_fields_the_metadata() {
         weight = 1.5,
         items = ?vec!["pen", "ink"],
         shown = %"display text",
+        ratio = f64::NAN,
+        cause = &cause as &(dyn std::error::Error + 'static),
         status = tracing::field::Empty,
     );
-    let line = line!() - 12;
+    let line = line!() - 14;
     span.record("status", "shipped");
     drop(span);
+    info_span!("only recorded later", late = tracing::field::Empty).record("late", 1);
     let spans = harness.flushed_spans();
+
+    let later = &spans["only recorded later"];
+    assert!(
+        later.get("input").is_none_or(|input| input.is_null()),
+        "{later}"
+    );
+    assert_eq!(later["metadata"]["late"], 1);
 
     let order = &spans["look up order"];
     assert_eq!(order["type"], "TRACER");
@@ -41,7 +52,8 @@ fn creation_fields_are_the_input_and_recorded_fields_the_metadata() {
     assert_eq!(
         order["input"],
         json!({"order": "o-42", "quantity": 3, "delta": -2, "express": true, "weight": 1.5,
-               "items": "[\"pen\", \"ink\"]", "shown": "display text"})
+               "items": "[\"pen\", \"ink\"]", "shown": "display text", "ratio": "NaN",
+               "cause": "disk full"})
     );
     let metadata = &order["metadata"];
     assert_eq!(metadata["status"], "shipped");
