@@ -1,6 +1,7 @@
 //! What `sgp-trace-tracing` costs per `tracing` span (create, enter, exit, close, two
 //! fields: an `#[instrument]` function of two arguments), beside `tracing-opentelemetry`
-//! with a batch processor that discards, and beside `#[traced]`, in the same run. Then a
+//! with a batch processor that discards, beside `#[traced]`, and beside the registry with
+//! no layer (what every layer's span pays `tracing-subscriber` first), in the same run. Then a
 //! loss check: 100k spans through the layer, paced as the hot-path bench paces, with the
 //! runtime's default settings, drop none. Results are in `sgp-trace-tracing/README.md`.
 //!
@@ -33,6 +34,7 @@ const SMALL: &str = "what is sgp?";
 const SGP_LAYER: &str = "tracing_sgp_layer_instrument_2args";
 const SGP_LAYER_NO_SOURCE: &str = "tracing_sgp_layer_no_source_instrument_2args";
 const OTEL_LAYER: &str = "tracing_otel_layer_instrument_2args";
+const REGISTRY_ONLY: &str = "tracing_registry_only_instrument_2args";
 const TRACED: &str = "sgp_traced_2args_beside_layer";
 
 #[tracing::instrument]
@@ -110,6 +112,7 @@ fn bench(c: &mut Criterion) {
     let sgp_no_source = Dispatch::new(
         tracing_subscriber::registry().with(sgp_trace_tracing::layer().source_metadata(false)),
     );
+    let registry_only = Dispatch::new(tracing_subscriber::registry());
     let provider = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(DiscardSpans).build())
         .build();
@@ -131,6 +134,9 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function(OTEL_LAYER, |b| {
         b.iter_custom(|iters| instrumented(&otel, iters, &otel_catch_up))
+    });
+    c.bench_function(REGISTRY_ONLY, |b| {
+        b.iter_custom(|iters| instrumented(&registry_only, iters, &|| {}))
     });
     c.bench_function(TRACED, |b| {
         b.iter_custom(|iters| {
@@ -170,7 +176,12 @@ fn main() {
             .expect("criterion wrote an estimate")
     };
     let (otel, traced) = (median(OTEL_LAYER), median(TRACED));
+    let registry = median(REGISTRY_ONLY);
     println!("\nns per span (median): tracing-opentelemetry {otel:.0}, #[traced] {traced:.0}");
+    println!(
+        "{REGISTRY_ONLY}: {registry:.0} ns; / tracing-opentelemetry = {:.2}",
+        registry / otel
+    );
     for case in [SGP_LAYER, SGP_LAYER_NO_SOURCE] {
         let layer = median(case);
         println!(

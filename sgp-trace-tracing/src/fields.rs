@@ -7,7 +7,8 @@ use std::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Number, Value};
-use tracing_core::field::{Field, Visit};
+use tracing_core::field::{Field, ValueSet, Visit};
+use tracing_core::Metadata;
 
 /// The field that sets a span's type, one of SGP's span types such as `"COMPLETION"`.
 pub(crate) const SPAN_TYPE_FIELD: &str = "sgp.type";
@@ -119,4 +120,109 @@ impl Serialize for FieldValues {
         }
         map.end()
     }
+}
+
+/// The fields given at a span's creation, written straight to JSON as its input: for a
+/// callsite with no field that means something else to SGP (`sgp.type`, `gen_ai.*`), so
+/// no key or value is copied on the way. Values become what [`Fields`] makes of them.
+pub(crate) struct InputFields<'a>(pub(crate) &'a ValueSet<'a>);
+
+impl Serialize for InputFields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut writer = EntryWriter {
+            map: serializer.serialize_map(None)?,
+            error: None,
+        };
+        self.0.record(&mut writer);
+        match writer.error {
+            Some(error) => Err(error),
+            None => writer.map.end(),
+        }
+    }
+}
+
+/// Writes each field visited as an entry of `map`; the first error stops it.
+struct EntryWriter<M: SerializeMap> {
+    map: M,
+    error: Option<M::Error>,
+}
+
+impl<M: SerializeMap> EntryWriter<M> {
+    fn entry<V: Serialize + ?Sized>(&mut self, field: &Field, value: &V) {
+        if self.error.is_none() {
+            if let Err(error) = self.map.serialize_entry(field.name(), value) {
+                self.error = Some(error);
+            }
+        }
+    }
+}
+
+impl<M: SerializeMap> Visit for EntryWriter<M> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // As in `Fields`: the text of a NaN or an infinity.
+        if value.is_finite() {
+            self.entry(field, &value);
+        } else {
+            self.entry(field, &value.to_string());
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.entry(field, &value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.entry(field, &value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.entry(field, &value);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.entry(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.entry(field, &Text(format_args!("{value}")));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.entry(field, &Text(format_args!("{value:?}")));
+    }
+}
+
+/// Text written as a JSON string without being collected into a `String` first, where the
+/// serializer allows.
+struct Text<'a>(fmt::Arguments<'a>);
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// Whether any field has a value (a field left `Empty` has none).
+pub(crate) fn any_value(values: &ValueSet<'_>) -> bool {
+    struct AnyValue(bool);
+    impl Visit for AnyValue {
+        fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {
+            self.0 = true;
+        }
+    }
+    if values.is_empty() {
+        return false;
+    }
+    let mut any = AnyValue(false);
+    values.record(&mut any);
+    any.0
+}
+
+/// Whether a callsite declares a field that is not plain input to SGP: `sgp.type`, or a
+/// `gen_ai.*` field.
+pub(crate) fn declares_sgp_fields(metadata: &Metadata<'_>) -> bool {
+    metadata.fields().iter().any(|field| {
+        let name = field.name();
+        name == SPAN_TYPE_FIELD || name.starts_with(GEN_AI_PREFIX)
+    })
 }

@@ -11,8 +11,9 @@ use tracing_subscriber::Layer;
 
 use crate::entered;
 use crate::events::Events;
-use crate::fields::{Fields, SPAN_TYPE_FIELD};
+use crate::fields::{self, Fields, InputFields, SPAN_TYPE_FIELD};
 use crate::gen_ai;
+use crate::source;
 
 /// How many events a span keeps in its metadata by default.
 pub const DEFAULT_MAX_EVENTS: usize = 32;
@@ -61,8 +62,7 @@ impl SgpLayer {
 
     /// Whether each span's metadata tells where it was made: `tracing.target`,
     /// `tracing.level`, `tracing.module_path`, `tracing.file`, `tracing.line` (the default).
-    /// Those five entries are about half of what the layer costs a span on the calling
-    /// thread; turn them off where that matters more than seeing the source in SGP.
+    /// They are built once per callsite and shared by its spans.
     pub fn source_metadata(mut self, record: bool) -> SgpLayer {
         self.source_metadata = record;
         self
@@ -74,8 +74,13 @@ impl SgpLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let metadata = attrs.metadata();
+        // Most callsites declare only plain fields: their input is written straight from
+        // the attributes, with nothing sorted out or copied first.
+        let plain = !fields::declares_sgp_fields(metadata);
         let mut fields = Fields::default();
-        attrs.record(&mut fields);
+        if !plain {
+            attrs.record(&mut fields);
+        }
         // An explicit parent is entered in the runtime while the span starts, so the span
         // goes under it whoever is current (and stays a no-op if its trace was sampled out).
         let mut _parent_entered = None;
@@ -94,16 +99,21 @@ impl SgpLayer {
         } else {
             return None;
         };
-        let llm = gen_ai::declares_gen_ai(metadata).then(|| {
+        let llm = (!plain && gen_ai::declares_gen_ai(metadata)).then(|| {
             gen_ai::LlmFields::new(
                 std::mem::take(&mut fields.values).into_map(),
                 std::mem::take(&mut fields.gen_ai),
             )
         });
+        let plain_input =
+            (plain && fields::any_value(attrs.values())).then(|| InputFields(attrs.values()));
         let builder = describe(
             builder,
             metadata,
-            fields,
+            Input {
+                fields,
+                plain: plain_input,
+            },
             llm.as_ref(),
             self.source_metadata,
         );
@@ -153,14 +163,24 @@ impl Recorded {
     }
 }
 
+/// A new span's fields: sorted out, or for a plain callsite to be written as they are.
+struct Input<'a> {
+    fields: Fields,
+    plain: Option<InputFields<'a>>,
+}
+
 /// The builder with the span's type, input and (when `source`) where it was made.
 fn describe(
     mut builder: SpanBuilder,
-    metadata: &Metadata<'static>,
-    fields: Fields,
+    metadata: &'static Metadata<'static>,
+    Input { fields, plain }: Input<'_>,
     llm: Option<&gen_ai::LlmFields>,
     source: bool,
 ) -> SpanBuilder {
+    // First: the shared entries are copied when given after others.
+    if source {
+        builder = builder.metadata_shared(source::entries(metadata));
+    }
     match fields.span_type.map(|text| text.parse::<SpanType>()) {
         Some(Ok(span_type)) => builder = builder.span_type(span_type),
         Some(Err(error)) => {
@@ -171,23 +191,11 @@ fn describe(
     }
     match llm {
         Some(llm) => builder = builder.input(&llm.input()),
-        None if !fields.values.is_empty() => builder = builder.input(&fields.values),
-        None => {}
-    }
-    if !source {
-        return builder;
-    }
-    builder = builder
-        .metadata("tracing.target", metadata.target())
-        .metadata("tracing.level", metadata.level().as_str());
-    if let Some(module) = metadata.module_path() {
-        builder = builder.metadata("tracing.module_path", module);
-    }
-    if let Some(file) = metadata.file() {
-        builder = builder.metadata("tracing.file", file);
-    }
-    if let Some(line) = metadata.line() {
-        builder = builder.metadata("tracing.line", &line);
+        None => match plain {
+            Some(plain) => builder = builder.input(&plain),
+            None if !fields.values.is_empty() => builder = builder.input(&fields.values),
+            None => {}
+        },
     }
     builder
 }

@@ -48,5 +48,6 @@ mod events;
 mod fields;
 mod gen_ai;
 mod layer;
+mod source;
 
 pub use layer::{layer, SgpLayer, DEFAULT_MAX_EVENTS, FIELD_ERROR_KEY};

@@ -18,6 +18,7 @@ fn install(layer: sgp_trace_tracing::SgpLayer) {
 fn creation_fields_are_the_input_and_recorded_fields_the_metadata() {
     let harness = Harness::start(|config| config);
     install(layer());
+    let cause = std::io::Error::other("disk full");
     let span = info_span!(
         target: "shop::orders",
         "look up order",
@@ -28,12 +29,22 @@ fn creation_fields_are_the_input_and_recorded_fields_the_metadata() {
         weight = 1.5,
         items = ?vec!["pen", "ink"],
         shown = %"display text",
+        ratio = f64::NAN,
+        cause = &cause as &(dyn std::error::Error + 'static),
         status = tracing::field::Empty,
     );
-    let line = line!() - 12;
+    let line = line!() - 14;
     span.record("status", "shipped");
     drop(span);
+    info_span!("only recorded later", late = tracing::field::Empty).record("late", 1);
     let spans = harness.flushed_spans();
+
+    let later = &spans["only recorded later"];
+    assert!(
+        later.get("input").is_none_or(|input| input.is_null()),
+        "{later}"
+    );
+    assert_eq!(later["metadata"]["late"], 1);
 
     let order = &spans["look up order"];
     assert_eq!(order["type"], "TRACER");
@@ -41,7 +52,8 @@ fn creation_fields_are_the_input_and_recorded_fields_the_metadata() {
     assert_eq!(
         order["input"],
         json!({"order": "o-42", "quantity": 3, "delta": -2, "express": true, "weight": 1.5,
-               "items": "[\"pen\", \"ink\"]", "shown": "display text"})
+               "items": "[\"pen\", \"ink\"]", "shown": "display text", "ratio": "NaN",
+               "cause": "disk full"})
     );
     let metadata = &order["metadata"];
     assert_eq!(metadata["status"], "shipped");
@@ -238,4 +250,42 @@ fn with_current_span_inside_an_entered_tracing_span_annotates_its_sgp_span() {
 
     assert_eq!(spans["chat"]["metadata"]["answer_quality"], "good");
     assert!(spans["outer"]["metadata"].get("answer_quality").is_none());
+}
+
+#[instrument(fields(note = tracing::field::Empty))]
+fn step(round: u32) {
+    if round == 1 {
+        tracing::Span::current().record("note", "second round");
+    }
+}
+
+#[test]
+fn spans_of_one_callsite_share_its_source_and_keep_their_own_entries() {
+    let harness = Harness::start(|config| config);
+    install(layer());
+    let step_line = line!() - 11;
+    let other_line = line!() + 4;
+    for round in 0..3 {
+        step(round);
+        std::thread::spawn(move || step(round + 10)).join().unwrap();
+        info_span!("other", round).in_scope(|| {});
+    }
+    let spans = harness.collector_spans();
+
+    assert_eq!(spans.len(), 9);
+    for span in &spans {
+        let metadata = &span["metadata"];
+        let (line, round) = match span["name"].as_str().unwrap() {
+            "step" => (step_line, &span["input"]["round"]),
+            _ => (other_line, &span["input"]["round"]),
+        };
+        assert_eq!(metadata["tracing.line"], line, "{span}");
+        assert_eq!(metadata["tracing.level"], "INFO");
+        assert!(metadata["tracing.file"]
+            .as_str()
+            .unwrap()
+            .ends_with("layer.rs"));
+        let note = (span["name"] == "step" && *round == 1).then_some(json!("second round"));
+        assert_eq!(metadata.get("note"), note.as_ref(), "{span}");
+    }
 }

@@ -2,6 +2,7 @@
 //! and sampling, as the server stores the result.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use sgp_trace::{create_span, create_trace, Field, REDACTED};
@@ -234,4 +235,56 @@ fn error_traces_are_kept_when_asked() {
     assert!(stats.sampled_out >= 2, "{stats:?}");
     assert_eq!(stats.waiting(), 0, "{stats:?}");
     assert_eq!(stats.lost(), 0, "{stats:?}");
+}
+
+#[test]
+fn shared_metadata_is_copied_for_each_change_and_never_changed() {
+    let harness = Harness::start(|config| config);
+    let shared = Arc::new(
+        json!({"source": "checkout.rs", "api_key": "sk-live-123"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    let before = shared.as_ref().clone();
+    {
+        let _trace = create_trace("as given")
+            .metadata_shared(Arc::clone(&shared))
+            .start();
+        let _added = create_span("added on the builder")
+            .metadata_shared(Arc::clone(&shared))
+            .metadata("attempt", &2)
+            .start();
+        let _merged = create_span("given after an entry")
+            .metadata("source", &"overridden")
+            .metadata("attempt", &1)
+            .metadata_shared(Arc::clone(&shared))
+            .start();
+        let mut set = create_span("set on the span")
+            .metadata_shared(Arc::clone(&shared))
+            .start();
+        set.set_metadata("source", &"set later");
+        set.set_error("Timeout", "no answer", "application");
+    }
+    let spans = harness.flushed_spans();
+
+    assert_eq!(
+        spans["as given"]["metadata"],
+        json!({"source": "checkout.rs", "api_key": REDACTED})
+    );
+    assert_eq!(
+        spans["added on the builder"]["metadata"],
+        json!({"source": "checkout.rs", "api_key": REDACTED, "attempt": 2})
+    );
+    assert_eq!(
+        spans["given after an entry"]["metadata"],
+        json!({"source": "checkout.rs", "api_key": REDACTED, "attempt": 1})
+    );
+    let set = &spans["set on the span"]["metadata"];
+    assert_eq!(
+        (&set["source"], &set["api_key"], &set["error_type"]),
+        (&json!("set later"), &json!(REDACTED), &json!("Timeout"))
+    );
+    assert_eq!(*shared, before, "the shared map is never changed");
+    assert_eq!(sgp_trace::stats().lost(), 0);
 }

@@ -66,7 +66,9 @@ struct Extras {
     parent: Option<SpanContext>,
     group_id: Option<Id>,
     output: Option<JsonObject>,
-    metadata: Option<Map<String, Value>>,
+    /// Shared with other spans when given by [`SpanBuilder::metadata_shared`]; copied on
+    /// the first entry added to it.
+    metadata: Option<Arc<Map<String, Value>>>,
 }
 
 impl SpanBuilder {
@@ -161,10 +163,33 @@ impl SpanBuilder {
             return self;
         }
         let value = annotate::metadata_value(value);
-        self.extras_mut()
+        let metadata = self
+            .extras_mut()
             .metadata
-            .get_or_insert_with(Map::new)
-            .insert(key.into(), value);
+            .get_or_insert_with(Default::default);
+        Arc::make_mut(metadata).insert(key.into(), value);
+        self
+    }
+
+    /// Starts the span's metadata with `metadata`, shared rather than copied: for entries
+    /// that many spans carry alike, such as where they were made, built once. Entries added
+    /// later, here or on the started span, go into the span's own copy; the shared map is
+    /// never changed. Given after other entries, it is shared no longer: its entries are
+    /// added to them, replacing those of the same key.
+    #[inline]
+    pub fn metadata_shared(mut self, metadata: Arc<Map<String, Value>>) -> Self {
+        // Handed back untouched when no-op, as in `input`.
+        if !self.recordable {
+            return self;
+        }
+        match &mut self.extras_mut().metadata {
+            Some(given) => Arc::make_mut(given).extend(
+                metadata
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.clone())),
+            ),
+            empty @ None => *empty = Some(metadata),
+        }
         self
     }
 
@@ -304,7 +329,7 @@ impl SpanBuilder {
             span_type,
             input: self.input,
             output,
-            metadata: metadata.map(Arc::new),
+            metadata,
             observability: crate::model::correlation::current(),
         });
         // SAFETY: `item` is not used after this.
