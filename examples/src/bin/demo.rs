@@ -10,8 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde::Serialize;
+use sgp_trace::llm::{LlmSpanExt, TokenUsage};
 use sgp_trace::propagate::{self, CommandExt, Propagate};
-use sgp_trace::{create_trace, traced, Config};
+use sgp_trace::{create_trace, traced, with_current_span, Config};
 use sgp_trace_examples::{current_trace_id, Backend};
 
 #[derive(Debug, Serialize)]
@@ -65,7 +66,13 @@ fn check_policy(draft: &str) -> Result<(), PolicyViolation> {
 
 #[traced(type = "COMPLETION")]
 fn generate(question: &str, hits: &[String], tool_results: &[String]) -> String {
-    let _ = (question, hits, tool_results);
+    let words = question.len() + hits.len() + tool_results.len();
+    // What the model reports about the call goes on this function's own span.
+    with_current_span(|span| {
+        span.set_llm_model("demo-model");
+        span.set_llm_usage(TokenUsage::new(words as u64, 7));
+        span.set_llm_finish_reason("stop");
+    });
     "Revenue grew 12% in Q3.".to_owned()
 }
 
