@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde_json::Value;
+use sgp_trace::llm::{keys, LlmSpanExt, TokenUsage};
 use sgp_trace::{
     create_trace, Batch, ExportError, Exporter, HttpExporter, SpanContext, SpanStatus,
 };
@@ -66,9 +67,19 @@ impl TestActivities {
         Ok(format!("reserved {item}"))
     }
 
+    /// The guide's LLM step: the model call is annotated on the activity's own span, which
+    /// the activity interceptor made, through `with_current_span`.
     #[activity]
     async fn summarize(_ctx: ActivityContext, text: String) -> Result<String, ActivityError> {
-        Ok(format!("summary of {text}"))
+        let answer = format!("summary of {text}");
+        let annotated = sgp_trace::with_current_span(|span| {
+            span.set_llm_model("test-model");
+            span.set_llm_prompt(&text);
+            span.set_llm_response(&answer);
+            span.set_llm_usage(TokenUsage::new(11, 4));
+        });
+        assert!(annotated.is_some(), "the activity's span is current");
+        Ok(answer)
     }
 }
 
@@ -413,6 +424,27 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
             "the start of {} was sent {starts} times",
             span["name"]
         );
+    }
+    // The LLM call annotated inside the activity is on the activity's own span.
+    for (_, trace_id) in &traces {
+        let summarize = spans
+            .iter()
+            .find(|s| s["trace_id"] == *trace_id && s["name"] == "TestActivities::summarize")
+            .expect("the summarize activity's span");
+        assert_eq!(
+            summarize["input"]["prompt"],
+            "reserved widget, shipped widget"
+        );
+        assert_eq!(
+            summarize["output"]["response"],
+            "summary of reserved widget, shipped widget"
+        );
+        let metadata = &summarize["metadata"];
+        assert_eq!(metadata[keys::OPERATION], "chat");
+        assert_eq!(metadata[keys::MODEL], "test-model");
+        assert_eq!(metadata[keys::PROMPT_TOKENS], 11);
+        assert_eq!(metadata[keys::COMPLETION_TOKENS], 4);
+        assert_eq!(metadata[keys::TOTAL_TOKENS], 15);
     }
     // The buffer's root went out twice: in progress at the first flush, then with its end.
     for (_, trace_id) in &traces {
