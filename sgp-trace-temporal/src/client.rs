@@ -2,6 +2,8 @@
 //! signals, queries and updates.
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
+use sgp_trace::{create_span, create_trace, Span, SpanStatus};
 use temporalio_client::errors::{
     WorkflowInteractionError, WorkflowQueryError, WorkflowStartError, WorkflowUpdateError,
     WorkflowUpdateWithStartError,
@@ -14,26 +16,90 @@ use temporalio_client::{
 use temporalio_common::protos::temporal::api::common::v1::Header;
 
 use crate::header;
+use crate::shape::{Kind, SpanNames};
 
-/// A client interceptor that puts [`sgp_trace::current_span`] into the Temporal headers of
-/// workflow starts, signals, queries and updates, so the workflow (and through the worker
-/// interceptors, its activities) continue the caller's trace.
+/// A client interceptor that puts the caller's trace into the Temporal headers of workflow
+/// starts, signals, queries and updates, so the workflow (and through the worker
+/// interceptors, its activities) continue it.
 ///
-/// It creates no span of its own: the caller's span is the parent of the workflow's span.
-/// With no current span, nothing is added and the workflow starts its own trace.
+/// A workflow start is a span `StartWorkflow:<workflow type>` (`SignalWithStartWorkflow:`
+/// for signal-with-start) of kind client, child of [`sgp_trace::current_span`] or the root
+/// of a new trace, with metadata `temporalWorkflowID` and, once the server answered,
+/// `temporalRunID`; it ends ERROR with the message when the start fails, and the workflow run
+/// is its child. With [`SpanNames::Plain`] no span is made: the caller's span goes into the
+/// headers as it is, and with no current span nothing is added. Signals, queries and
+/// updates carry the current span without a span of their own.
 ///
 /// ```no_run
 /// # fn f(connection: temporalio_client::Connection) -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
 /// use temporalio_client::{Client, ClientOptions};
+/// use sgp_trace_temporal::ClientTracing;
 /// let options = ClientOptions::new("default")
-///     .client_interceptors(vec![Arc::new(sgp_trace_temporal::ClientTracing) as _])
+///     .client_interceptors(vec![Arc::new(ClientTracing::default()) as _])
 ///     .build();
 /// let client = Client::new(connection, options)?;
 /// # let _ = client; Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ClientTracing;
+pub struct ClientTracing {
+    names: SpanNames,
+}
+
+impl ClientTracing {
+    /// The interceptor with spans named and annotated as `names` says.
+    pub fn with_names(names: SpanNames) -> ClientTracing {
+        ClientTracing { names }
+    }
+
+    /// The span of a workflow start, in the interceptor shape only.
+    fn start_span(&self, operation: &str, workflow_type: &str, workflow_id: &str) -> Option<Span> {
+        if !self.names.caller_spans() {
+            return None;
+        }
+        let name = self.names.name(operation, workflow_type);
+        let builder = match sgp_trace::current_span() {
+            Some(parent) => create_span(name).parent(parent),
+            None => create_trace(name),
+        };
+        let mut builder = builder.metadata(self.names.workflow_id_key(), workflow_id);
+        if let Some((key, kind)) = self.names.kind(Kind::Client) {
+            builder = builder.metadata(key, kind);
+        }
+        Some(builder.start_detached())
+    }
+}
+
+/// Puts `span`'s context, or without one the current span's, into the header.
+fn inject_span(span: Option<&Span>, header: &mut Option<Header>) {
+    match span.and_then(Span::context) {
+        Some(context) => header::inject(&context, &mut header.get_or_insert_default().fields),
+        None => inject_current(header),
+    }
+}
+
+/// Runs a workflow start, ending its span with the outcome.
+fn finish_start<'a, E: std::fmt::Display + Send + 'a>(
+    names: SpanNames,
+    span: Option<Span>,
+    start: Fut<'a, StartWorkflowOutput, E>,
+) -> Fut<'a, StartWorkflowOutput, E> {
+    let Some(mut span) = span else {
+        return start;
+    };
+    async move {
+        let result = start.await;
+        match &result {
+            Ok(output) => {
+                span.set_metadata(names.run_id_key(), &output.run_id);
+                span.set_status(SpanStatus::Success);
+            }
+            Err(error) => span.set_error("WorkflowStartError", &error.to_string(), "unknown"),
+        }
+        result
+    }
+    .boxed()
+}
 
 fn inject_current(header: &mut Option<Header>) {
     if let Some(context) = sgp_trace::current_span() {
@@ -49,8 +115,13 @@ impl ClientInterceptor for ClientTracing {
         mut input: StartWorkflowInput,
         next: Next<'a, StartWorkflowInput, Fut<'a, StartWorkflowOutput, WorkflowStartError>>,
     ) -> Fut<'a, StartWorkflowOutput, WorkflowStartError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span(
+            "StartWorkflow",
+            &input.workflow_type,
+            &input.options.workflow_id,
+        );
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_start(self.names, span, next.run(input))
     }
 
     fn signal_with_start_workflow<'a>(
@@ -62,8 +133,13 @@ impl ClientInterceptor for ClientTracing {
             Fut<'a, StartWorkflowOutput, WorkflowStartError>,
         >,
     ) -> Fut<'a, StartWorkflowOutput, WorkflowStartError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span(
+            "SignalWithStartWorkflow",
+            &input.workflow_type,
+            &input.options.workflow_id,
+        );
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_start(self.names, span, next.run(input))
     }
 
     fn signal_workflow<'a>(

@@ -21,7 +21,9 @@ use temporalio_workflow::workflow_interceptors::{
 };
 use temporalio_workflow::{WorkflowContextKey, WorkflowRandomStream, WorkflowTermination};
 
+use crate::flush::SpanActivities;
 use crate::header;
+use crate::shape::{Kind, SpanNames};
 
 /// The name of the workflow random stream the span ids come from. A named stream of its own
 /// keeps the workflow's own `random()` and `uuid4()` sequences untouched.
@@ -49,15 +51,26 @@ impl WorkflowContextKey for CurrentSpan {
 /// The workflow interceptor to register on workers:
 /// `WorkerOptions::new(queue).workflow_interceptor(sgp_trace_temporal::workflow_interceptor())`.
 ///
-/// For each workflow run it makes one span, named after the workflow type, whose parent is
-/// the span context in the start headers (the client's span through [`ClientTracing`], or the
-/// parent workflow's span for a child workflow), or which starts a trace when there is none.
+/// For each workflow run it makes one span, `RunWorkflow:<workflow type>` with kind server,
+/// whose parent is the span context in the start headers (the client's `StartWorkflow` span
+/// through [`ClientTracing`], or the parent workflow's `StartChildWorkflow` span for a child
+/// workflow), or which starts a trace when there is none.
 /// The span's id, and the trace id of a new trace, come from a workflow random stream, and
 /// its start and end times from `workflow_time()`, so they are the same on every replay and
 /// on every worker. Its start is sent when the run begins and its end when the run
 /// completes, fails, is canceled or continues as new; nothing is sent while history is being
 /// replayed, so a replay (a worker restart, an evicted workflow, a disabled workflow cache)
 /// sends no span twice.
+///
+/// Where the workflow schedules an activity (or local activity) it makes a
+/// `StartActivity:<activity type>` span, where it starts a child workflow a
+/// `StartChildWorkflow:<workflow type>` span, and where it signals another workflow a
+/// `SignalExternalWorkflow:<signal name>` span, all of kind client, ended at once as in
+/// Temporal's tracing interceptor; each is the parent of the callee's span. Their ids and
+/// times are deterministic too and they are recorded outside replay only. The workflow ids
+/// are metadata `temporalWorkflowID` and `temporalRunID`. [`workflow_interceptor_with`] with
+/// [`SpanNames::Plain`] names the run span after the workflow type alone and makes no
+/// calling-side spans.
 ///
 /// The span context goes into the headers of every activity, local activity, child workflow,
 /// signal and continue-as-new that the workflow issues. While workflow code runs outside
@@ -66,11 +79,20 @@ impl WorkflowContextKey for CurrentSpan {
 ///
 /// [`ClientTracing`]: crate::ClientTracing
 pub fn workflow_interceptor() -> WorkflowInterceptorConstructor {
-    WorkflowInterceptorConstructor::new(|_view| WorkflowTracing::default())
+    workflow_interceptor_with(SpanNames::default())
 }
 
-#[derive(Default)]
+/// [`workflow_interceptor`] with spans named and annotated as `names` says.
+pub fn workflow_interceptor_with(names: SpanNames) -> WorkflowInterceptorConstructor {
+    WorkflowInterceptorConstructor::new(move |_view| WorkflowTracing {
+        names,
+        workflow_span: Rc2::default(),
+        run_parent: Rc2::default(),
+    })
+}
+
 struct WorkflowTracing {
+    names: SpanNames,
     workflow_span: Rc2<Option<SpanContext>>,
     run_parent: Rc2<Option<SpanContext>>,
 }
@@ -94,6 +116,83 @@ impl WorkflowTracing {
             .map(|context| (*context).clone())
             .or_else(|| self.workflow_span.borrow().clone())
     }
+
+    /// The context the callee of an outbound call continues: a calling-side span
+    /// `<operation>:<subject>` under the current one in the interceptor shape, else the
+    /// current one.
+    fn caller_context(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        operation: &str,
+        subject: &str,
+    ) -> Option<SpanContext> {
+        let parent = self.outbound_context(ctx.context_value::<CurrentSpan>());
+        if !self.names.caller_spans() {
+            return parent;
+        }
+        Some(caller_span(
+            ctx,
+            self.names,
+            self.names.name(operation, subject),
+            parent,
+        ))
+    }
+}
+
+/// Records a calling-side span that ends where it starts (as the tracing interceptor's
+/// `Start*` spans do) and returns its context. The ids are drawn on replay too, so the
+/// stream stays in step; the span is recorded outside replay only.
+fn caller_span(
+    ctx: &WorkflowInterceptorContext,
+    names: SpanNames,
+    name: String,
+    parent: Option<SpanContext>,
+) -> SpanContext {
+    let random = ctx.random_stream(RANDOM_STREAM);
+    let span_id = deterministic_id(&random);
+    let trace_id = match &parent {
+        Some(parent) => parent.trace_id.clone(),
+        None => deterministic_id(&random),
+    };
+    let context = SpanContext {
+        trace_id,
+        span_id,
+        group_id: parent.as_ref().and_then(|p| p.group_id.clone()),
+    };
+    if ctx.is_replaying_history_events() {
+        return context;
+    }
+    let mut metadata = Map::new();
+    for (key, value) in [
+        (names.workflow_id_key(), ctx.workflow_id()),
+        (names.run_id_key(), ctx.run_id()),
+    ]
+    .into_iter()
+    .chain(names.kind(Kind::Client))
+    {
+        metadata.insert(key.to_owned(), Value::String(value.to_owned()));
+    }
+    let now = timestamp(ctx.workflow_time());
+    sgp_trace::record_item(SpanItem {
+        name: name.into(),
+        trace_id: context.trace_id.clone(),
+        id: context.span_id.clone(),
+        parent_id: parent.as_ref().map(|p| p.span_id.clone()),
+        group_id: context.group_id.clone(),
+        start_timestamp: now,
+        end_timestamp: Some(now),
+        status: Some(SpanStatus::Success),
+        span_type: if parent.is_some() {
+            SpanType::Standalone
+        } else {
+            SpanType::Tracer
+        },
+        input: None,
+        output: None,
+        metadata: Some(Arc::new(metadata)),
+        observability: None,
+    });
+    context
 }
 
 impl WorkflowInterceptor for WorkflowTracing {
@@ -125,15 +224,18 @@ impl WorkflowInterceptor for WorkflowTracing {
         let mut metadata = Map::new();
         for (key, value) in [
             ("temporal.workflow_type", ctx.workflow_type()),
-            ("temporal.workflow_id", ctx.workflow_id()),
-            ("temporal.run_id", ctx.run_id()),
+            (self.names.workflow_id_key(), ctx.workflow_id()),
+            (self.names.run_id_key(), ctx.run_id()),
             ("temporal.task_queue", ctx.task_queue()),
             ("temporal.namespace", ctx.namespace()),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.names.kind(Kind::Server))
+        {
             metadata.insert(key.to_owned(), Value::String(value.to_owned()));
         }
         let mut item = SpanItem {
-            name: ctx.workflow_type().to_owned().into(),
+            name: self.names.name("RunWorkflow", ctx.workflow_type()).into(),
             trace_id: context.trace_id.clone(),
             id: context.span_id.clone(),
             parent_id: parent.as_ref().map(|p| p.span_id.clone()),
@@ -183,7 +285,13 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
-        if let Some(context) = self.outbound_context(ctx.context_value::<CurrentSpan>()) {
+        let context = if input.activity_type() == SpanActivities::upsert_spans.name() {
+            // The span-flushing activity is the tracing's own plumbing, not traced.
+            self.outbound_context(ctx.context_value::<CurrentSpan>())
+        } else {
+            self.caller_context(&ctx, "StartActivity", input.activity_type())
+        };
+        if let Some(context) = context {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
@@ -199,7 +307,13 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
-        if let Some(context) = self.outbound_context(ctx.context_value::<CurrentSpan>()) {
+        let context = if input.activity_type() == SpanActivities::upsert_spans.name() {
+            // The span-flushing activity is the tracing's own plumbing, not traced.
+            self.outbound_context(ctx.context_value::<CurrentSpan>())
+        } else {
+            self.caller_context(&ctx, "StartActivity", input.activity_type())
+        };
+        if let Some(context) = context {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
@@ -215,7 +329,8 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<StartChildWorkflowResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<StartChildWorkflowResult> {
-        if let Some(context) = self.outbound_context(ctx.context_value::<CurrentSpan>()) {
+        let context = self.caller_context(&ctx, "StartChildWorkflow", input.workflow_type());
+        if let Some(context) = context {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
@@ -231,7 +346,8 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<SignalWorkflowResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<SignalWorkflowResult> {
-        if let Some(context) = self.outbound_context(ctx.context_value::<CurrentSpan>()) {
+        let context = self.caller_context(&ctx, "SignalExternalWorkflow", input.signal_name());
+        if let Some(context) = context {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)

@@ -19,8 +19,10 @@ use sgp_trace::{
     create_trace, Batch, ExportError, Exporter, HttpExporter, SpanContext, SpanStatus,
 };
 use sgp_trace_collector::{Collector, CollectorConfig};
+use sgp_trace_temporal::SPAN_KIND_KEY;
 use sgp_trace_temporal::{
-    workflow_interceptor, ActivityTracing, ClientTracing, SpanActivities, SpanBuffer,
+    workflow_interceptor_with, ActivityTracing, ClientTracing, SpanActivities, SpanBuffer,
+    SpanNames,
 };
 use temporalio_client::{Client, ClientOptions, WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_common::RetryPolicy;
@@ -190,22 +192,27 @@ impl Exporter for Counting {
     }
 }
 
-async fn connect(port: u16) -> Client {
+async fn connect(port: u16, names: SpanNames) -> Client {
     let options = ClientOptions::new("default")
-        .client_interceptors(vec![Arc::new(ClientTracing) as _])
+        .client_interceptors(vec![Arc::new(ClientTracing::with_names(names)) as _])
         .build();
     Client::new(support::connection(port).await, options).expect("a client")
 }
 
-fn worker(runtime: &Runtime, client: &Client, queue: &str, cache: usize, sent: &Sent) -> Worker {
+fn worker(
+    runtime: &Runtime,
+    client: &Client,
+    (queue, cache, names): (&str, usize, SpanNames),
+    sent: &Sent,
+) -> Worker {
     let exporter = Counting {
         inner: HttpExporter::new(&config(&BASE_URL.lock().unwrap())),
         sent: sent.clone(),
     };
     let options = WorkerOptions::new(queue)
         .max_cached_workflows(cache)
-        .workflow_interceptor(workflow_interceptor())
-        .activity_inbound_interceptor(ActivityTracing)
+        .workflow_interceptor(workflow_interceptor_with(names))
+        .activity_inbound_interceptor(ActivityTracing::with_names(names))
         .register_activities(SpanActivities::new(exporter))
         .register_activities(TestActivities)
         .register_workflow::<OrderWorkflow>()
@@ -265,7 +272,7 @@ async fn place_order(client: &Client, queue: &str, id: &str) -> String {
     context.trace_id.to_string()
 }
 
-/// The stored trace as indented `name [STATUS] (attempt N)` lines, children sorted, after
+/// The stored trace as indented `name [STATUS] <kind> (attempt N)` lines, children sorted, after
 /// checking that every parent is in the trace and no id repeats.
 fn tree(spans: &[Value], trace_id: &str) -> String {
     let in_trace: Vec<&Value> = spans.iter().filter(|s| s["trace_id"] == trace_id).collect();
@@ -289,6 +296,9 @@ fn tree(spans: &[Value], trace_id: &str) -> String {
             span["name"].as_str().unwrap(),
             span["status"].as_str().unwrap_or("OPEN")
         );
+        if let Some(kind) = span["metadata"][SPAN_KIND_KEY].as_str() {
+            text.push_str(&format!(" <{kind}>"));
+        }
         if let Some(attempt) = span["metadata"]["temporal.attempt"].as_u64() {
             text.push_str(&format!(" (attempt {attempt})"));
         }
@@ -322,7 +332,35 @@ fn tree(spans: &[Value], trace_id: &str) -> String {
     out.join("\n")
 }
 
+/// The tree of `place_order` in the default shape, that of Temporal's tracing interceptor.
 fn expected(id: &str) -> String {
+    [
+        format!("client {id} [SUCCESS]"),
+        "  StartWorkflow:OrderWorkflow [SUCCESS] <client>".into(),
+        "    RunWorkflow:OrderWorkflow [SUCCESS] <server>".into(),
+        "      StartActivity:TestActivities::flaky [SUCCESS] <client>".into(),
+        "        RunActivity:TestActivities::flaky [ERROR] <server> (attempt 1)".into(),
+        "        RunActivity:TestActivities::flaky [SUCCESS] <server> (attempt 2)".into(),
+        "      StartActivity:TestActivities::lookup [SUCCESS] <client>".into(),
+        "        RunActivity:TestActivities::lookup [SUCCESS] <server> (attempt 1)".into(),
+        "          normalize [SUCCESS]".into(),
+        "      StartChildWorkflow:ShipWorkflow [SUCCESS] <client>".into(),
+        "        RunWorkflow:ShipWorkflow [SUCCESS] <server>".into(),
+        "          StartActivity:TestActivities::lookup [SUCCESS] <client>".into(),
+        "            RunActivity:TestActivities::lookup [SUCCESS] <server> (attempt 1)".into(),
+        "              normalize [SUCCESS]".into(),
+        "      check_order [SUCCESS]".into(),
+        "      order plan [SUCCESS]".into(),
+        "        choose tools [SUCCESS]".into(),
+        "        write answer [SUCCESS]".into(),
+        "          StartActivity:TestActivities::summarize [SUCCESS] <client>".into(),
+        "            RunActivity:TestActivities::summarize [SUCCESS] <server> (attempt 1)".into(),
+    ]
+    .join("\n")
+}
+
+/// The tree of `place_order` with [`SpanNames::Plain`], the names this crate used first.
+fn expected_plain(id: &str) -> String {
     [
         format!("client {id} [SUCCESS]"),
         "  OrderWorkflow [SUCCESS]".into(),
@@ -367,21 +405,40 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
         .unwrap();
     let traces = tokio.block_on(async {
         let runtime = Runtime::from_current_tokio(Default::default()).expect("an SDK runtime");
-        let client = connect(server.port).await;
-        let mut cached = worker(&runtime, &client, "cached", 1000, &sent);
-        let mut uncached = worker(&runtime, &client, "uncached", 0, &sent);
-        let stop_cached = cached.shutdown_handle();
-        let stop_uncached = uncached.shutdown_handle();
+        // The default (interceptor-shaped) names with and without the cache, and the plain
+        // names without it (replaying every task), each worker with a client of its shape.
+        let client = connect(server.port, SpanNames::Interceptor).await;
+        let plain_client = connect(server.port, SpanNames::Plain).await;
+        let shapes = [
+            ("cached", 1000, SpanNames::Interceptor),
+            ("uncached", 0, SpanNames::Interceptor),
+            ("plain", 0, SpanNames::Plain),
+        ];
+        let mut workers = shapes.map(|shape| {
+            let client = if shape.2 == SpanNames::Plain {
+                &plain_client
+            } else {
+                &client
+            };
+            worker(&runtime, client, shape, &sent)
+        });
+        let stops = workers.each_ref().map(Worker::shutdown_handle);
         let scenario = async {
             let first = place_order(&client, "cached", "order-cached").await;
             let second = place_order(&client, "uncached", "order-uncached").await;
-            stop_cached();
-            stop_uncached();
-            [("order-cached", first), ("order-uncached", second)]
+            let third = place_order(&plain_client, "plain", "order-plain").await;
+            stops.iter().for_each(|stop| stop());
+            [
+                ("order-cached", first),
+                ("order-uncached", second),
+                ("order-plain", third),
+            ]
         };
-        let (a, b, traces) = tokio::join!(cached.run(), uncached.run(), scenario);
-        a.expect("the cached worker ran");
-        b.expect("the uncached worker ran");
+        let [a, b, c] = &mut workers;
+        let (a, b, c, traces) = tokio::join!(a.run(), b.run(), c.run(), scenario);
+        for ran in [a, b, c] {
+            ran.expect("the worker ran");
+        }
         traces
     });
     sgp_trace::flush_queue_within(Duration::from_secs(20)).expect("the queue flushes");
@@ -390,7 +447,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
     let executions = EXECUTIONS.lock().unwrap().clone();
     assert_eq!(executions["order-cached"], 1, "the cache kept the workflow");
     assert!(
-        executions["order-uncached"] >= 5,
+        executions["order-uncached"] >= 5 && executions["order-plain"] >= 5,
         "without a cache each workflow task replays from the start: {executions:?}"
     );
 
@@ -398,7 +455,10 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
     let mut total = 0;
     for (id, trace_id) in &traces {
         let tree = tree(&spans, trace_id);
-        let expected = expected(id);
+        let expected = match *id {
+            "order-plain" => expected_plain(id),
+            _ => expected(id),
+        };
         assert_eq!(tree, expected, "the span tree of {id}:\n{tree}");
         total += expected.lines().count();
     }
@@ -425,11 +485,44 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
             span["name"]
         );
     }
+    // The Temporal ids, under the interceptor's keys by default and the plain ones else.
+    for (id, trace_id) in &traces {
+        let keys = match *id {
+            "order-plain" => [
+                "temporal.workflow_id",
+                "temporal.run_id",
+                "temporal.activity_id",
+            ],
+            _ => ["temporalWorkflowID", "temporalRunID", "temporalActivityID"],
+        };
+        let in_trace = spans.iter().filter(|s| s["trace_id"] == *trace_id);
+        for span in in_trace {
+            let metadata = &span["metadata"];
+            let name = span["name"].as_str().unwrap();
+            let is_activity = metadata["temporal.attempt"].is_u64();
+            let is_workflow = metadata["temporal.workflow_type"].is_string();
+            let is_start = name.starts_with("Start");
+            if is_activity || is_workflow || is_start {
+                let workflow_id = metadata[keys[0]].as_str().unwrap_or_default();
+                assert!(workflow_id.starts_with(id), "{name}: {metadata}");
+                assert!(metadata[keys[1]].is_string(), "{name}: {metadata}");
+            }
+            assert_eq!(
+                metadata[keys[2]].is_string(),
+                is_activity,
+                "{name}: {metadata}"
+            );
+        }
+    }
     // The LLM call annotated inside the activity is on the activity's own span.
     for (_, trace_id) in &traces {
         let summarize = spans
             .iter()
-            .find(|s| s["trace_id"] == *trace_id && s["name"] == "TestActivities::summarize")
+            .find(|s| {
+                s["trace_id"] == *trace_id
+                    && (s["name"] == "RunActivity:TestActivities::summarize"
+                        || s["name"] == "TestActivities::summarize")
+            })
             .expect("the summarize activity's span");
         assert_eq!(
             summarize["input"]["prompt"],
