@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::FutureExt;
-use sgp_trace::{create_span, create_trace, Span, SpanStatus};
+use sgp_trace::{create_span, create_trace, llm, Span, SpanStatus};
 use temporalio_sdk::activities::{ActivityError, ActivityInfo};
 use temporalio_sdk::interceptors::{
     ActivityInboundInterceptor, ExecuteActivityInput, ExecuteActivityOutput, ExecuteActivityResult,
@@ -26,6 +26,13 @@ use crate::shape::{Kind, SpanNames};
 /// ERROR (and the error fields) when the attempt fails, and is current while the activity
 /// runs, so `#[traced]` functions and `create_span` calls inside the activity become its
 /// children, and [`sgp_trace::with_current_span`] reaches it. Each retry is a span of its own.
+///
+/// The span's LLM session (metadata [`llm::keys::SESSION_ID`], which `sgp-trace-otel` sends
+/// as `x-session-id` on LLM spans) defaults to the workflow id, as in the guide; a session
+/// set on the span (`set_llm_session` through `with_current_span`) replaces it. The default
+/// is on the activity's own span only, where the guide records the model call: it counts in
+/// OTLP only once the span is an LLM span (`llm.operation` set), and spans made inside the
+/// activity (`#[traced]` LLM calls) do not inherit it.
 ///
 /// The span-flushing activity of [`SpanActivities`] is not traced.
 ///
@@ -85,7 +92,9 @@ fn activity_span(
         builder = builder.metadata(key, kind);
     }
     if let Some(workflow_id) = &info.workflow_id {
-        builder = builder.metadata(names.workflow_id_key(), workflow_id);
+        builder = builder
+            .metadata(names.workflow_id_key(), workflow_id)
+            .metadata(llm::keys::SESSION_ID, workflow_id);
     }
     if let Some(run_id) = &info.workflow_run_id {
         builder = builder.metadata(names.run_id_key(), run_id);

@@ -72,9 +72,14 @@ impl TestActivities {
     /// The guide's LLM step: the model call is annotated on the activity's own span, which
     /// the activity interceptor made, through `with_current_span`.
     #[activity]
-    async fn summarize(_ctx: ActivityContext, text: String) -> Result<String, ActivityError> {
+    async fn summarize(ctx: ActivityContext, text: String) -> Result<String, ActivityError> {
         let answer = format!("summary of {text}");
+        // One worker's calls name their own session, replacing the workflow-id default.
+        let own_session = ctx.info().task_queue == "plain";
         let annotated = sgp_trace::with_current_span(|span| {
+            if own_session {
+                span.set_llm_session("session-of-the-user");
+            }
             span.set_llm_model("test-model");
             span.set_llm_prompt(&text);
             span.set_llm_response(&answer);
@@ -515,7 +520,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
         }
     }
     // The LLM call annotated inside the activity is on the activity's own span.
-    for (_, trace_id) in &traces {
+    for (id, trace_id) in &traces {
         let summarize = spans
             .iter()
             .find(|s| {
@@ -538,6 +543,11 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
         assert_eq!(metadata[keys::PROMPT_TOKENS], 11);
         assert_eq!(metadata[keys::COMPLETION_TOKENS], 4);
         assert_eq!(metadata[keys::TOTAL_TOKENS], 15);
+        let session = match *id {
+            "order-plain" => "session-of-the-user",
+            workflow_id => workflow_id,
+        };
+        assert_eq!(metadata[keys::SESSION_ID], session, "the session of {id}");
     }
     // The buffer's root went out twice: in progress at the first flush, then with its end.
     for (_, trace_id) in &traces {
