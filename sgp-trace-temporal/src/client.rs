@@ -26,9 +26,11 @@ use crate::shape::{Kind, SpanNames};
 /// for signal-with-start) of kind client, child of [`sgp_trace::current_span`] or the root
 /// of a new trace, with metadata `temporalWorkflowID` and, once the server answered,
 /// `temporalRunID`; it ends ERROR with the message when the start fails, and the workflow run
-/// is its child. With [`SpanNames::Plain`] no span is made: the caller's span goes into the
-/// headers as it is, and with no current span nothing is added. Signals, queries and
-/// updates carry the current span without a span of their own.
+/// is its child. Signals, queries and updates sent are spans too, `SignalWorkflow:<signal>`,
+/// `QueryWorkflow:<query>` and `StartWorkflowUpdate:<update>`, parents of the workflow's
+/// handler spans; update-with-start carries the current span without a span of its own. With
+/// [`SpanNames::Plain`] no span is made: the caller's span goes into the headers as it is,
+/// and with no current span nothing is added.
 ///
 /// ```no_run
 /// # fn f(connection: temporalio_client::Connection) -> Result<(), Box<dyn std::error::Error>> {
@@ -52,12 +54,12 @@ impl ClientTracing {
         ClientTracing { names }
     }
 
-    /// The span of a workflow start, in the interceptor shape only.
-    fn start_span(&self, operation: &str, workflow_type: &str, workflow_id: &str) -> Option<Span> {
+    /// The span of a client call on a workflow, in the interceptor shape only.
+    fn start_span(&self, operation: &str, subject: &str, workflow_id: &str) -> Option<Span> {
         if !self.names.caller_spans() {
             return None;
         }
-        let name = self.names.name(operation, workflow_type);
+        let name = self.names.name(operation, subject);
         let builder = match sgp_trace::current_span() {
             Some(parent) => create_span(name).parent(parent),
             None => create_trace(name),
@@ -84,17 +86,29 @@ fn finish_start<'a, E: std::fmt::Display + Send + 'a>(
     span: Option<Span>,
     start: Fut<'a, StartWorkflowOutput, E>,
 ) -> Fut<'a, StartWorkflowOutput, E> {
+    finish_call(span, "WorkflowStartError", start, move |span, output| {
+        span.set_metadata(names.run_id_key(), &output.run_id);
+    })
+}
+
+/// Runs a client call, ending its span SUCCESS (after `on_ok`) or ERROR with the message.
+fn finish_call<'a, T: Send + 'a, E: std::fmt::Display + Send + 'a>(
+    span: Option<Span>,
+    error_type: &'static str,
+    call: Fut<'a, T, E>,
+    on_ok: impl FnOnce(&mut Span, &T) + Send + 'a,
+) -> Fut<'a, T, E> {
     let Some(mut span) = span else {
-        return start;
+        return call;
     };
     async move {
-        let result = start.await;
+        let result = call.await;
         match &result {
             Ok(output) => {
-                span.set_metadata(names.run_id_key(), &output.run_id);
+                on_ok(&mut span, output);
                 span.set_status(SpanStatus::Success);
             }
-            Err(error) => span.set_error("WorkflowStartError", &error.to_string(), "unknown"),
+            Err(error) => span.set_error(error_type, &error.to_string(), "unknown"),
         }
         result
     }
@@ -147,8 +161,9 @@ impl ClientInterceptor for ClientTracing {
         mut input: SignalWorkflowInput,
         next: Next<'a, SignalWorkflowInput, Fut<'a, (), WorkflowInteractionError>>,
     ) -> Fut<'a, (), WorkflowInteractionError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span("SignalWorkflow", &input.signal_name, &input.workflow_id);
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_call(span, "WorkflowInteractionError", next.run(input), |_, _| {})
     }
 
     fn query_workflow<'a>(
@@ -156,8 +171,9 @@ impl ClientInterceptor for ClientTracing {
         mut input: QueryWorkflowInput,
         next: Next<'a, QueryWorkflowInput, Fut<'a, QueryWorkflowOutput, WorkflowQueryError>>,
     ) -> Fut<'a, QueryWorkflowOutput, WorkflowQueryError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span("QueryWorkflow", &input.query_name, &input.workflow_id);
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_call(span, "WorkflowQueryError", next.run(input), |_, _| {})
     }
 
     fn start_workflow_update<'a>(
@@ -169,8 +185,13 @@ impl ClientInterceptor for ClientTracing {
             Fut<'a, StartWorkflowUpdateOutput, WorkflowUpdateError>,
         >,
     ) -> Fut<'a, StartWorkflowUpdateOutput, WorkflowUpdateError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span(
+            "StartWorkflowUpdate",
+            &input.update_name,
+            &input.workflow_id,
+        );
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_call(span, "WorkflowUpdateError", next.run(input), |_, _| {})
     }
 
     fn update_with_start_workflow<'a>(

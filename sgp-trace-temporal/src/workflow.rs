@@ -13,11 +13,12 @@ use serde_json::{Map, Value};
 use sgp_trace::{Id, SpanContext, SpanItem, SpanStatus, SpanType, Timestamp};
 use temporalio_workflow::workflow_interceptors::{
     CancellableWorkflowOutboundFuture, ContinueAsNewInput, ContinueAsNewResult,
-    ExecuteWorkflowInput, ExecuteWorkflowResult, ScheduleActivityInput, ScheduleActivityResult,
-    ScheduleLocalActivityInput, SignalWorkflowInput, SignalWorkflowResult, StartChildWorkflowInput,
-    StartChildWorkflowResult, SyncWorkflowInterceptorContext, WorkflowInterceptor,
-    WorkflowInterceptorConstructor, WorkflowInterceptorContext, WorkflowInterceptorFuture,
-    WorkflowNext,
+    ExecuteWorkflowInput, ExecuteWorkflowResult, HandleQueryInput, HandleQueryResult,
+    HandleSignalInput, HandleSignalResult, HandleUpdateInput, HandleUpdateResult,
+    ScheduleActivityInput, ScheduleActivityResult, ScheduleLocalActivityInput, SignalWorkflowInput,
+    SignalWorkflowResult, StartChildWorkflowInput, StartChildWorkflowResult,
+    SyncWorkflowInterceptorContext, WorkflowInterceptor, WorkflowInterceptorConstructor,
+    WorkflowInterceptorContext, WorkflowInterceptorFuture, WorkflowNext,
 };
 use temporalio_workflow::{WorkflowContextKey, WorkflowRandomStream, WorkflowTermination};
 
@@ -71,6 +72,13 @@ impl WorkflowContextKey for CurrentSpan {
 /// are metadata `temporalWorkflowID` and `temporalRunID`. [`workflow_interceptor_with`] with
 /// [`SpanNames::Plain`] names the run span after the workflow type alone and makes no
 /// calling-side spans.
+///
+/// Signal and update handlers run in `HandleSignal:<name>` and `HandleUpdate:<name>` spans
+/// (kind server, children of the sender's `SignalWorkflow` / `StartWorkflowUpdate` span from
+/// the message headers, else of the run), deterministic and recorded once when the handler
+/// ends outside replay. A query runs in a `HandleQuery:<name>` span whose ids and times come
+/// from sgp-trace, not from the workflow: a query is read-only and not in history, so its
+/// span draws nothing from the workflow's random streams.
 ///
 /// The span context goes into the headers of every activity, local activity, child workflow,
 /// signal and continue-as-new that the workflow issues. While workflow code runs outside
@@ -148,6 +156,22 @@ fn caller_span(
     name: String,
     parent: Option<SpanContext>,
 ) -> SpanContext {
+    let (context, item) = deterministic_span(ctx, names, name, parent, Kind::Client);
+    if !ctx.is_replaying_history_events() {
+        sgp_trace::record_item(item);
+    }
+    context
+}
+
+/// A workflow-side span with ids from the workflow's random stream and times from
+/// `workflow_time()`, ended SUCCESS where it starts; the caller records it.
+fn deterministic_span(
+    ctx: &WorkflowInterceptorContext,
+    names: SpanNames,
+    name: String,
+    parent: Option<SpanContext>,
+    kind: Kind,
+) -> (SpanContext, SpanItem) {
     let random = ctx.random_stream(RANDOM_STREAM);
     let span_id = deterministic_id(&random);
     let trace_id = match &parent {
@@ -159,21 +183,18 @@ fn caller_span(
         span_id,
         group_id: parent.as_ref().and_then(|p| p.group_id.clone()),
     };
-    if ctx.is_replaying_history_events() {
-        return context;
-    }
     let mut metadata = Map::new();
     for (key, value) in [
         (names.workflow_id_key(), ctx.workflow_id()),
         (names.run_id_key(), ctx.run_id()),
     ]
     .into_iter()
-    .chain(names.kind(Kind::Client))
+    .chain(names.kind(kind))
     {
         metadata.insert(key.to_owned(), Value::String(value.to_owned()));
     }
     let now = timestamp(ctx.workflow_time());
-    sgp_trace::record_item(SpanItem {
+    let item = SpanItem {
         name: name.into(),
         trace_id: context.trace_id.clone(),
         id: context.span_id.clone(),
@@ -191,8 +212,47 @@ fn caller_span(
         output: None,
         metadata: Some(Arc::new(metadata)),
         observability: None,
-    });
-    context
+    };
+    (context, item)
+}
+
+/// Runs a signal or update handler in a `Handle*` span of kind server: child of the
+/// sender's span from the message's headers (else of the workflow run), with deterministic
+/// ids and times, recorded once when the handler ends outside replay.
+fn handler_span<'a, T: 'a, E: std::fmt::Display + 'a>(
+    ctx: WorkflowInterceptorContext,
+    names: SpanNames,
+    name: String,
+    parent: Option<SpanContext>,
+    handler: WorkflowInterceptorFuture<'a, Result<T, E>>,
+) -> WorkflowInterceptorFuture<'a, Result<T, E>> {
+    let (context, mut item) = deterministic_span(&ctx, names, name, parent, Kind::Server);
+    let end_ctx = ctx.clone();
+    let body = async move {
+        let result = handler.await;
+        if !end_ctx.is_replaying_history_events() {
+            if let Err(error) = &result {
+                item.status = Some(SpanStatus::Error);
+                let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+                insert_error(metadata, "WorkflowError", &error.to_string());
+            }
+            item.end_timestamp = Some(timestamp(end_ctx.workflow_time()).max(item.start_timestamp));
+            sgp_trace::record_item(item);
+        }
+        result
+    };
+    WorkflowInterceptorFuture::new(LiveContext {
+        ctx,
+        context,
+        inner: Box::pin(body),
+    })
+}
+
+fn insert_error(metadata: &mut Map<String, Value>, error_type: &str, message: &str) {
+    metadata.insert("error".into(), Value::Bool(true));
+    metadata.insert("error_type".into(), Value::String(error_type.into()));
+    metadata.insert("error_message".into(), Value::String(message.into()));
+    metadata.insert("error_category".into(), Value::String("application".into()));
 }
 
 impl WorkflowInterceptor for WorkflowTracing {
@@ -273,6 +333,78 @@ impl WorkflowInterceptor for WorkflowTracing {
             context,
             inner: Box::pin(scoped),
         })
+    }
+
+    fn handle_signal<'a>(
+        &'a self,
+        ctx: WorkflowInterceptorContext,
+        input: HandleSignalInput,
+        next: WorkflowNext<
+            'a,
+            HandleSignalInput,
+            WorkflowInterceptorFuture<'a, HandleSignalResult>,
+        >,
+    ) -> WorkflowInterceptorFuture<'a, HandleSignalResult> {
+        if !self.names.caller_spans() {
+            return next.run(input);
+        }
+        let name = self.names.name("HandleSignal", input.name());
+        let parent =
+            header::extract(input.headers()).or_else(|| self.workflow_span.borrow().clone());
+        handler_span(ctx, self.names, name, parent, next.run(input))
+    }
+
+    fn handle_update<'a>(
+        &'a self,
+        ctx: WorkflowInterceptorContext,
+        input: HandleUpdateInput,
+        next: WorkflowNext<
+            'a,
+            HandleUpdateInput,
+            WorkflowInterceptorFuture<'a, HandleUpdateResult>,
+        >,
+    ) -> WorkflowInterceptorFuture<'a, HandleUpdateResult> {
+        if !self.names.caller_spans() {
+            return next.run(input);
+        }
+        let name = self.names.name("HandleUpdate", input.name());
+        let parent =
+            header::extract(input.headers()).or_else(|| self.workflow_span.borrow().clone());
+        handler_span(ctx, self.names, name, parent, next.run(input))
+    }
+
+    /// A query is read-only and not in history: its span takes its ids and times from
+    /// sgp-trace, not from the workflow, so recording it draws nothing from the workflow's
+    /// random streams and changes nothing a replay sees.
+    fn handle_query(
+        &self,
+        ctx: SyncWorkflowInterceptorContext,
+        input: HandleQueryInput,
+        next: WorkflowNext<'_, HandleQueryInput, HandleQueryResult>,
+    ) -> HandleQueryResult {
+        if !self.names.caller_spans() {
+            return next.run(input);
+        }
+        let name = self.names.name("HandleQuery", input.name());
+        let parent =
+            header::extract(input.headers()).or_else(|| self.workflow_span.borrow().clone());
+        let builder = match parent {
+            Some(parent) => sgp_trace::create_span(name).parent(parent),
+            None => sgp_trace::create_trace(name),
+        };
+        let mut builder = builder
+            .metadata(self.names.workflow_id_key(), ctx.workflow_id())
+            .metadata(self.names.run_id_key(), ctx.run_id());
+        if let Some((key, kind)) = self.names.kind(Kind::Server) {
+            builder = builder.metadata(key, kind);
+        }
+        let mut span = builder.start_detached();
+        let result = next.run(input);
+        match &result {
+            Ok(_) => span.set_status(SpanStatus::Success),
+            Err(error) => span.set_error("WorkflowError", &error.to_string(), "application"),
+        }
+        result
     }
 
     fn schedule_activity(
@@ -387,10 +519,7 @@ fn finish_item(item: &mut SpanItem, result: &ExecuteWorkflowResult) -> bool {
         }
         Err(WorkflowTermination::Cancelled { .. }) => SpanStatus::Canceled,
         Err(WorkflowTermination::Failed(error)) => {
-            metadata.insert("error".into(), Value::Bool(true));
-            metadata.insert("error_type".into(), Value::String("WorkflowFailure".into()));
-            metadata.insert("error_message".into(), Value::String(error.to_string()));
-            metadata.insert("error_category".into(), Value::String("application".into()));
+            insert_error(metadata, "WorkflowFailure", &error.to_string());
             SpanStatus::Error
         }
     });

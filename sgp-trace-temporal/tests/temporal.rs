@@ -24,13 +24,16 @@ use sgp_trace_temporal::{
     workflow_interceptor_with, ActivityTracing, ClientTracing, SpanActivities, SpanBuffer,
     SpanNames,
 };
-use temporalio_client::{Client, ClientOptions, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::{
+    Client, ClientOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
+    WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityOptions, ChildWorkflowOptions, Runtime, Worker, WorkerOptions, WorkflowContext,
-    WorkflowResult,
+    ActivityOptions, ChildWorkflowOptions, Runtime, SyncWorkflowContext, Worker, WorkerOptions,
+    WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
 mod support;
@@ -174,6 +177,42 @@ impl OrderWorkflow {
     }
 }
 
+/// Waits for an approval signal; answers a status query and a note update meanwhile.
+#[workflow]
+#[derive(Default)]
+pub struct ApprovalWorkflow {
+    approved_by: Option<String>,
+    notes: u32,
+}
+
+#[workflow_methods]
+impl ApprovalWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<String> {
+        ctx.wait_condition(|s| s.approved_by.is_some()).await?;
+        Ok(ctx.state(|s| format!("approved by {}", s.approved_by.clone().unwrap_or_default())))
+    }
+
+    #[signal]
+    fn approve(&mut self, _ctx: &mut SyncWorkflowContext<Self>, by: String) {
+        self.approved_by = Some(by);
+    }
+
+    #[query]
+    fn status(&self, _ctx: &WorkflowContextView) -> String {
+        match &self.approved_by {
+            Some(by) => format!("approved by {by}"),
+            None => "waiting".into(),
+        }
+    }
+
+    #[update]
+    fn note(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _text: String) -> u32 {
+        self.notes += 1;
+        self.notes
+    }
+}
+
 // ---------------------------------------------------------------- harness
 
 /// Every span event sent, from the export thread and from the flush activity: (id, ended).
@@ -223,6 +262,8 @@ fn worker(
         .register_workflow::<OrderWorkflow>()
         .unwrap()
         .register_workflow::<ShipWorkflow>()
+        .unwrap()
+        .register_workflow::<ApprovalWorkflow>()
         .unwrap()
         .build();
     Worker::new(runtime, client.clone(), options).expect("a worker")
@@ -275,6 +316,78 @@ async fn place_order(client: &Client, queue: &str, id: &str) -> String {
     assert_eq!(result, "summary of reserved widget, shipped widget");
     drop(trace);
     context.trace_id.to_string()
+}
+
+/// Starts an approval workflow on `queue` under a client span, then queries it, sends it an
+/// update and the approving signal; returns its trace id.
+async fn approve(client: &Client, queue: &str, id: &str) -> String {
+    let trace = create_trace(format!("client {id}")).start_detached();
+    let context = trace.context().expect("tracing records");
+    let calls = async {
+        let handle = client
+            .start_workflow(
+                ApprovalWorkflow::run,
+                (),
+                WorkflowStartOptions::new(queue, id).build(),
+            )
+            .await
+            .expect("the workflow starts");
+        let status = handle
+            .query(
+                ApprovalWorkflow::status,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+            .expect("the query is answered");
+        assert_eq!(status, "waiting");
+        let notes = handle
+            .execute_update(
+                ApprovalWorkflow::note,
+                "checked".to_string(),
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await
+            .expect("the update completes");
+        assert_eq!(notes, 1);
+        handle
+            .signal(
+                ApprovalWorkflow::approve,
+                "ada".to_string(),
+                WorkflowSignalOptions::default(),
+            )
+            .await
+            .expect("the signal is delivered");
+        handle
+    };
+    let handle = InContext {
+        context: context.clone(),
+        inner: Box::pin(calls),
+    }
+    .await;
+    let result = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .expect("the workflow completes");
+    assert_eq!(result, "approved by ada");
+    drop(trace);
+    context.trace_id.to_string()
+}
+
+/// The tree of `approve`: each client call a span, each handler a span under it.
+fn expected_approval(id: &str) -> String {
+    [
+        format!("client {id} [SUCCESS]"),
+        "  QueryWorkflow:status [SUCCESS] <client>".into(),
+        "    HandleQuery:status [SUCCESS] <server>".into(),
+        "  SignalWorkflow:approve [SUCCESS] <client>".into(),
+        "    HandleSignal:approve [SUCCESS] <server>".into(),
+        "  StartWorkflow:ApprovalWorkflow [SUCCESS] <client>".into(),
+        "    RunWorkflow:ApprovalWorkflow [SUCCESS] <server>".into(),
+        "  StartWorkflowUpdate:note [SUCCESS] <client>".into(),
+        "    HandleUpdate:note [SUCCESS] <server>".into(),
+    ]
+    .join("\n")
 }
 
 /// The stored trace as indented `name [STATUS] <kind> (attempt N)` lines, children sorted, after
@@ -432,11 +545,14 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
             let first = place_order(&client, "cached", "order-cached").await;
             let second = place_order(&client, "uncached", "order-uncached").await;
             let third = place_order(&plain_client, "plain", "order-plain").await;
+            // Without the cache, so the signal and update handlers run again in replay.
+            let fourth = approve(&client, "uncached", "approval").await;
             stops.iter().for_each(|stop| stop());
             [
                 ("order-cached", first),
                 ("order-uncached", second),
                 ("order-plain", third),
+                ("approval", fourth),
             ]
         };
         let [a, b, c] = &mut workers;
@@ -462,16 +578,13 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
         let tree = tree(&spans, trace_id);
         let expected = match *id {
             "order-plain" => expected_plain(id),
+            "approval" => expected_approval(id),
             _ => expected(id),
         };
         assert_eq!(tree, expected, "the span tree of {id}:\n{tree}");
         total += expected.lines().count();
     }
-    assert_eq!(
-        spans.len(),
-        total,
-        "no span outside the two traces: {spans:#?}"
-    );
+    assert_eq!(spans.len(), total, "no span outside the traces: {spans:#?}");
 
     // Replay sent nothing twice: each span's final state went out exactly once.
     let sent = sent.lock().unwrap();
@@ -506,7 +619,14 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
             let name = span["name"].as_str().unwrap();
             let is_activity = metadata["temporal.attempt"].is_u64();
             let is_workflow = metadata["temporal.workflow_type"].is_string();
-            let is_start = name.starts_with("Start");
+            let is_start = [
+                "StartActivity:",
+                "StartChildWorkflow:",
+                "StartWorkflow:",
+                "Handle",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
             if is_activity || is_workflow || is_start {
                 let workflow_id = metadata[keys[0]].as_str().unwrap_or_default();
                 assert!(workflow_id.starts_with(id), "{name}: {metadata}");
@@ -520,7 +640,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
         }
     }
     // The LLM call annotated inside the activity is on the activity's own span.
-    for (id, trace_id) in &traces {
+    for (id, trace_id) in &traces[..3] {
         let summarize = spans
             .iter()
             .find(|s| {
@@ -549,8 +669,9 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
         };
         assert_eq!(metadata[keys::SESSION_ID], session, "the session of {id}");
     }
+    let orders = &traces[..3];
     // The buffer's root went out twice: in progress at the first flush, then with its end.
-    for (_, trace_id) in &traces {
+    for (_, trace_id) in orders {
         let root = spans
             .iter()
             .find(|s| s["trace_id"] == *trace_id && s["name"] == "order plan")
