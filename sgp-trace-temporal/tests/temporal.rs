@@ -32,8 +32,8 @@ use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityOptions, ChildWorkflowOptions, Runtime, SyncWorkflowContext, Worker, WorkerOptions,
-    WorkflowContext, WorkflowContextView, WorkflowResult,
+    ActivityOptions, ChildWorkflowOptions, Runtime, SignalWorkflowOptions, SyncWorkflowContext,
+    Worker, WorkerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
 mod support;
@@ -183,6 +183,7 @@ impl OrderWorkflow {
 pub struct ApprovalWorkflow {
     approved_by: Option<String>,
     notes: u32,
+    reminders: u32,
 }
 
 #[workflow_methods]
@@ -198,6 +199,11 @@ impl ApprovalWorkflow {
         self.approved_by = Some(by);
     }
 
+    #[signal]
+    fn remind(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
+        self.reminders += 1;
+    }
+
     #[query]
     fn status(&self, _ctx: &WorkflowContextView) -> String {
         match &self.approved_by {
@@ -210,6 +216,26 @@ impl ApprovalWorkflow {
     fn note(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _text: String) -> u32 {
         self.notes += 1;
         self.notes
+    }
+}
+
+/// Signals the approval workflow `target` from workflow code.
+#[workflow]
+#[derive(Default)]
+pub struct NotifierWorkflow;
+
+#[workflow_methods]
+impl NotifierWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, target: String) -> WorkflowResult<()> {
+        ctx.external_workflow(target, None)
+            .signal(
+                ApprovalWorkflow::remind,
+                (),
+                SignalWorkflowOptions::default(),
+            )
+            .await?;
+        Ok(())
     }
 }
 
@@ -265,6 +291,8 @@ fn worker(
         .unwrap()
         .register_workflow::<ApprovalWorkflow>()
         .unwrap()
+        .register_workflow::<NotifierWorkflow>()
+        .unwrap()
         .build();
     Worker::new(runtime, client.clone(), options).expect("a worker")
 }
@@ -319,7 +347,7 @@ async fn place_order(client: &Client, queue: &str, id: &str) -> String {
 }
 
 /// Starts an approval workflow on `queue` under a client span, then queries it, sends it an
-/// update and the approving signal; returns its trace id.
+/// update, has a workflow signal it, and sends the approving signal; returns its trace id.
 async fn approve(client: &Client, queue: &str, id: &str) -> String {
     let trace = create_trace(format!("client {id}")).start_detached();
     let context = trace.context().expect("tracing records");
@@ -350,6 +378,17 @@ async fn approve(client: &Client, queue: &str, id: &str) -> String {
             .await
             .expect("the update completes");
         assert_eq!(notes, 1);
+        client
+            .start_workflow(
+                NotifierWorkflow::run,
+                id.to_string(),
+                WorkflowStartOptions::new(queue, format!("{id}-notifier")).build(),
+            )
+            .await
+            .expect("the notifier starts")
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("the notifier signals");
         handle
             .signal(
                 ApprovalWorkflow::approve,
@@ -384,6 +423,10 @@ fn expected_approval(id: &str) -> String {
         "    HandleSignal:approve [SUCCESS] <server>".into(),
         "  StartWorkflow:ApprovalWorkflow [SUCCESS] <client>".into(),
         "    RunWorkflow:ApprovalWorkflow [SUCCESS] <server>".into(),
+        "  StartWorkflow:NotifierWorkflow [SUCCESS] <client>".into(),
+        "    RunWorkflow:NotifierWorkflow [SUCCESS] <server>".into(),
+        "      SignalExternalWorkflow:remind [SUCCESS] <client>".into(),
+        "        HandleSignal:remind [SUCCESS] <server>".into(),
         "  StartWorkflowUpdate:note [SUCCESS] <client>".into(),
         "    HandleUpdate:note [SUCCESS] <server>".into(),
     ]
