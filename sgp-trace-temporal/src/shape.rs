@@ -23,13 +23,16 @@ pub enum SpanNames {
     ///         └── RunActivity:<type>       each attempt (kind server)
     /// ```
     ///
-    /// with the ids as metadata `temporalWorkflowID`, `temporalRunID` and
-    /// `temporalActivityID`, and the kind as metadata [`SPAN_KIND_KEY`].
+    /// and signals, queries and updates as `SignalWorkflow:` / `QueryWorkflow:` /
+    /// `StartWorkflowUpdate:` (client) over `HandleSignal:` / `HandleQuery:` /
+    /// `HandleUpdate:` (server), a workflow's own signals as `SignalExternalWorkflow:`; with
+    /// the ids as metadata `temporalWorkflowID`, `temporalRunID` and `temporalActivityID`,
+    /// and the kind as metadata [`SPAN_KIND_KEY`].
     #[default]
     Interceptor,
     /// The workflow type and the activity type as span names, the ids as
     /// `temporal.workflow_id`, `temporal.run_id` and `temporal.activity_id`, no kinds, and no
-    /// client, `StartActivity` or `StartChildWorkflow` spans.
+    /// client-side, `Start*`, `SignalExternalWorkflow` or `Handle*` spans.
     Plain,
 }
 
@@ -59,8 +62,8 @@ impl SpanNames {
         }
     }
 
-    /// Whether the spans of the calling side (client starts, `StartActivity`,
-    /// `StartChildWorkflow`) are made.
+    /// Whether the spans of the interceptor shape that the plain one lacks are made: the
+    /// calling side's (client calls, `Start*`, `SignalExternalWorkflow`) and the handlers'.
     pub(crate) fn caller_spans(self) -> bool {
         self == SpanNames::Interceptor
     }

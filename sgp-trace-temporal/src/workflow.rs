@@ -145,6 +145,19 @@ impl WorkflowTracing {
             parent,
         ))
     }
+
+    /// The context an activity continues: its `StartActivity` span, except for the
+    /// span-flushing activity, the tracing's own plumbing, which is not traced.
+    fn activity_context(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        activity_type: &str,
+    ) -> Option<SpanContext> {
+        if activity_type == SpanActivities::upsert_spans.name() {
+            return self.outbound_context(ctx.context_value::<CurrentSpan>());
+        }
+        self.caller_context(ctx, "StartActivity", activity_type)
+    }
 }
 
 /// Records a calling-side span that ends where it starts (as the tracing interceptor's
@@ -417,13 +430,7 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
-        let context = if input.activity_type() == SpanActivities::upsert_spans.name() {
-            // The span-flushing activity is the tracing's own plumbing, not traced.
-            self.outbound_context(ctx.context_value::<CurrentSpan>())
-        } else {
-            self.caller_context(&ctx, "StartActivity", input.activity_type())
-        };
-        if let Some(context) = context {
+        if let Some(context) = self.activity_context(&ctx, input.activity_type()) {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
@@ -439,13 +446,7 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
-        let context = if input.activity_type() == SpanActivities::upsert_spans.name() {
-            // The span-flushing activity is the tracing's own plumbing, not traced.
-            self.outbound_context(ctx.context_value::<CurrentSpan>())
-        } else {
-            self.caller_context(&ctx, "StartActivity", input.activity_type())
-        };
-        if let Some(context) = context {
+        if let Some(context) = self.activity_context(&ctx, input.activity_type()) {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
