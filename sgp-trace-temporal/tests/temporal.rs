@@ -346,20 +346,40 @@ async fn place_order(client: &Client, queue: &str, id: &str) -> String {
     context.trace_id.to_string()
 }
 
-/// Starts an approval workflow on `queue` under a client span, then queries it, sends it an
-/// update, has a workflow signal it, and sends the approving signal; returns its trace id.
-async fn approve(client: &Client, queue: &str, id: &str) -> String {
+/// How `approve` starts the workflow.
+#[derive(Clone, Copy, PartialEq)]
+enum Start {
+    Plain,
+    WithSignal,
+}
+
+/// Starts an approval workflow on `queue` under a client span (with a first signal for
+/// [`Start::WithSignal`]), then queries it, sends it an update, has a workflow signal it,
+/// and sends the approving signal; returns its trace id.
+async fn approve(client: &Client, queue: &str, id: &str, start: Start) -> String {
     let trace = create_trace(format!("client {id}")).start_detached();
     let context = trace.context().expect("tracing records");
     let calls = async {
-        let handle = client
-            .start_workflow(
-                ApprovalWorkflow::run,
-                (),
-                WorkflowStartOptions::new(queue, id).build(),
-            )
-            .await
-            .expect("the workflow starts");
+        let options = WorkflowStartOptions::new(queue, id).build();
+        let started = match start {
+            Start::Plain => {
+                client
+                    .start_workflow(ApprovalWorkflow::run, (), options)
+                    .await
+            }
+            Start::WithSignal => {
+                client
+                    .signal_with_start_workflow(
+                        ApprovalWorkflow::run,
+                        (),
+                        ApprovalWorkflow::remind,
+                        (),
+                        options,
+                    )
+                    .await
+            }
+        };
+        let handle = started.expect("the workflow starts");
         let status = handle
             .query(
                 ApprovalWorkflow::status,
@@ -414,23 +434,52 @@ async fn approve(client: &Client, queue: &str, id: &str) -> String {
 }
 
 /// The tree of `approve`: each client call a span, each handler a span under it.
-fn expected_approval(id: &str) -> String {
-    [
-        format!("client {id} [SUCCESS]"),
-        "  QueryWorkflow:status [SUCCESS] <client>".into(),
-        "    HandleQuery:status [SUCCESS] <server>".into(),
-        "  SignalWorkflow:approve [SUCCESS] <client>".into(),
-        "    HandleSignal:approve [SUCCESS] <server>".into(),
-        "  StartWorkflow:ApprovalWorkflow [SUCCESS] <client>".into(),
-        "    RunWorkflow:ApprovalWorkflow [SUCCESS] <server>".into(),
-        "  StartWorkflow:NotifierWorkflow [SUCCESS] <client>".into(),
-        "    RunWorkflow:NotifierWorkflow [SUCCESS] <server>".into(),
-        "      SignalExternalWorkflow:remind [SUCCESS] <client>".into(),
-        "        HandleSignal:remind [SUCCESS] <server>".into(),
-        "  StartWorkflowUpdate:note [SUCCESS] <client>".into(),
-        "    HandleUpdate:note [SUCCESS] <server>".into(),
-    ]
-    .join("\n")
+fn expected_approval(id: &str, start: Start) -> String {
+    let lines = |lines: &[&str]| {
+        lines
+            .iter()
+            .map(|line| line.to_string())
+            .collect::<Vec<_>>()
+    };
+    let query = lines(&[
+        "  QueryWorkflow:status [SUCCESS] <client>",
+        "    HandleQuery:status [SUCCESS] <server>",
+    ]);
+    let signal = lines(&[
+        "  SignalWorkflow:approve [SUCCESS] <client>",
+        "    HandleSignal:approve [SUCCESS] <server>",
+    ]);
+    let rest = lines(&[
+        "  StartWorkflow:NotifierWorkflow [SUCCESS] <client>",
+        "    RunWorkflow:NotifierWorkflow [SUCCESS] <server>",
+        "      SignalExternalWorkflow:remind [SUCCESS] <client>",
+        "        HandleSignal:remind [SUCCESS] <server>",
+        "  StartWorkflowUpdate:note [SUCCESS] <client>",
+        "    HandleUpdate:note [SUCCESS] <server>",
+    ]);
+    // Children are sorted by their line, so the start's block goes where its name sorts.
+    let middle = match start {
+        Start::Plain => [
+            signal,
+            lines(&[
+                "  StartWorkflow:ApprovalWorkflow [SUCCESS] <client>",
+                "    RunWorkflow:ApprovalWorkflow [SUCCESS] <server>",
+            ]),
+        ],
+        Start::WithSignal => [
+            lines(&[
+                "  SignalWithStartWorkflow:ApprovalWorkflow [SUCCESS] <client>",
+                "    HandleSignal:remind [SUCCESS] <server>",
+                "    RunWorkflow:ApprovalWorkflow [SUCCESS] <server>",
+            ]),
+            signal,
+        ],
+    };
+    let mut all = vec![format!("client {id} [SUCCESS]")];
+    all.extend(query);
+    all.extend(middle.into_iter().flatten());
+    all.extend(rest);
+    all.join("\n")
 }
 
 /// The stored trace as indented `name [STATUS] <kind> (attempt N)` lines, children sorted, after
@@ -589,13 +638,16 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
             let second = place_order(&client, "uncached", "order-uncached").await;
             let third = place_order(&plain_client, "plain", "order-plain").await;
             // Without the cache, so the signal and update handlers run again in replay.
-            let fourth = approve(&client, "uncached", "approval").await;
+            let fourth = approve(&client, "uncached", "approval", Start::Plain).await;
+            // Signal-with-start on the cached worker (see the README on replaying it).
+            let fifth = approve(&client, "cached", "approval-with-signal", Start::WithSignal).await;
             stops.iter().for_each(|stop| stop());
             [
                 ("order-cached", first),
                 ("order-uncached", second),
                 ("order-plain", third),
                 ("approval", fourth),
+                ("approval-with-signal", fifth),
             ]
         };
         let [a, b, c] = &mut workers;
@@ -621,7 +673,8 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
         let tree = tree(&spans, trace_id);
         let expected = match *id {
             "order-plain" => expected_plain(id),
-            "approval" => expected_approval(id),
+            "approval" => expected_approval(id, Start::Plain),
+            "approval-with-signal" => expected_approval(id, Start::WithSignal),
             _ => expected(id),
         };
         assert_eq!(tree, expected, "the span tree of {id}:\n{tree}");
@@ -666,6 +719,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
                 "StartActivity:",
                 "StartChildWorkflow:",
                 "StartWorkflow:",
+                "SignalWithStartWorkflow:",
                 "Handle",
             ]
             .iter()
