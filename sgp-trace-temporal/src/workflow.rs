@@ -76,9 +76,9 @@ impl WorkflowContextKey for CurrentSpan {
 /// Signal and update handlers run in `HandleSignal:<name>` and `HandleUpdate:<name>` spans
 /// (kind server, children of the sender's `SignalWorkflow` / `StartWorkflowUpdate` span from
 /// the message headers, else of the run), deterministic and recorded once when the handler
-/// ends outside replay (except the signal of a signal-with-start, handled in the first
-/// activation: a worker that replays that activation sends its end again, same id). A query
-/// runs in a `HandleQuery:<name>` span whose ids and times come
+/// ends outside replay (except the signal of a signal-with-start on a worker without a
+/// workflow cache: the SDK can deliver it again, not marked as replay, with a later update,
+/// and its end then goes out again with the same id). A query runs in a `HandleQuery:<name>` span whose ids and times come
 /// from sgp-trace, not from the workflow: a query is read-only and not in history, so its
 /// span draws nothing from the workflow's random streams.
 ///
