@@ -53,6 +53,7 @@
 //! | `obs_trace_id`, `obs_span_id` | attributes `sgp.obs_trace_id`, `sgp.obs_span_id`, and a link to that OpenTelemetry span |
 //! | LLM metadata ([`llm`]) | `chat.*`, `x-username`, `x-session-id`, `gen_ai.*`; span kind `CLIENT` (else `INTERNAL`) |
 //! | metadata [`SPAN_KIND_KEY`] (`span.kind`: `server`, `client`, ...) | the span kind (wins over the LLM default) |
+//! | metadata [`PLAIN_ATTRIBUTE_KEYS`] (`temporalWorkflowID`, `temporalRunID`, `temporalActivityID`) | also attributes of those names |
 //! | the exporter's settings | resource `service.name`, `service.version`, `OTEL_RESOURCE_ATTRIBUTES`, `telemetry.sdk.*`; scope `sgp-trace` |
 //!
 //! All spans of a batch go in one `ExportTraceServiceRequest`, flags `SAMPLED`. A span is
@@ -103,7 +104,7 @@ pub use fanout::{
 };
 pub use ids::{otlp_span_id, otlp_trace_id};
 pub use llm::{LlmSpanExt, TokenUsage};
-pub use mapping::{map_span, SPAN_KIND_KEY};
+pub use mapping::{map_span, PLAIN_ATTRIBUTE_KEYS, SPAN_KIND_KEY};
 /// The OTLP protobuf types [`map_span`] returns, at the version this crate uses.
 pub use opentelemetry_proto;
 pub use otlp::{

@@ -23,6 +23,11 @@ const SAMPLED: u32 = 0x01;
 /// `INTERNAL`; an unknown value counts as absent.
 pub const SPAN_KIND_KEY: &str = "span.kind";
 
+/// Metadata keys that also become OTLP attributes of their own name: the Temporal ids under
+/// the names of Temporal's tracing interceptor, which `sgp-trace-temporal` writes.
+pub const PLAIN_ATTRIBUTE_KEYS: [&str; 3] =
+    ["temporalWorkflowID", "temporalRunID", "temporalActivityID"];
+
 fn span_kind(metadata: &Map<String, Value>, is_llm: bool) -> SpanKind {
     let named = metadata
         .get(SPAN_KIND_KEY)
@@ -85,6 +90,11 @@ pub fn map_span(item: &SpanItem) -> Option<Span> {
     let metadata = item.metadata.as_deref().unwrap_or(&empty);
     for (key, value) in metadata {
         attributes.push(key_value(format!("sgp.metadata.{key}"), json_value(value)));
+    }
+    for key in PLAIN_ATTRIBUTE_KEYS {
+        if let Some(value) = metadata.get(key) {
+            attributes.push(key_value(key.to_owned(), json_value(value)));
+        }
     }
     let mut links = Vec::new();
     if let Some(ids) = &item.observability {
@@ -294,6 +304,23 @@ mod tests {
         assert_eq!(span.links.len(), 1);
         assert_eq!(span.links[0].span_id, 0x00f067aa0ba902b7u64.to_be_bytes());
         assert!(attribute(&span, "error").is_none());
+        assert!(attribute(&span, "temporalWorkflowID").is_none());
+    }
+
+    #[test]
+    fn temporal_ids_are_attributes_of_their_own_names() {
+        let mut item = item();
+        item.metadata = Some(Arc::new(
+            json!({"temporalWorkflowID": "order-1", "temporalRunID": "run-1", "temporalActivityID": "1"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ));
+        let span = map_span(&item).unwrap();
+        assert_eq!(text(&span, "temporalWorkflowID"), "order-1");
+        assert_eq!(text(&span, "temporalRunID"), "run-1");
+        assert_eq!(text(&span, "temporalActivityID"), "1");
+        assert_eq!(text(&span, "sgp.metadata.temporalRunID"), "run-1");
     }
 
     #[test]

@@ -10,14 +10,17 @@
 //! in-process; the example prints the stored tree:
 //!
 //! ```text
-//! answer question                      <- the client's span (ClientTracing)
-//!   AgentWorkflow                      <- the workflow run (workflow_interceptor)
-//!     AgentActivities::search          <- each activity execution (ActivityTracing)
-//!       rank                           <- #[traced] inside the activity
-//!     agent loop                       <- pattern 2: SpanBuffer root, sent by SpanActivities
-//!       think                          <- buffered step
-//!       answer                         <- buffered step
-//!         AgentActivities::write       <- activity scoped under a buffered span
+//! answer question                                   <- the caller's own span
+//!   StartWorkflow:AgentWorkflow                     <- the start (ClientTracing)
+//!     RunWorkflow:AgentWorkflow                     <- the workflow run (workflow_interceptor)
+//!       StartActivity:AgentActivities::search       <- where the workflow schedules it
+//!         RunActivity:AgentActivities::search       <- each attempt (ActivityTracing)
+//!           rank                                    <- #[traced] inside the activity
+//!       agent loop                                  <- pattern 2: SpanBuffer root
+//!         think                                     <- buffered step
+//!         answer                                    <- buffered step
+//!           StartActivity:AgentActivities::write    <- scoped under a buffered span
+//!             RunActivity:AgentActivities::write
 //! ```
 
 use std::str::FromStr;
@@ -136,14 +139,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::new(
         connection,
         ClientOptions::new("default")
-            .client_interceptors(vec![Arc::new(ClientTracing) as _])
+            .client_interceptors(vec![Arc::new(ClientTracing::default()) as _])
             .build(),
     )?;
 
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let options = WorkerOptions::new("sgp-trace-example")
         .workflow_interceptor(workflow_interceptor())
-        .activity_inbound_interceptor(ActivityTracing)
+        .activity_inbound_interceptor(ActivityTracing::default())
         .register_activities(SpanActivities::from_config(&config))
         .register_activities(AgentActivities)
         .register_workflow::<AgentWorkflow>()?

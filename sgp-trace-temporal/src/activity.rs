@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::FutureExt;
-use sgp_trace::{create_span, create_trace, Span, SpanStatus};
+use sgp_trace::{create_span, create_trace, llm, Span, SpanStatus};
 use temporalio_sdk::activities::{ActivityError, ActivityInfo};
 use temporalio_sdk::interceptors::{
     ActivityInboundInterceptor, ExecuteActivityInput, ExecuteActivityOutput, ExecuteActivityResult,
@@ -14,20 +14,45 @@ use temporalio_sdk::interceptors::{
 
 use crate::flush::SpanActivities;
 use crate::header;
+use crate::shape::{Kind, SpanNames};
 
 /// An activity interceptor that makes each activity execution a span.
 ///
 /// The span's parent is the span context in the activity's Temporal headers (put there by
-/// [`workflow_interceptor`](crate::workflow_interceptor)); without one the activity starts its
-/// own trace. The span is named after the activity type, carries the attempt number and the
-/// workflow, run and activity ids in its metadata, ends with status ERROR (and the error
-/// fields) when the attempt fails, and is current while the activity runs, so `#[traced]`
-/// functions and `create_span` calls inside the activity become its children. Each retry is
-/// a span of its own.
+/// [`workflow_interceptor`](crate::workflow_interceptor): the `StartActivity:<type>` span);
+/// without one the activity starts its own trace. The span is `RunActivity:<activity type>`
+/// with kind server (or the activity type alone with [`SpanNames::Plain`]), carries the
+/// attempt number and the workflow, run and activity ids in its metadata, ends with status
+/// ERROR (and the error fields) when the attempt fails, and is current while the activity
+/// runs, so `#[traced]` functions and `create_span` calls inside the activity become its
+/// children, and [`sgp_trace::with_current_span`] reaches it. Each retry is a span of its own.
+///
+/// The span's LLM session (metadata [`llm::keys::SESSION_ID`], which `sgp-trace-otel` sends
+/// as `x-session-id` on LLM spans) defaults to the workflow id, as in the guide; a session
+/// set on the span (`set_llm_session` through `with_current_span`) replaces it. The default
+/// is on the activity's own span only, where the guide records the model call: it counts in
+/// OTLP only once the span is an LLM span (`llm.operation` set), and spans made inside the
+/// activity (`#[traced]` LLM calls) do not inherit it.
 ///
 /// The span-flushing activity of [`SpanActivities`] is not traced.
+///
+/// ```
+/// use sgp_trace_temporal::{ActivityTracing, SpanNames};
+/// let interceptor_shape = ActivityTracing::default();
+/// let plain_names = ActivityTracing::with_names(SpanNames::Plain);
+/// # let _ = (interceptor_shape, plain_names);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ActivityTracing;
+pub struct ActivityTracing {
+    names: SpanNames,
+}
+
+impl ActivityTracing {
+    /// The interceptor with spans named and annotated as `names` says.
+    pub fn with_names(names: SpanNames) -> ActivityTracing {
+        ActivityTracing { names }
+    }
+}
 
 impl ActivityInboundInterceptor for ActivityTracing {
     fn execute_activity<'a>(
@@ -39,7 +64,7 @@ impl ActivityInboundInterceptor for ActivityTracing {
         if info.activity_type == SpanActivities::upsert_spans.name() {
             return next.run(input);
         }
-        let span = activity_span(info, header::extract(input.headers()));
+        let span = activity_span(self.names, info, header::extract(input.headers()));
         InSpan {
             span: Some(span),
             inner: next.run(input),
@@ -48,22 +73,31 @@ impl ActivityInboundInterceptor for ActivityTracing {
     }
 }
 
-fn activity_span(info: &ActivityInfo, parent: Option<sgp_trace::SpanContext>) -> Span {
-    let name = info.activity_type.clone();
+fn activity_span(
+    names: SpanNames,
+    info: &ActivityInfo,
+    parent: Option<sgp_trace::SpanContext>,
+) -> Span {
+    let name = names.name("RunActivity", &info.activity_type);
     let builder = match parent {
         Some(parent) => create_span(name).parent(parent),
         None => create_trace(name),
     };
     let mut builder = builder
         .metadata("temporal.activity_type", &info.activity_type)
-        .metadata("temporal.activity_id", &info.activity_id)
+        .metadata(names.activity_id_key(), &info.activity_id)
         .metadata("temporal.attempt", &info.attempt)
         .metadata("temporal.task_queue", &info.task_queue);
+    if let Some((key, kind)) = names.kind(Kind::Server) {
+        builder = builder.metadata(key, kind);
+    }
     if let Some(workflow_id) = &info.workflow_id {
-        builder = builder.metadata("temporal.workflow_id", workflow_id);
+        builder = builder
+            .metadata(names.workflow_id_key(), workflow_id)
+            .metadata(llm::keys::SESSION_ID, workflow_id);
     }
     if let Some(run_id) = &info.workflow_run_id {
-        builder = builder.metadata("temporal.run_id", run_id);
+        builder = builder.metadata(names.run_id_key(), run_id);
     }
     if let Some(workflow_type) = &info.workflow_type {
         builder = builder.metadata("temporal.workflow_type", workflow_type);

@@ -2,6 +2,8 @@
 //! signals, queries and updates.
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
+use sgp_trace::{create_span, create_trace, Span, SpanStatus};
 use temporalio_client::errors::{
     WorkflowInteractionError, WorkflowQueryError, WorkflowStartError, WorkflowUpdateError,
     WorkflowUpdateWithStartError,
@@ -14,26 +16,104 @@ use temporalio_client::{
 use temporalio_common::protos::temporal::api::common::v1::Header;
 
 use crate::header;
+use crate::shape::{Kind, SpanNames};
 
-/// A client interceptor that puts [`sgp_trace::current_span`] into the Temporal headers of
-/// workflow starts, signals, queries and updates, so the workflow (and through the worker
-/// interceptors, its activities) continue the caller's trace.
+/// A client interceptor that puts the caller's trace into the Temporal headers of workflow
+/// starts, signals, queries and updates, so the workflow (and through the worker
+/// interceptors, its activities) continue it.
 ///
-/// It creates no span of its own: the caller's span is the parent of the workflow's span.
-/// With no current span, nothing is added and the workflow starts its own trace.
+/// A workflow start is a span `StartWorkflow:<workflow type>` (`SignalWithStartWorkflow:`
+/// for signal-with-start) of kind client, child of [`sgp_trace::current_span`] or the root
+/// of a new trace, with metadata `temporalWorkflowID` and, once the server answered,
+/// `temporalRunID`; it ends ERROR with the message when the start fails, and the workflow run
+/// is its child. Signals, queries and updates sent are spans too, `SignalWorkflow:<signal>`,
+/// `QueryWorkflow:<query>` and `StartWorkflowUpdate:<update>`, parents of the workflow's
+/// handler spans; update-with-start carries the current span without a span of its own. With
+/// [`SpanNames::Plain`] no span is made: the caller's span goes into the headers as it is,
+/// and with no current span nothing is added.
 ///
 /// ```no_run
 /// # fn f(connection: temporalio_client::Connection) -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
 /// use temporalio_client::{Client, ClientOptions};
+/// use sgp_trace_temporal::ClientTracing;
 /// let options = ClientOptions::new("default")
-///     .client_interceptors(vec![Arc::new(sgp_trace_temporal::ClientTracing) as _])
+///     .client_interceptors(vec![Arc::new(ClientTracing::default()) as _])
 ///     .build();
 /// let client = Client::new(connection, options)?;
 /// # let _ = client; Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ClientTracing;
+pub struct ClientTracing {
+    names: SpanNames,
+}
+
+impl ClientTracing {
+    /// The interceptor with spans named and annotated as `names` says.
+    pub fn with_names(names: SpanNames) -> ClientTracing {
+        ClientTracing { names }
+    }
+
+    /// The span of a client call on a workflow, in the interceptor shape only.
+    fn start_span(&self, operation: &str, subject: &str, workflow_id: &str) -> Option<Span> {
+        if !self.names.caller_spans() {
+            return None;
+        }
+        let name = self.names.name(operation, subject);
+        let builder = match sgp_trace::current_span() {
+            Some(parent) => create_span(name).parent(parent),
+            None => create_trace(name),
+        };
+        let mut builder = builder.metadata(self.names.workflow_id_key(), workflow_id);
+        if let Some((key, kind)) = self.names.kind(Kind::Client) {
+            builder = builder.metadata(key, kind);
+        }
+        Some(builder.start_detached())
+    }
+}
+
+/// Puts `span`'s context, or without one the current span's, into the header.
+fn inject_span(span: Option<&Span>, header: &mut Option<Header>) {
+    match span.and_then(Span::context) {
+        Some(context) => header::inject(&context, &mut header.get_or_insert_default().fields),
+        None => inject_current(header),
+    }
+}
+
+/// Runs a workflow start, ending its span with the outcome.
+fn finish_start<'a, E: std::fmt::Display + Send + 'a>(
+    names: SpanNames,
+    span: Option<Span>,
+    start: Fut<'a, StartWorkflowOutput, E>,
+) -> Fut<'a, StartWorkflowOutput, E> {
+    finish_call(span, "WorkflowStartError", start, move |span, output| {
+        span.set_metadata(names.run_id_key(), &output.run_id);
+    })
+}
+
+/// Runs a client call, ending its span SUCCESS (after `on_ok`) or ERROR with the message.
+fn finish_call<'a, T: Send + 'a, E: std::fmt::Display + Send + 'a>(
+    span: Option<Span>,
+    error_type: &'static str,
+    call: Fut<'a, T, E>,
+    on_ok: impl FnOnce(&mut Span, &T) + Send + 'a,
+) -> Fut<'a, T, E> {
+    let Some(mut span) = span else {
+        return call;
+    };
+    async move {
+        let result = call.await;
+        match &result {
+            Ok(output) => {
+                on_ok(&mut span, output);
+                span.set_status(SpanStatus::Success);
+            }
+            Err(error) => span.set_error(error_type, &error.to_string(), "unknown"),
+        }
+        result
+    }
+    .boxed()
+}
 
 fn inject_current(header: &mut Option<Header>) {
     if let Some(context) = sgp_trace::current_span() {
@@ -49,8 +129,13 @@ impl ClientInterceptor for ClientTracing {
         mut input: StartWorkflowInput,
         next: Next<'a, StartWorkflowInput, Fut<'a, StartWorkflowOutput, WorkflowStartError>>,
     ) -> Fut<'a, StartWorkflowOutput, WorkflowStartError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span(
+            "StartWorkflow",
+            &input.workflow_type,
+            &input.options.workflow_id,
+        );
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_start(self.names, span, next.run(input))
     }
 
     fn signal_with_start_workflow<'a>(
@@ -62,8 +147,13 @@ impl ClientInterceptor for ClientTracing {
             Fut<'a, StartWorkflowOutput, WorkflowStartError>,
         >,
     ) -> Fut<'a, StartWorkflowOutput, WorkflowStartError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span(
+            "SignalWithStartWorkflow",
+            &input.workflow_type,
+            &input.options.workflow_id,
+        );
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_start(self.names, span, next.run(input))
     }
 
     fn signal_workflow<'a>(
@@ -71,8 +161,9 @@ impl ClientInterceptor for ClientTracing {
         mut input: SignalWorkflowInput,
         next: Next<'a, SignalWorkflowInput, Fut<'a, (), WorkflowInteractionError>>,
     ) -> Fut<'a, (), WorkflowInteractionError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span("SignalWorkflow", &input.signal_name, &input.workflow_id);
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_call(span, "WorkflowInteractionError", next.run(input), |_, _| {})
     }
 
     fn query_workflow<'a>(
@@ -80,8 +171,9 @@ impl ClientInterceptor for ClientTracing {
         mut input: QueryWorkflowInput,
         next: Next<'a, QueryWorkflowInput, Fut<'a, QueryWorkflowOutput, WorkflowQueryError>>,
     ) -> Fut<'a, QueryWorkflowOutput, WorkflowQueryError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span("QueryWorkflow", &input.query_name, &input.workflow_id);
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_call(span, "WorkflowQueryError", next.run(input), |_, _| {})
     }
 
     fn start_workflow_update<'a>(
@@ -93,8 +185,13 @@ impl ClientInterceptor for ClientTracing {
             Fut<'a, StartWorkflowUpdateOutput, WorkflowUpdateError>,
         >,
     ) -> Fut<'a, StartWorkflowUpdateOutput, WorkflowUpdateError> {
-        inject_current(&mut input.options.header);
-        next.run(input)
+        let span = self.start_span(
+            "StartWorkflowUpdate",
+            &input.update_name,
+            &input.workflow_id,
+        );
+        inject_span(span.as_ref(), &mut input.options.header);
+        finish_call(span, "WorkflowUpdateError", next.run(input), |_, _| {})
     }
 
     fn update_with_start_workflow<'a>(

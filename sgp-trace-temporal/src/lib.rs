@@ -7,10 +7,14 @@
 //! [`SpanContext`] through Temporal headers (key [`HEADER_KEY`]): [`ClientTracing`] from the
 //! client call into the workflow, [`workflow_interceptor`] from the workflow into its
 //! activities, child workflows, signals and continue-as-new, and [`ActivityTracing`] into each
-//! activity execution, which becomes a span (named after the activity type; attempt,
-//! workflow, run and activity ids in metadata; ERROR on failure). `#[traced]` functions in an
-//! activity are children of that span with no ids passed by hand. The workflow run itself is
-//! a span with deterministic id and times, sent only outside replay.
+//! activity execution, which becomes a span (attempt, workflow, run and activity ids in
+//! metadata; ERROR on failure). `#[traced]` functions in an activity are children of that
+//! span with no ids passed by hand, and [`sgp_trace::with_current_span`] reaches it. The
+//! workflow run itself is a span with deterministic id and times, sent only outside replay.
+//! The spans are shaped as by Temporal's OpenTelemetry tracing interceptor (see
+//! [`SpanNames`]): `StartWorkflow:<Type>` → `RunWorkflow:<Type>` → `StartActivity:<type>` →
+//! `RunActivity:<type>`, with kinds and the `temporalWorkflowID`, `temporalRunID` and
+//! `temporalActivityID` metadata.
 //!
 //! **Pattern 2, a buffer in the workflow, flushed by an activity.** [`SpanBuffer`] records
 //! spans from workflow code with ids from `uuid4()` and times from `workflow_time()`, does no
@@ -30,7 +34,7 @@
 //! let _tracing = sgp_trace::init(config.clone());
 //! let options = WorkerOptions::new("my-queue")
 //!     .workflow_interceptor(workflow_interceptor())
-//!     .activity_inbound_interceptor(ActivityTracing)
+//!     .activity_inbound_interceptor(ActivityTracing::default())
 //!     .register_activities(SpanActivities::from_config(&config))
 //!     // .register_workflow::<MyWorkflow>()? .register_activities(MyActivities)
 //!     .build();
@@ -49,6 +53,7 @@ mod buffer;
 mod client;
 mod flush;
 mod header;
+mod shape;
 mod workflow;
 
 pub use activity::ActivityTracing;
@@ -56,7 +61,8 @@ pub use buffer::{BufferedSpanId, FlushError, FlushPolicy, SpanBuffer, WorkflowCl
 pub use client::ClientTracing;
 pub use flush::{failure, BufferedSpan, SpanActivities, UpsertSpans, MAX_SPANS_PER_REQUEST};
 pub use header::{extract, inject, HEADER_KEY};
-pub use workflow::{workflow_interceptor, CurrentSpan, WorkflowSpan};
+pub use shape::{SpanNames, SPAN_KIND_KEY};
+pub use workflow::{workflow_interceptor, workflow_interceptor_with, CurrentSpan, WorkflowSpan};
 
 use sgp_trace::SpanContext;
 use temporalio_sdk::WorkflowContext;

@@ -13,15 +13,18 @@ use serde_json::{Map, Value};
 use sgp_trace::{Id, SpanContext, SpanItem, SpanStatus, SpanType, Timestamp};
 use temporalio_workflow::workflow_interceptors::{
     CancellableWorkflowOutboundFuture, ContinueAsNewInput, ContinueAsNewResult,
-    ExecuteWorkflowInput, ExecuteWorkflowResult, ScheduleActivityInput, ScheduleActivityResult,
-    ScheduleLocalActivityInput, SignalWorkflowInput, SignalWorkflowResult, StartChildWorkflowInput,
-    StartChildWorkflowResult, SyncWorkflowInterceptorContext, WorkflowInterceptor,
-    WorkflowInterceptorConstructor, WorkflowInterceptorContext, WorkflowInterceptorFuture,
-    WorkflowNext,
+    ExecuteWorkflowInput, ExecuteWorkflowResult, HandleQueryInput, HandleQueryResult,
+    HandleSignalInput, HandleSignalResult, HandleUpdateInput, HandleUpdateResult,
+    ScheduleActivityInput, ScheduleActivityResult, ScheduleLocalActivityInput, SignalWorkflowInput,
+    SignalWorkflowResult, StartChildWorkflowInput, StartChildWorkflowResult,
+    SyncWorkflowInterceptorContext, WorkflowInterceptor, WorkflowInterceptorConstructor,
+    WorkflowInterceptorContext, WorkflowInterceptorFuture, WorkflowNext,
 };
 use temporalio_workflow::{WorkflowContextKey, WorkflowRandomStream, WorkflowTermination};
 
+use crate::flush::SpanActivities;
 use crate::header;
+use crate::shape::{Kind, SpanNames};
 
 /// The name of the workflow random stream the span ids come from. A named stream of its own
 /// keeps the workflow's own `random()` and `uuid4()` sequences untouched.
@@ -49,15 +52,35 @@ impl WorkflowContextKey for CurrentSpan {
 /// The workflow interceptor to register on workers:
 /// `WorkerOptions::new(queue).workflow_interceptor(sgp_trace_temporal::workflow_interceptor())`.
 ///
-/// For each workflow run it makes one span, named after the workflow type, whose parent is
-/// the span context in the start headers (the client's span through [`ClientTracing`], or the
-/// parent workflow's span for a child workflow), or which starts a trace when there is none.
+/// For each workflow run it makes one span, `RunWorkflow:<workflow type>` with kind server,
+/// whose parent is the span context in the start headers (the client's `StartWorkflow` span
+/// through [`ClientTracing`], or the parent workflow's `StartChildWorkflow` span for a child
+/// workflow), or which starts a trace when there is none.
 /// The span's id, and the trace id of a new trace, come from a workflow random stream, and
 /// its start and end times from `workflow_time()`, so they are the same on every replay and
 /// on every worker. Its start is sent when the run begins and its end when the run
 /// completes, fails, is canceled or continues as new; nothing is sent while history is being
 /// replayed, so a replay (a worker restart, an evicted workflow, a disabled workflow cache)
 /// sends no span twice.
+///
+/// Where the workflow schedules an activity (or local activity) it makes a
+/// `StartActivity:<activity type>` span, where it starts a child workflow a
+/// `StartChildWorkflow:<workflow type>` span, and where it signals another workflow a
+/// `SignalExternalWorkflow:<signal name>` span, all of kind client, ended at once as in
+/// Temporal's tracing interceptor; each is the parent of the callee's span. Their ids and
+/// times are deterministic too and they are recorded outside replay only. The workflow ids
+/// are metadata `temporalWorkflowID` and `temporalRunID`. [`workflow_interceptor_with`] with
+/// [`SpanNames::Plain`] names the run span after the workflow type alone and makes no
+/// calling-side spans.
+///
+/// Signal and update handlers run in `HandleSignal:<name>` and `HandleUpdate:<name>` spans
+/// (kind server, children of the sender's `SignalWorkflow` / `StartWorkflowUpdate` span from
+/// the message headers, else of the run), deterministic and recorded once when the handler
+/// ends outside replay (except the signal of a signal-with-start on a worker without a
+/// workflow cache: the SDK can deliver it again, not marked as replay, with a later update,
+/// and its end then goes out again with the same id). A query runs in a `HandleQuery:<name>` span whose ids and times come
+/// from sgp-trace, not from the workflow: a query is read-only and not in history, so its
+/// span draws nothing from the workflow's random streams.
 ///
 /// The span context goes into the headers of every activity, local activity, child workflow,
 /// signal and continue-as-new that the workflow issues. While workflow code runs outside
@@ -66,11 +89,20 @@ impl WorkflowContextKey for CurrentSpan {
 ///
 /// [`ClientTracing`]: crate::ClientTracing
 pub fn workflow_interceptor() -> WorkflowInterceptorConstructor {
-    WorkflowInterceptorConstructor::new(|_view| WorkflowTracing::default())
+    workflow_interceptor_with(SpanNames::default())
 }
 
-#[derive(Default)]
+/// [`workflow_interceptor`] with spans named and annotated as `names` says.
+pub fn workflow_interceptor_with(names: SpanNames) -> WorkflowInterceptorConstructor {
+    WorkflowInterceptorConstructor::new(move |_view| WorkflowTracing {
+        names,
+        workflow_span: Rc2::default(),
+        run_parent: Rc2::default(),
+    })
+}
+
 struct WorkflowTracing {
+    names: SpanNames,
     workflow_span: Rc2<Option<SpanContext>>,
     run_parent: Rc2<Option<SpanContext>>,
 }
@@ -94,6 +126,148 @@ impl WorkflowTracing {
             .map(|context| (*context).clone())
             .or_else(|| self.workflow_span.borrow().clone())
     }
+
+    /// The context the callee of an outbound call continues: a calling-side span
+    /// `<operation>:<subject>` under the current one in the interceptor shape, else the
+    /// current one.
+    fn caller_context(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        operation: &str,
+        subject: &str,
+    ) -> Option<SpanContext> {
+        let parent = self.outbound_context(ctx.context_value::<CurrentSpan>());
+        if !self.names.caller_spans() {
+            return parent;
+        }
+        Some(caller_span(
+            ctx,
+            self.names,
+            self.names.name(operation, subject),
+            parent,
+        ))
+    }
+
+    /// The context an activity continues: its `StartActivity` span, except for the
+    /// span-flushing activity, the tracing's own plumbing, which is not traced.
+    fn activity_context(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        activity_type: &str,
+    ) -> Option<SpanContext> {
+        if activity_type == SpanActivities::upsert_spans.name() {
+            return self.outbound_context(ctx.context_value::<CurrentSpan>());
+        }
+        self.caller_context(ctx, "StartActivity", activity_type)
+    }
+}
+
+/// Records a calling-side span that ends where it starts (as the tracing interceptor's
+/// `Start*` spans do) and returns its context. The ids are drawn on replay too, so the
+/// stream stays in step; the span is recorded outside replay only.
+fn caller_span(
+    ctx: &WorkflowInterceptorContext,
+    names: SpanNames,
+    name: String,
+    parent: Option<SpanContext>,
+) -> SpanContext {
+    let (context, item) = deterministic_span(ctx, names, name, parent, Kind::Client);
+    if !ctx.is_replaying_history_events() {
+        sgp_trace::record_item(item);
+    }
+    context
+}
+
+/// A workflow-side span with ids from the workflow's random stream and times from
+/// `workflow_time()`, ended SUCCESS where it starts; the caller records it.
+fn deterministic_span(
+    ctx: &WorkflowInterceptorContext,
+    names: SpanNames,
+    name: String,
+    parent: Option<SpanContext>,
+    kind: Kind,
+) -> (SpanContext, SpanItem) {
+    let random = ctx.random_stream(RANDOM_STREAM);
+    let span_id = deterministic_id(&random);
+    let trace_id = match &parent {
+        Some(parent) => parent.trace_id.clone(),
+        None => deterministic_id(&random),
+    };
+    let context = SpanContext {
+        trace_id,
+        span_id,
+        group_id: parent.as_ref().and_then(|p| p.group_id.clone()),
+    };
+    let mut metadata = Map::new();
+    for (key, value) in [
+        (names.workflow_id_key(), ctx.workflow_id()),
+        (names.run_id_key(), ctx.run_id()),
+    ]
+    .into_iter()
+    .chain(names.kind(kind))
+    {
+        metadata.insert(key.to_owned(), Value::String(value.to_owned()));
+    }
+    let now = timestamp(ctx.workflow_time());
+    let item = SpanItem {
+        name: name.into(),
+        trace_id: context.trace_id.clone(),
+        id: context.span_id.clone(),
+        parent_id: parent.as_ref().map(|p| p.span_id.clone()),
+        group_id: context.group_id.clone(),
+        start_timestamp: now,
+        end_timestamp: Some(now),
+        status: Some(SpanStatus::Success),
+        span_type: if parent.is_some() {
+            SpanType::Standalone
+        } else {
+            SpanType::Tracer
+        },
+        input: None,
+        output: None,
+        metadata: Some(Arc::new(metadata)),
+        observability: None,
+    };
+    (context, item)
+}
+
+/// Runs a signal or update handler in a `Handle*` span of kind server: child of the
+/// sender's span from the message's headers (else of the workflow run), with deterministic
+/// ids and times, recorded once when the handler ends outside replay.
+fn handler_span<'a, T: 'a, E: std::fmt::Display + 'a>(
+    ctx: WorkflowInterceptorContext,
+    names: SpanNames,
+    name: String,
+    parent: Option<SpanContext>,
+    handler: WorkflowInterceptorFuture<'a, Result<T, E>>,
+) -> WorkflowInterceptorFuture<'a, Result<T, E>> {
+    let (context, mut item) = deterministic_span(&ctx, names, name, parent, Kind::Server);
+    let end_ctx = ctx.clone();
+    let body = async move {
+        let result = handler.await;
+        if !end_ctx.is_replaying_history_events() {
+            if let Err(error) = &result {
+                item.status = Some(SpanStatus::Error);
+                let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+                insert_error(metadata, "WorkflowError", &error.to_string());
+            }
+            item.end_timestamp = Some(timestamp(end_ctx.workflow_time()).max(item.start_timestamp));
+            sgp_trace::record_item(item);
+        }
+        result
+    };
+    WorkflowInterceptorFuture::new(LiveContext {
+        ctx,
+        context,
+        inner: Box::pin(body),
+    })
+}
+
+fn insert_error(metadata: &mut Map<String, Value>, error_type: &str, message: &str) {
+    metadata.insert("error".into(), Value::Bool(true));
+    metadata.insert("error_type".into(), Value::String(error_type.into()));
+    metadata.insert("error_message".into(), Value::String(message.into()));
+    metadata.insert("error_category".into(), Value::String("application".into()));
 }
 
 impl WorkflowInterceptor for WorkflowTracing {
@@ -125,15 +299,18 @@ impl WorkflowInterceptor for WorkflowTracing {
         let mut metadata = Map::new();
         for (key, value) in [
             ("temporal.workflow_type", ctx.workflow_type()),
-            ("temporal.workflow_id", ctx.workflow_id()),
-            ("temporal.run_id", ctx.run_id()),
+            (self.names.workflow_id_key(), ctx.workflow_id()),
+            (self.names.run_id_key(), ctx.run_id()),
             ("temporal.task_queue", ctx.task_queue()),
             ("temporal.namespace", ctx.namespace()),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.names.kind(Kind::Server))
+        {
             metadata.insert(key.to_owned(), Value::String(value.to_owned()));
         }
         let mut item = SpanItem {
-            name: ctx.workflow_type().to_owned().into(),
+            name: self.names.name("RunWorkflow", ctx.workflow_type()).into(),
             trace_id: context.trace_id.clone(),
             id: context.span_id.clone(),
             parent_id: parent.as_ref().map(|p| p.span_id.clone()),
@@ -173,6 +350,78 @@ impl WorkflowInterceptor for WorkflowTracing {
         })
     }
 
+    fn handle_signal<'a>(
+        &'a self,
+        ctx: WorkflowInterceptorContext,
+        input: HandleSignalInput,
+        next: WorkflowNext<
+            'a,
+            HandleSignalInput,
+            WorkflowInterceptorFuture<'a, HandleSignalResult>,
+        >,
+    ) -> WorkflowInterceptorFuture<'a, HandleSignalResult> {
+        if !self.names.caller_spans() {
+            return next.run(input);
+        }
+        let name = self.names.name("HandleSignal", input.name());
+        let parent =
+            header::extract(input.headers()).or_else(|| self.workflow_span.borrow().clone());
+        handler_span(ctx, self.names, name, parent, next.run(input))
+    }
+
+    fn handle_update<'a>(
+        &'a self,
+        ctx: WorkflowInterceptorContext,
+        input: HandleUpdateInput,
+        next: WorkflowNext<
+            'a,
+            HandleUpdateInput,
+            WorkflowInterceptorFuture<'a, HandleUpdateResult>,
+        >,
+    ) -> WorkflowInterceptorFuture<'a, HandleUpdateResult> {
+        if !self.names.caller_spans() {
+            return next.run(input);
+        }
+        let name = self.names.name("HandleUpdate", input.name());
+        let parent =
+            header::extract(input.headers()).or_else(|| self.workflow_span.borrow().clone());
+        handler_span(ctx, self.names, name, parent, next.run(input))
+    }
+
+    /// A query is read-only and not in history: its span takes its ids and times from
+    /// sgp-trace, not from the workflow, so recording it draws nothing from the workflow's
+    /// random streams and changes nothing a replay sees.
+    fn handle_query(
+        &self,
+        ctx: SyncWorkflowInterceptorContext,
+        input: HandleQueryInput,
+        next: WorkflowNext<'_, HandleQueryInput, HandleQueryResult>,
+    ) -> HandleQueryResult {
+        if !self.names.caller_spans() {
+            return next.run(input);
+        }
+        let name = self.names.name("HandleQuery", input.name());
+        let parent =
+            header::extract(input.headers()).or_else(|| self.workflow_span.borrow().clone());
+        let builder = match parent {
+            Some(parent) => sgp_trace::create_span(name).parent(parent),
+            None => sgp_trace::create_trace(name),
+        };
+        let mut builder = builder
+            .metadata(self.names.workflow_id_key(), ctx.workflow_id())
+            .metadata(self.names.run_id_key(), ctx.run_id());
+        if let Some((key, kind)) = self.names.kind(Kind::Server) {
+            builder = builder.metadata(key, kind);
+        }
+        let mut span = builder.start_detached();
+        let result = next.run(input);
+        match &result {
+            Ok(_) => span.set_status(SpanStatus::Success),
+            Err(error) => span.set_error("WorkflowError", &error.to_string(), "application"),
+        }
+        result
+    }
+
     fn schedule_activity(
         &self,
         ctx: WorkflowInterceptorContext,
@@ -183,7 +432,7 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
-        if let Some(context) = self.outbound_context(ctx.context_value::<CurrentSpan>()) {
+        if let Some(context) = self.activity_context(&ctx, input.activity_type()) {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
@@ -199,7 +448,7 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
-        if let Some(context) = self.outbound_context(ctx.context_value::<CurrentSpan>()) {
+        if let Some(context) = self.activity_context(&ctx, input.activity_type()) {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
@@ -215,7 +464,8 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<StartChildWorkflowResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<StartChildWorkflowResult> {
-        if let Some(context) = self.outbound_context(ctx.context_value::<CurrentSpan>()) {
+        let context = self.caller_context(&ctx, "StartChildWorkflow", input.workflow_type());
+        if let Some(context) = context {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
@@ -231,7 +481,8 @@ impl WorkflowInterceptor for WorkflowTracing {
             CancellableWorkflowOutboundFuture<SignalWorkflowResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<SignalWorkflowResult> {
-        if let Some(context) = self.outbound_context(ctx.context_value::<CurrentSpan>()) {
+        let context = self.caller_context(&ctx, "SignalExternalWorkflow", input.signal_name());
+        if let Some(context) = context {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
@@ -271,10 +522,7 @@ fn finish_item(item: &mut SpanItem, result: &ExecuteWorkflowResult) -> bool {
         }
         Err(WorkflowTermination::Cancelled { .. }) => SpanStatus::Canceled,
         Err(WorkflowTermination::Failed(error)) => {
-            metadata.insert("error".into(), Value::Bool(true));
-            metadata.insert("error_type".into(), Value::String("WorkflowFailure".into()));
-            metadata.insert("error_message".into(), Value::String(error.to_string()));
-            metadata.insert("error_category".into(), Value::String("application".into()));
+            insert_error(metadata, "WorkflowFailure", &error.to_string());
             SpanStatus::Error
         }
     });

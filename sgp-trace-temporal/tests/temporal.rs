@@ -14,20 +14,26 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde_json::Value;
+use sgp_trace::llm::{keys, LlmSpanExt, TokenUsage};
 use sgp_trace::{
     create_trace, Batch, ExportError, Exporter, HttpExporter, SpanContext, SpanStatus,
 };
 use sgp_trace_collector::{Collector, CollectorConfig};
+use sgp_trace_temporal::SPAN_KIND_KEY;
 use sgp_trace_temporal::{
-    workflow_interceptor, ActivityTracing, ClientTracing, SpanActivities, SpanBuffer,
+    workflow_interceptor_with, ActivityTracing, ClientTracing, SpanActivities, SpanBuffer,
+    SpanNames,
 };
-use temporalio_client::{Client, ClientOptions, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::{
+    Client, ClientOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
+    WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityOptions, ChildWorkflowOptions, Runtime, Worker, WorkerOptions, WorkflowContext,
-    WorkflowResult,
+    ActivityOptions, ChildWorkflowOptions, Runtime, SignalWorkflowOptions, SyncWorkflowContext,
+    Worker, WorkerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
 mod support;
@@ -66,9 +72,24 @@ impl TestActivities {
         Ok(format!("reserved {item}"))
     }
 
+    /// The guide's LLM step: the model call is annotated on the activity's own span, which
+    /// the activity interceptor made, through `with_current_span`.
     #[activity]
-    async fn summarize(_ctx: ActivityContext, text: String) -> Result<String, ActivityError> {
-        Ok(format!("summary of {text}"))
+    async fn summarize(ctx: ActivityContext, text: String) -> Result<String, ActivityError> {
+        let answer = format!("summary of {text}");
+        // One worker's calls name their own session, replacing the workflow-id default.
+        let own_session = ctx.info().task_queue == "plain";
+        let annotated = sgp_trace::with_current_span(|span| {
+            if own_session {
+                span.set_llm_session("session-of-the-user");
+            }
+            span.set_llm_model("test-model");
+            span.set_llm_prompt(&text);
+            span.set_llm_response(&answer);
+            span.set_llm_usage(TokenUsage::new(11, 4));
+        });
+        assert!(annotated.is_some(), "the activity's span is current");
+        Ok(answer)
     }
 }
 
@@ -156,6 +177,68 @@ impl OrderWorkflow {
     }
 }
 
+/// Waits for an approval signal; answers a status query and a note update meanwhile.
+#[workflow]
+#[derive(Default)]
+pub struct ApprovalWorkflow {
+    approved_by: Option<String>,
+    notes: u32,
+    reminders: u32,
+}
+
+#[workflow_methods]
+impl ApprovalWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<String> {
+        ctx.wait_condition(|s| s.approved_by.is_some()).await?;
+        Ok(ctx.state(|s| format!("approved by {}", s.approved_by.clone().unwrap_or_default())))
+    }
+
+    #[signal]
+    fn approve(&mut self, _ctx: &mut SyncWorkflowContext<Self>, by: String) {
+        self.approved_by = Some(by);
+    }
+
+    #[signal]
+    fn remind(&mut self, _ctx: &mut SyncWorkflowContext<Self>) {
+        self.reminders += 1;
+    }
+
+    #[query]
+    fn status(&self, _ctx: &WorkflowContextView) -> String {
+        match &self.approved_by {
+            Some(by) => format!("approved by {by}"),
+            None => "waiting".into(),
+        }
+    }
+
+    #[update]
+    fn note(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _text: String) -> u32 {
+        self.notes += 1;
+        self.notes
+    }
+}
+
+/// Signals the approval workflow `target` from workflow code.
+#[workflow]
+#[derive(Default)]
+pub struct NotifierWorkflow;
+
+#[workflow_methods]
+impl NotifierWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, target: String) -> WorkflowResult<()> {
+        ctx.external_workflow(target, None)
+            .signal(
+                ApprovalWorkflow::remind,
+                (),
+                SignalWorkflowOptions::default(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------- harness
 
 /// Every span event sent, from the export thread and from the flush activity: (id, ended).
@@ -179,27 +262,36 @@ impl Exporter for Counting {
     }
 }
 
-async fn connect(port: u16) -> Client {
+async fn connect(port: u16, names: SpanNames) -> Client {
     let options = ClientOptions::new("default")
-        .client_interceptors(vec![Arc::new(ClientTracing) as _])
+        .client_interceptors(vec![Arc::new(ClientTracing::with_names(names)) as _])
         .build();
     Client::new(support::connection(port).await, options).expect("a client")
 }
 
-fn worker(runtime: &Runtime, client: &Client, queue: &str, cache: usize, sent: &Sent) -> Worker {
+fn worker(
+    runtime: &Runtime,
+    client: &Client,
+    (queue, cache, names): (&str, usize, SpanNames),
+    sent: &Sent,
+) -> Worker {
     let exporter = Counting {
         inner: HttpExporter::new(&config(&BASE_URL.lock().unwrap())),
         sent: sent.clone(),
     };
     let options = WorkerOptions::new(queue)
         .max_cached_workflows(cache)
-        .workflow_interceptor(workflow_interceptor())
-        .activity_inbound_interceptor(ActivityTracing)
+        .workflow_interceptor(workflow_interceptor_with(names))
+        .activity_inbound_interceptor(ActivityTracing::with_names(names))
         .register_activities(SpanActivities::new(exporter))
         .register_activities(TestActivities)
         .register_workflow::<OrderWorkflow>()
         .unwrap()
         .register_workflow::<ShipWorkflow>()
+        .unwrap()
+        .register_workflow::<ApprovalWorkflow>()
+        .unwrap()
+        .register_workflow::<NotifierWorkflow>()
         .unwrap()
         .build();
     Worker::new(runtime, client.clone(), options).expect("a worker")
@@ -254,7 +346,143 @@ async fn place_order(client: &Client, queue: &str, id: &str) -> String {
     context.trace_id.to_string()
 }
 
-/// The stored trace as indented `name [STATUS] (attempt N)` lines, children sorted, after
+/// How `approve` starts the workflow.
+#[derive(Clone, Copy, PartialEq)]
+enum Start {
+    Plain,
+    WithSignal,
+}
+
+/// Starts an approval workflow on `queue` under a client span (with a first signal for
+/// [`Start::WithSignal`]), then queries it, sends it an update, has a workflow signal it,
+/// and sends the approving signal; returns its trace id.
+async fn approve(client: &Client, queue: &str, id: &str, start: Start) -> String {
+    let trace = create_trace(format!("client {id}")).start_detached();
+    let context = trace.context().expect("tracing records");
+    let calls = async {
+        let options = WorkflowStartOptions::new(queue, id).build();
+        let started = match start {
+            Start::Plain => {
+                client
+                    .start_workflow(ApprovalWorkflow::run, (), options)
+                    .await
+            }
+            Start::WithSignal => {
+                client
+                    .signal_with_start_workflow(
+                        ApprovalWorkflow::run,
+                        (),
+                        ApprovalWorkflow::remind,
+                        (),
+                        options,
+                    )
+                    .await
+            }
+        };
+        let handle = started.expect("the workflow starts");
+        let status = handle
+            .query(
+                ApprovalWorkflow::status,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+            .expect("the query is answered");
+        assert_eq!(status, "waiting");
+        let notes = handle
+            .execute_update(
+                ApprovalWorkflow::note,
+                "checked".to_string(),
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await
+            .expect("the update completes");
+        assert_eq!(notes, 1);
+        client
+            .start_workflow(
+                NotifierWorkflow::run,
+                id.to_string(),
+                WorkflowStartOptions::new(queue, format!("{id}-notifier")).build(),
+            )
+            .await
+            .expect("the notifier starts")
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("the notifier signals");
+        handle
+            .signal(
+                ApprovalWorkflow::approve,
+                "ada".to_string(),
+                WorkflowSignalOptions::default(),
+            )
+            .await
+            .expect("the signal is delivered");
+        handle
+    };
+    let handle = InContext {
+        context: context.clone(),
+        inner: Box::pin(calls),
+    }
+    .await;
+    let result = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .expect("the workflow completes");
+    assert_eq!(result, "approved by ada");
+    drop(trace);
+    context.trace_id.to_string()
+}
+
+/// The tree of `approve`: each client call a span, each handler a span under it.
+fn expected_approval(id: &str, start: Start) -> String {
+    let lines = |lines: &[&str]| {
+        lines
+            .iter()
+            .map(|line| line.to_string())
+            .collect::<Vec<_>>()
+    };
+    let query = lines(&[
+        "  QueryWorkflow:status [SUCCESS] <client>",
+        "    HandleQuery:status [SUCCESS] <server>",
+    ]);
+    let signal = lines(&[
+        "  SignalWorkflow:approve [SUCCESS] <client>",
+        "    HandleSignal:approve [SUCCESS] <server>",
+    ]);
+    let rest = lines(&[
+        "  StartWorkflow:NotifierWorkflow [SUCCESS] <client>",
+        "    RunWorkflow:NotifierWorkflow [SUCCESS] <server>",
+        "      SignalExternalWorkflow:remind [SUCCESS] <client>",
+        "        HandleSignal:remind [SUCCESS] <server>",
+        "  StartWorkflowUpdate:note [SUCCESS] <client>",
+        "    HandleUpdate:note [SUCCESS] <server>",
+    ]);
+    // Children are sorted by their line, so the start's block goes where its name sorts.
+    let middle = match start {
+        Start::Plain => [
+            signal,
+            lines(&[
+                "  StartWorkflow:ApprovalWorkflow [SUCCESS] <client>",
+                "    RunWorkflow:ApprovalWorkflow [SUCCESS] <server>",
+            ]),
+        ],
+        Start::WithSignal => [
+            lines(&[
+                "  SignalWithStartWorkflow:ApprovalWorkflow [SUCCESS] <client>",
+                "    HandleSignal:remind [SUCCESS] <server>",
+                "    RunWorkflow:ApprovalWorkflow [SUCCESS] <server>",
+            ]),
+            signal,
+        ],
+    };
+    let mut all = vec![format!("client {id} [SUCCESS]")];
+    all.extend(query);
+    all.extend(middle.into_iter().flatten());
+    all.extend(rest);
+    all.join("\n")
+}
+
+/// The stored trace as indented `name [STATUS] <kind> (attempt N)` lines, children sorted, after
 /// checking that every parent is in the trace and no id repeats.
 fn tree(spans: &[Value], trace_id: &str) -> String {
     let in_trace: Vec<&Value> = spans.iter().filter(|s| s["trace_id"] == trace_id).collect();
@@ -278,6 +506,9 @@ fn tree(spans: &[Value], trace_id: &str) -> String {
             span["name"].as_str().unwrap(),
             span["status"].as_str().unwrap_or("OPEN")
         );
+        if let Some(kind) = span["metadata"][SPAN_KIND_KEY].as_str() {
+            text.push_str(&format!(" <{kind}>"));
+        }
         if let Some(attempt) = span["metadata"]["temporal.attempt"].as_u64() {
             text.push_str(&format!(" (attempt {attempt})"));
         }
@@ -311,7 +542,35 @@ fn tree(spans: &[Value], trace_id: &str) -> String {
     out.join("\n")
 }
 
+/// The tree of `place_order` in the default shape, that of Temporal's tracing interceptor.
 fn expected(id: &str) -> String {
+    [
+        format!("client {id} [SUCCESS]"),
+        "  StartWorkflow:OrderWorkflow [SUCCESS] <client>".into(),
+        "    RunWorkflow:OrderWorkflow [SUCCESS] <server>".into(),
+        "      StartActivity:TestActivities::flaky [SUCCESS] <client>".into(),
+        "        RunActivity:TestActivities::flaky [ERROR] <server> (attempt 1)".into(),
+        "        RunActivity:TestActivities::flaky [SUCCESS] <server> (attempt 2)".into(),
+        "      StartActivity:TestActivities::lookup [SUCCESS] <client>".into(),
+        "        RunActivity:TestActivities::lookup [SUCCESS] <server> (attempt 1)".into(),
+        "          normalize [SUCCESS]".into(),
+        "      StartChildWorkflow:ShipWorkflow [SUCCESS] <client>".into(),
+        "        RunWorkflow:ShipWorkflow [SUCCESS] <server>".into(),
+        "          StartActivity:TestActivities::lookup [SUCCESS] <client>".into(),
+        "            RunActivity:TestActivities::lookup [SUCCESS] <server> (attempt 1)".into(),
+        "              normalize [SUCCESS]".into(),
+        "      check_order [SUCCESS]".into(),
+        "      order plan [SUCCESS]".into(),
+        "        choose tools [SUCCESS]".into(),
+        "        write answer [SUCCESS]".into(),
+        "          StartActivity:TestActivities::summarize [SUCCESS] <client>".into(),
+        "            RunActivity:TestActivities::summarize [SUCCESS] <server> (attempt 1)".into(),
+    ]
+    .join("\n")
+}
+
+/// The tree of `place_order` with [`SpanNames::Plain`], the names this crate used first.
+fn expected_plain(id: &str) -> String {
     [
         format!("client {id} [SUCCESS]"),
         "  OrderWorkflow [SUCCESS]".into(),
@@ -356,21 +615,46 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
         .unwrap();
     let traces = tokio.block_on(async {
         let runtime = Runtime::from_current_tokio(Default::default()).expect("an SDK runtime");
-        let client = connect(server.port).await;
-        let mut cached = worker(&runtime, &client, "cached", 1000, &sent);
-        let mut uncached = worker(&runtime, &client, "uncached", 0, &sent);
-        let stop_cached = cached.shutdown_handle();
-        let stop_uncached = uncached.shutdown_handle();
+        // The default (interceptor-shaped) names with and without the cache, and the plain
+        // names without it (replaying every task), each worker with a client of its shape.
+        let client = connect(server.port, SpanNames::Interceptor).await;
+        let plain_client = connect(server.port, SpanNames::Plain).await;
+        let shapes = [
+            ("cached", 1000, SpanNames::Interceptor),
+            ("uncached", 0, SpanNames::Interceptor),
+            ("plain", 0, SpanNames::Plain),
+        ];
+        let mut workers = shapes.map(|shape| {
+            let client = if shape.2 == SpanNames::Plain {
+                &plain_client
+            } else {
+                &client
+            };
+            worker(&runtime, client, shape, &sent)
+        });
+        let stops = workers.each_ref().map(Worker::shutdown_handle);
         let scenario = async {
             let first = place_order(&client, "cached", "order-cached").await;
             let second = place_order(&client, "uncached", "order-uncached").await;
-            stop_cached();
-            stop_uncached();
-            [("order-cached", first), ("order-uncached", second)]
+            let third = place_order(&plain_client, "plain", "order-plain").await;
+            // Without the cache, so the signal and update handlers run again in replay.
+            let fourth = approve(&client, "uncached", "approval", Start::Plain).await;
+            // Signal-with-start on the cached worker (see the README on replaying it).
+            let fifth = approve(&client, "cached", "approval-with-signal", Start::WithSignal).await;
+            stops.iter().for_each(|stop| stop());
+            [
+                ("order-cached", first),
+                ("order-uncached", second),
+                ("order-plain", third),
+                ("approval", fourth),
+                ("approval-with-signal", fifth),
+            ]
         };
-        let (a, b, traces) = tokio::join!(cached.run(), uncached.run(), scenario);
-        a.expect("the cached worker ran");
-        b.expect("the uncached worker ran");
+        let [a, b, c] = &mut workers;
+        let (a, b, c, traces) = tokio::join!(a.run(), b.run(), c.run(), scenario);
+        for ran in [a, b, c] {
+            ran.expect("the worker ran");
+        }
         traces
     });
     sgp_trace::flush_queue_within(Duration::from_secs(20)).expect("the queue flushes");
@@ -379,7 +663,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
     let executions = EXECUTIONS.lock().unwrap().clone();
     assert_eq!(executions["order-cached"], 1, "the cache kept the workflow");
     assert!(
-        executions["order-uncached"] >= 5,
+        executions["order-uncached"] >= 5 && executions["order-plain"] >= 5,
         "without a cache each workflow task replays from the start: {executions:?}"
     );
 
@@ -387,15 +671,16 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
     let mut total = 0;
     for (id, trace_id) in &traces {
         let tree = tree(&spans, trace_id);
-        let expected = expected(id);
+        let expected = match *id {
+            "order-plain" => expected_plain(id),
+            "approval" => expected_approval(id, Start::Plain),
+            "approval-with-signal" => expected_approval(id, Start::WithSignal),
+            _ => expected(id),
+        };
         assert_eq!(tree, expected, "the span tree of {id}:\n{tree}");
         total += expected.lines().count();
     }
-    assert_eq!(
-        spans.len(),
-        total,
-        "no span outside the two traces: {spans:#?}"
-    );
+    assert_eq!(spans.len(), total, "no span outside the traces: {spans:#?}");
 
     // Replay sent nothing twice: each span's final state went out exactly once.
     let sent = sent.lock().unwrap();
@@ -414,8 +699,76 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
             span["name"]
         );
     }
+    // The Temporal ids, under the interceptor's keys by default and the plain ones else.
+    for (id, trace_id) in &traces {
+        let keys = match *id {
+            "order-plain" => [
+                "temporal.workflow_id",
+                "temporal.run_id",
+                "temporal.activity_id",
+            ],
+            _ => ["temporalWorkflowID", "temporalRunID", "temporalActivityID"],
+        };
+        let in_trace = spans.iter().filter(|s| s["trace_id"] == *trace_id);
+        for span in in_trace {
+            let metadata = &span["metadata"];
+            let name = span["name"].as_str().unwrap();
+            let is_activity = metadata["temporal.attempt"].is_u64();
+            let is_workflow = metadata["temporal.workflow_type"].is_string();
+            let is_start = [
+                "StartActivity:",
+                "StartChildWorkflow:",
+                "StartWorkflow:",
+                "SignalWithStartWorkflow:",
+                "Handle",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+            if is_activity || is_workflow || is_start {
+                let workflow_id = metadata[keys[0]].as_str().unwrap_or_default();
+                assert!(workflow_id.starts_with(id), "{name}: {metadata}");
+                assert!(metadata[keys[1]].is_string(), "{name}: {metadata}");
+            }
+            assert_eq!(
+                metadata[keys[2]].is_string(),
+                is_activity,
+                "{name}: {metadata}"
+            );
+        }
+    }
+    // The LLM call annotated inside the activity is on the activity's own span.
+    for (id, trace_id) in &traces[..3] {
+        let summarize = spans
+            .iter()
+            .find(|s| {
+                s["trace_id"] == *trace_id
+                    && (s["name"] == "RunActivity:TestActivities::summarize"
+                        || s["name"] == "TestActivities::summarize")
+            })
+            .expect("the summarize activity's span");
+        assert_eq!(
+            summarize["input"]["prompt"],
+            "reserved widget, shipped widget"
+        );
+        assert_eq!(
+            summarize["output"]["response"],
+            "summary of reserved widget, shipped widget"
+        );
+        let metadata = &summarize["metadata"];
+        assert_eq!(metadata[keys::OPERATION], "chat");
+        assert_eq!(metadata[keys::MODEL], "test-model");
+        assert_eq!(metadata[keys::PROMPT_TOKENS], 11);
+        assert_eq!(metadata[keys::COMPLETION_TOKENS], 4);
+        assert_eq!(metadata[keys::TOTAL_TOKENS], 15);
+        let session = match *id {
+            "order-plain" => "session-of-the-user",
+            workflow_id => workflow_id,
+        };
+        assert_eq!(metadata[keys::SESSION_ID], session, "the session of {id}");
+    }
+    let orders = &traces[..3];
     // The buffer's root went out twice: in progress at the first flush, then with its end.
-    for (_, trace_id) in &traces {
+    for (_, trace_id) in orders {
         let root = spans
             .iter()
             .find(|s| s["trace_id"] == *trace_id && s["name"] == "order plan")
