@@ -65,6 +65,19 @@ fn current_recording() -> Option<CurrentSpan> {
 
 /// The span [`with_current_span`] hands out: the same setters as [`Span`](crate::Span),
 /// without owning it (the span still ends where it was made).
+///
+/// ```
+/// use sgp_trace::{create_span, with_current_span, SpanStatus};
+///
+/// let _guard = create_span("lookup").start();
+/// // Under no trace the guard is a no-op, so nothing records and `f` is not called.
+/// let found = with_current_span(|span| {
+///     span.set_metadata("cache", &"miss");
+///     span.set_status(SpanStatus::Success);
+///     span.context().span_id.clone()
+/// });
+/// assert!(found.is_none());
+/// ```
 #[derive(Debug)]
 pub struct CurrentSpan {
     slot: SpanSlot,

@@ -81,6 +81,15 @@ impl TokenUsage {
 }
 
 /// One message of a chat sent to a model.
+///
+/// ```
+/// use sgp_trace::llm::ChatMessage;
+/// let message = ChatMessage::new("user", "What is SGP?");
+/// assert_eq!(
+///     serde_json::to_value(&message).unwrap(),
+///     serde_json::json!({"role": "user", "content": "What is SGP?"})
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Who speaks: `system`, `user`, `assistant`, `tool`.

@@ -85,6 +85,15 @@ impl SpanBuilder {
 
     /// [`instrument`](Self::instrument) for a future that can fail: its `Err` ends the span
     /// `ERROR`, as [`try_in_scope`](Self::try_in_scope) does.
+    ///
+    /// ```
+    /// # async fn read_config() -> Result<String, std::io::Error> { Ok("x".into()) }
+    /// # async fn run() -> Result<(), std::io::Error> {
+    /// let config = sgp_trace::create_span("read config")
+    ///     .try_instrument(read_config())
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn try_instrument<F, T, E>(self, future: F) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
