@@ -9,8 +9,8 @@ closing `phoenix: N passed, M failed`; exits 1 when a check failed.
 
 import json
 import sys
-import time
-import urllib.request
+
+from phoenix_spans import Checks, wait_for_spans
 
 base, project, expected_path = sys.argv[1:4]
 with open(expected_path) as f:
@@ -18,43 +18,14 @@ with open(expected_path) as f:
 
 NAMES = ["answer question", "retrieve", "chat", "call tool"]
 
-
-def fetch_spans():
-    url = f"{base}/v1/projects/{project}/spans?limit=100"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return json.load(response)["data"]
-    except Exception as error:  # the project appears with its first span
-        print(f"waiting for spans: {error}")
-        return []
-
-
-deadline = time.time() + 120
-spans = fetch_spans()
-while len(spans) < len(NAMES) and time.time() < deadline:
-    time.sleep(1)
-    spans = fetch_spans()
-
-passed = 0
-failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {what}")
-    else:
-        failed += 1
-        print(f"FAIL {what} {detail}")
-
+spans = wait_for_spans(base, project, len(NAMES))
+check = Checks()
 
 by_name = {span["name"]: span for span in spans}
 check("the four spans, each once", sorted(by_name) == sorted(NAMES) and len(spans) == 4,
       [span["name"] for span in spans])
 if sorted(by_name) != sorted(NAMES):
-    print(f"phoenix: {passed} passed, {failed} failed")
-    sys.exit(1)
+    check.finish()
 
 trace_hex = expected["trace_id"].replace("-", "")
 check("one trace id, the SGP UUID's 32 hex digits",
@@ -142,5 +113,4 @@ check("call tool: error (the message) and error.type",
       (tool_attrs.get("error"), tool_attrs.get("error.type")))
 check("call tool: no LLM attributes", "chat.model" not in tool_attrs)
 
-print(f"phoenix: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+check.finish()

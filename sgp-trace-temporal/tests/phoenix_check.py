@@ -8,8 +8,11 @@ and a closing `phoenix: N passed, M failed`; exits 1 when a check failed.
 
 import json
 import sys
-import time
-import urllib.request
+from pathlib import Path
+
+# The shared reader and counter live beside sgp-trace-otel's own Phoenix check.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sgp-trace-otel" / "tests"))
+from phoenix_spans import Checks, wait_for_spans  # noqa: E402
 
 base, project, expected_path = sys.argv[1:4]
 with open(expected_path) as f:
@@ -32,43 +35,14 @@ KINDS = {name: "client" for name in PARENTS}
 KINDS.update({name: "server" for name in PARENTS
               if name.startswith(("Run", "Handle"))})
 
-
-def fetch_spans():
-    url = f"{base}/v1/projects/{project}/spans?limit=100"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return json.load(response)["data"]
-    except Exception as error:  # the project appears with its first span
-        print(f"waiting for spans: {error}")
-        return []
-
-
-deadline = time.time() + 120
-spans = fetch_spans()
-while len(spans) < len(PARENTS) and time.time() < deadline:
-    time.sleep(1)
-    spans = fetch_spans()
-
-passed = 0
-failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {what}")
-    else:
-        failed += 1
-        print(f"FAIL {what} {detail}")
-
+spans = wait_for_spans(base, project, len(PARENTS))
+check = Checks()
 
 names = sorted(span["name"] for span in spans)
 check("the guide's spans, each once", names == sorted(PARENTS), names)
 by_name = {span["name"]: span for span in spans}
 if sorted(by_name) != sorted(PARENTS):
-    print(f"phoenix: {passed} passed, {failed} failed")
-    sys.exit(1)
+    check.finish()
 
 for name, parent in PARENTS.items():
     want = None if parent is None else by_name[parent]["context"]["span_id"]
@@ -112,5 +86,4 @@ for key, value in llm.items():
 check("RunWorkflow: no LLM attributes",
       "chat.model" not in by_name["RunWorkflow:YourMainWorkflow"]["attributes"])
 
-print(f"phoenix: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+check.finish()
