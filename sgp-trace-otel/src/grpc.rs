@@ -1,16 +1,19 @@
-//! OTLP over gRPC: tonic's channel and the generated `TraceService` client, driven by a
-//! current-thread tokio runtime that only runs while the export thread waits on a request.
+//! OTLP over gRPC: tonic's channel and client, driven by a current-thread tokio runtime that
+//! only runs while the export thread waits on a request. Requests go out as the protobuf
+//! bytes the mapping wrote; answers are decoded as `ExportTraceServiceResponse`.
 
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
 use sgp_trace::ExportError;
 use tokio::runtime::Runtime;
-use tonic::codec::CompressionEncoding;
+use tonic::client::Grpc;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Code, Status};
+use tonic::{Code, GrpcMethod, Status};
 use tonic_types::StatusExt;
 
 use crate::mapping::report_partial_success;
@@ -20,7 +23,7 @@ use crate::settings::{Compression, OtlpConfigError, TransportSettings, MAX_RETRY
 pub(crate) struct GrpcTransport {
     /// `None` only while dropping (see `Drop`).
     runtime: Option<Runtime>,
-    client: TraceServiceClient<Channel>,
+    client: Grpc<Channel>,
     metadata: MetadataMap,
     timeout: Duration,
     url: String,
@@ -55,7 +58,7 @@ impl GrpcTransport {
             let _entered = runtime.enter();
             endpoint.connect_lazy()
         };
-        let mut client = TraceServiceClient::new(channel);
+        let mut client = Grpc::new(channel);
         if settings.compression == Compression::Gzip {
             client = client.send_compressed(CompressionEncoding::Gzip);
         }
@@ -68,7 +71,8 @@ impl GrpcTransport {
         })
     }
 
-    pub(crate) fn send(&self, request: ExportTraceServiceRequest) -> Result<(), ExportError> {
+    /// Sends an encoded `ExportTraceServiceRequest`.
+    pub(crate) fn send(&self, request: Vec<u8>) -> Result<(), ExportError> {
         let Some(runtime) = &self.runtime else {
             return Err(ExportError::Failed {
                 reason: "the OTLP gRPC transport is shut down".into(),
@@ -77,14 +81,70 @@ impl GrpcTransport {
         let mut call = tonic::Request::new(request);
         *call.metadata_mut() = self.metadata.clone();
         call.set_timeout(self.timeout);
+        call.extensions_mut()
+            .insert(GrpcMethod::new(SERVICE, "Export"));
         let mut client = self.client.clone();
-        match runtime.block_on(client.export(call)) {
+        let export = async move {
+            client
+                .ready()
+                .await
+                .map_err(|error| Status::unavailable(format!("not ready: {error}")))?;
+            let path = PathAndQuery::from_static(EXPORT_PATH);
+            client.unary(call, path, EncodedRequests).await
+        };
+        match runtime.block_on(export) {
             Ok(answer) => {
                 report_partial_success(answer.get_ref());
                 Ok(())
             }
             Err(status) => Err(classify(&self.url, &status)),
         }
+    }
+}
+
+const SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// The codec of the export call: the request is already protobuf, the answer is decoded.
+#[derive(Clone, Copy)]
+struct EncodedRequests;
+
+impl Codec for EncodedRequests {
+    type Encode = Vec<u8>;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = EncodedRequests;
+    type Decoder = EncodedRequests;
+
+    fn encoder(&mut self) -> EncodedRequests {
+        *self
+    }
+
+    fn decoder(&mut self) -> EncodedRequests {
+        *self
+    }
+}
+
+impl Encoder for EncodedRequests {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl Decoder for EncodedRequests {
+    type Item = ExportTraceServiceResponse;
+    type Error = Status;
+
+    fn decode(
+        &mut self,
+        src: &mut DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, Status> {
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|error| Status::internal(format!("an unreadable answer: {error}")))
     }
 }
 

@@ -3,9 +3,7 @@
 use std::io::Write;
 
 use flate2::write::GzEncoder;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use sgp_trace::ExportError;
 use ureq::http::{HeaderMap, StatusCode};
@@ -46,7 +44,8 @@ impl HttpTransport {
         })
     }
 
-    pub(crate) fn send(&self, request: &ExportTraceServiceRequest) -> Result<(), ExportError> {
+    /// Posts an encoded `ExportTraceServiceRequest`.
+    pub(crate) fn send(&self, request: Vec<u8>) -> Result<(), ExportError> {
         let mut call = self
             .agent
             .post(&self.url)
@@ -55,10 +54,10 @@ impl HttpTransport {
             call = call.header(name, value);
         }
         let body = match self.compression {
-            Compression::None => request.encode_to_vec(),
+            Compression::None => request,
             Compression::Gzip => {
                 call = call.header("content-encoding", "gzip");
-                gzip(&request.encode_to_vec())
+                gzip(&request)
             }
         };
         let mut response = match call.send(&body[..]) {

@@ -26,31 +26,33 @@
 //!
 //! and the span kind `CLIENT`. The `sgp.*` attributes of every span are there too.
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map, Value as Json};
 use sgp_trace::SpanItem;
 
-use crate::attributes::{json_value, key_value, push};
+use crate::attributes::{Attribute, Key, Value};
 
 pub use sgp_trace::llm::{keys, ChatMessage, LlmSpanExt, TokenUsage};
 
 /// Adds the LLM attributes of an LLM span; returns whether the span is one.
-pub(crate) fn otlp_attributes(
-    item: &SpanItem,
-    metadata: &Map<String, Value>,
-    attributes: &mut Vec<KeyValue>,
+pub(crate) fn otlp_attributes<'a>(
+    item: &'a SpanItem,
+    metadata: &'a Map<String, Json>,
+    attributes: &mut Vec<Attribute<'a>>,
 ) -> bool {
     let Some(operation) = metadata.get(keys::OPERATION) else {
         return false;
     };
-    attributes.push(key_value(
-        "gen_ai.operation.name".into(),
-        json_value(operation),
-    ));
-    let mut copy = |from: &str, to: &[&str]| {
+    attributes.push(Attribute {
+        key: Key::Plain("gen_ai.operation.name"),
+        value: Value::json(operation),
+    });
+    let mut copy = |from: &str, to: &[&'static str]| {
         if let Some(value) = metadata.get(from) {
             for key in to {
-                attributes.push(key_value((*key).to_owned(), json_value(value)));
+                attributes.push(Attribute {
+                    key: Key::Plain(key),
+                    value: Value::json(value),
+                });
             }
         }
     };
@@ -72,49 +74,53 @@ pub(crate) fn otlp_attributes(
     );
     if let Some(reason) = metadata.get(keys::FINISH_REASON) {
         let reasons = json!([reason]);
-        push(
-            attributes,
+        attributes.push(Attribute::text(
             "gen_ai.response.finish_reasons",
             reasons.to_string(),
-        );
+        ));
     }
     let field = |payload: Option<&sgp_trace::JsonObject>, key: &str| -> Option<String> {
-        let object: Map<String, Value> = serde_json::from_str(payload?.as_str()).ok()?;
+        let object: Map<String, Json> = serde_json::from_str(payload?.as_str()).ok()?;
         match object.get(key)? {
-            Value::String(text) => Some(text.clone()),
+            Json::String(text) => Some(text.clone()),
             other => Some(other.to_string()),
         }
     };
     if let Some(messages) = chat_messages(item.input.as_ref()) {
-        let parts: Vec<Value> = messages
+        let parts: Vec<Json> = messages
             .iter()
             .map(|message| json!({"role": message.role, "parts": [{"type": "text", "content": message.content}]}))
             .collect();
-        push(
-            attributes,
+        attributes.push(Attribute::text(
             "gen_ai.input.messages",
-            Value::Array(parts).to_string(),
-        );
+            Json::Array(parts).to_string(),
+        ));
         if let Some(last) = messages.iter().rev().find(|message| message.role == "user") {
-            push(attributes, "chat.prompt", last.content.clone());
+            attributes.push(Attribute::text("chat.prompt", last.content.clone()));
         }
     }
     if let Some(prompt) = field(item.input.as_ref(), keys::PROMPT) {
         let messages = json!([{"role": "user", "parts": [{"type": "text", "content": prompt}]}]);
-        push(attributes, "gen_ai.input.messages", messages.to_string());
-        push(attributes, "chat.prompt", prompt);
+        attributes.push(Attribute::text(
+            "gen_ai.input.messages",
+            messages.to_string(),
+        ));
+        attributes.push(Attribute::text("chat.prompt", prompt));
     }
     if let Some(response) = field(item.output.as_ref(), keys::RESPONSE) {
         let messages =
             json!([{"role": "assistant", "parts": [{"type": "text", "content": response}]}]);
-        push(attributes, "gen_ai.output.messages", messages.to_string());
-        push(attributes, "chat.response", response);
+        attributes.push(Attribute::text(
+            "gen_ai.output.messages",
+            messages.to_string(),
+        ));
+        attributes.push(Attribute::text("chat.response", response));
     }
     true
 }
 
 /// The chat messages of an input written by [`LlmSpanExt::set_llm_messages`].
 fn chat_messages(input: Option<&sgp_trace::JsonObject>) -> Option<Vec<ChatMessage>> {
-    let mut object: Map<String, Value> = serde_json::from_str(input?.as_str()).ok()?;
+    let mut object: Map<String, Json> = serde_json::from_str(input?.as_str()).ok()?;
     serde_json::from_value(object.remove(keys::MESSAGES)?).ok()
 }

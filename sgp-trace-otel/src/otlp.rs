@@ -2,16 +2,17 @@
 //! sent over the HTTP or the gRPC transport.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use sgp_trace::{Batch, ExportError, Exporter};
 
 use crate::attributes::push;
 use crate::grpc::GrpcTransport;
 use crate::http::HttpTransport;
-use crate::mapping;
+use crate::mapping::RequestWriter;
 use crate::settings::{Compression, OtlpConfigError, Protocol, TransportSettings};
 
 /// Where spans go when nothing is configured: a local OpenTelemetry Collector's OTLP/HTTP
@@ -65,7 +66,8 @@ pub struct OtlpExporter {
     protocol: Protocol,
     url: String,
     headers: Vec<(String, String)>,
-    resource: Resource,
+    /// Only the export thread writes requests; the lock is never contended.
+    writer: Mutex<RequestWriter>,
 }
 
 enum Transport {
@@ -115,11 +117,16 @@ impl OtlpExporter {
 
 impl Exporter for OtlpExporter {
     fn export(&self, batch: &Batch<'_>) -> Result<(), ExportError> {
-        let Some(request) = mapping::request(batch.items(), &self.resource) else {
+        let request = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .request(batch.items());
+        let Some(request) = request else {
             return Ok(());
         };
         match &self.transport {
-            Transport::Http(http) => http.send(&request),
+            Transport::Http(http) => http.send(request),
             Transport::Grpc(grpc) => grpc.send(request),
         }
     }
@@ -365,15 +372,21 @@ impl OtlpExporterBuilder {
             "telemetry.sdk.version",
             env!("CARGO_PKG_VERSION"),
         );
+        let resource = Resource {
+            attributes,
+            ..Default::default()
+        };
+        let scope = InstrumentationScope {
+            name: "sgp-trace".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        };
         Ok(OtlpExporter {
             transport,
             protocol,
             url,
             headers: self.headers,
-            resource: Resource {
-                attributes,
-                ..Default::default()
-            },
+            writer: Mutex::new(RequestWriter::new(&resource, &scope)),
         })
     }
 }
@@ -570,8 +583,8 @@ mod tests {
         .service_version("1.2.3")
         .build()
         .unwrap();
-        let attributes: Vec<(String, String)> = exporter
-            .resource
+        let resource = |exporter: &OtlpExporter| exporter.writer.lock().unwrap().resource();
+        let attributes: Vec<(String, String)> = resource(&exporter)
             .attributes
             .iter()
             .map(|kv| {
@@ -591,7 +604,7 @@ mod tests {
             ("deployment.environment.name".into(), "dev".into())
         );
         let default = OtlpExporter::builder().build().unwrap();
-        let name = &default.resource.attributes[0];
+        let name = &resource(&default).attributes[0];
         assert_eq!(name.key, "service.name");
     }
 

@@ -1,22 +1,17 @@
-//! SGP spans as OTLP spans: the mapping documented in the crate docs.
+//! SGP spans as OTLP spans: the mapping documented in the crate docs. [`view`] holds its
+//! rules; [`message`] writes a span as an `opentelemetry-proto` message ([`map_span`]),
+//! [`wire`] writes whole requests as protobuf for the exporter.
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
-use serde_json::{Map, Value};
-use sgp_trace::{SpanItem, SpanStatus};
+mod message;
+mod view;
+mod wire;
 
-use crate::attributes::{json_value, key_value, push, string_value};
-use crate::ids::{otlp_span_id, otlp_trace_id};
-use crate::llm;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use sgp_trace::SpanItem;
 
-/// The W3C trace flag "sampled": every span we export was recorded.
-const SAMPLED: u32 = 0x01;
+use view::SpanView;
+pub(crate) use wire::RequestWriter;
 
 /// The metadata key whose value sets the OTLP span kind: `server`, `client`, `producer`,
 /// `consumer` or `internal` (any case). Without it, LLM spans are `CLIENT` and others
@@ -27,25 +22,6 @@ pub const SPAN_KIND_KEY: &str = "span.kind";
 /// the names of Temporal's tracing interceptor, which `sgp-trace-temporal` writes.
 pub const PLAIN_ATTRIBUTE_KEYS: [&str; 3] =
     ["temporalWorkflowID", "temporalRunID", "temporalActivityID"];
-
-fn span_kind(metadata: &Map<String, Value>, is_llm: bool) -> SpanKind {
-    let named = metadata
-        .get(SPAN_KIND_KEY)
-        .and_then(Value::as_str)
-        .and_then(|name| match name.to_ascii_lowercase().as_str() {
-            "server" => Some(SpanKind::Server),
-            "client" => Some(SpanKind::Client),
-            "producer" => Some(SpanKind::Producer),
-            "consumer" => Some(SpanKind::Consumer),
-            "internal" => Some(SpanKind::Internal),
-            _ => None,
-        });
-    match named {
-        Some(kind) => kind,
-        None if is_llm => SpanKind::Client,
-        None => SpanKind::Internal,
-    }
-}
 
 /// The OTLP form of one SGP span, or `None` for a span that has not ended yet.
 ///
@@ -67,131 +43,7 @@ fn span_kind(metadata: &Map<String, Value>, is_llm: bool) -> SpanKind {
 /// assert_eq!(span.trace_id, item.trace_id.as_uuid().unwrap().as_bytes().to_vec());
 /// ```
 pub fn map_span(item: &SpanItem) -> Option<Span> {
-    let end = item.end_timestamp?;
-    let mut attributes = Vec::with_capacity(16);
-    let status = item.status.unwrap_or(SpanStatus::Success);
-    push(&mut attributes, "sgp.span_type", item.span_type.as_str());
-    push(&mut attributes, "sgp.status", status.as_str());
-    push(&mut attributes, "sgp.trace_id", item.trace_id.to_string());
-    push(&mut attributes, "sgp.span_id", item.id.to_string());
-    if let Some(parent) = &item.parent_id {
-        push(&mut attributes, "sgp.parent_id", parent.to_string());
-    }
-    if let Some(group) = &item.group_id {
-        push(&mut attributes, "sgp.group_id", group.to_string());
-    }
-    if let Some(input) = &item.input {
-        push(&mut attributes, "sgp.input", input.as_str());
-    }
-    if let Some(output) = &item.output {
-        push(&mut attributes, "sgp.output", output.as_str());
-    }
-    let empty = Map::new();
-    let metadata = item.metadata.as_deref().unwrap_or(&empty);
-    for (key, value) in metadata {
-        attributes.push(key_value(format!("sgp.metadata.{key}"), json_value(value)));
-    }
-    for key in PLAIN_ATTRIBUTE_KEYS {
-        if let Some(value) = metadata.get(key) {
-            attributes.push(key_value(key.to_owned(), json_value(value)));
-        }
-    }
-    let mut links = Vec::new();
-    if let Some(ids) = &item.observability {
-        push(&mut attributes, "sgp.obs_trace_id", ids.trace_id_hex());
-        push(&mut attributes, "sgp.obs_span_id", ids.span_id_hex());
-        links.push(Link {
-            trace_id: ids.trace_id.to_be_bytes().to_vec(),
-            span_id: ids.span_id.to_be_bytes().to_vec(),
-            attributes: vec![key_value(
-                "sgp.link".into(),
-                string_value("ran in".to_owned()),
-            )],
-            flags: SAMPLED,
-            ..Default::default()
-        });
-    }
-    let is_llm = llm::otlp_attributes(item, metadata, &mut attributes);
-
-    let mut events = Vec::new();
-    let otlp_status = match status {
-        SpanStatus::Success => Status {
-            code: StatusCode::Ok as i32,
-            message: String::new(),
-        },
-        SpanStatus::Canceled => Status {
-            code: StatusCode::Unset as i32,
-            message: String::new(),
-        },
-        SpanStatus::Error => {
-            let text = |key: &str| metadata.get(key).and_then(Value::as_str);
-            let message = text("error_message").unwrap_or("error").to_owned();
-            let error_type = text("error_type").unwrap_or("_OTHER").to_owned();
-            // The guide's `error` is the message; the flag stays as `sgp.metadata.error`.
-            push(&mut attributes, "error", message.clone());
-            push(&mut attributes, "error.type", error_type.clone());
-            events.push(Event {
-                time_unix_nano: end.as_nanos(),
-                name: "exception".into(),
-                attributes: vec![
-                    key_value("exception.type".into(), string_value(error_type)),
-                    key_value("exception.message".into(), string_value(message.clone())),
-                ],
-                dropped_attributes_count: 0,
-            });
-            Status {
-                code: StatusCode::Error as i32,
-                message,
-            }
-        }
-    };
-
-    Some(Span {
-        trace_id: otlp_trace_id(&item.trace_id).to_be_bytes().to_vec(),
-        span_id: otlp_span_id(&item.id).to_be_bytes().to_vec(),
-        parent_span_id: item
-            .parent_id
-            .as_ref()
-            .map(|parent| otlp_span_id(parent).to_be_bytes().to_vec())
-            .unwrap_or_default(),
-        flags: SAMPLED,
-        name: item.name.to_string(),
-        kind: span_kind(metadata, is_llm) as i32,
-        start_time_unix_nano: item.start_timestamp.as_nanos(),
-        end_time_unix_nano: end.as_nanos().max(item.start_timestamp.as_nanos()),
-        attributes,
-        events,
-        links,
-        status: Some(otlp_status),
-        ..Default::default()
-    })
-}
-
-/// One OTLP request for the ended spans of `items`, under `resource`; `None` when no span
-/// has ended.
-pub(crate) fn request(
-    items: &[SpanItem],
-    resource: &Resource,
-) -> Option<ExportTraceServiceRequest> {
-    let spans: Vec<Span> = items.iter().filter_map(map_span).collect();
-    if spans.is_empty() {
-        return None;
-    }
-    Some(ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(resource.clone()),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "sgp-trace".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..Default::default()
-                }),
-                spans,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    })
+    SpanView::of(item).map(|view| view.to_message())
 }
 
 /// Logs the spans a receiver's answer says it refused: they are not retried (the receiver
@@ -213,11 +65,19 @@ pub(crate) fn report_partial_success(answer: &ExportTraceServiceResponse) {
 mod tests {
     use std::sync::Arc;
 
-    use opentelemetry_proto::tonic::common::v1::any_value;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, InstrumentationScope};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    use prost::Message;
     use serde_json::json;
-    use sgp_trace::{Id, JsonObject, ObservabilityIds, SpanType, Timestamp};
+    use sgp_trace::{Id, JsonObject, ObservabilityIds, SpanStatus, SpanType, Timestamp};
 
     use super::*;
+    use crate::attributes::push;
+    use crate::ids::{otlp_span_id, otlp_trace_id};
 
     fn item() -> SpanItem {
         SpanItem {
@@ -394,7 +254,8 @@ mod tests {
         item.end_timestamp = None;
         item.status = None;
         assert!(map_span(&item).is_none());
-        assert!(request(&[item], &Resource::default()).is_none());
+        let mut writer = RequestWriter::new(&Resource::default(), &scope());
+        assert!(writer.request(&[item]).is_none());
     }
 
     #[test]
@@ -405,5 +266,121 @@ mod tests {
         let span = map_span(&item).unwrap();
         assert!(span.parent_span_id.is_empty());
         assert_eq!(span.trace_id, otlp_trace_id(&item.trace_id).to_be_bytes());
+    }
+
+    fn scope() -> InstrumentationScope {
+        InstrumentationScope {
+            name: "sgp-trace".into(),
+            version: "1.0".into(),
+            ..Default::default()
+        }
+    }
+
+    /// The request as `prost` writes it from `map_span`'s messages.
+    fn prost_request(items: &[SpanItem], resource: &Resource) -> Vec<u8> {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(resource.clone()),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(scope()),
+                    spans: items.iter().filter_map(map_span).collect(),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+        .encode_to_vec()
+    }
+
+    /// Spans of every shape the mapping knows: each status, LLM calls, text ids, links,
+    /// metadata of each JSON kind, empty and unusual fields.
+    fn every_shape() -> Vec<SpanItem> {
+        let with = |change: &dyn Fn(&mut SpanItem)| {
+            let mut item = item();
+            change(&mut item);
+            item
+        };
+        let metadata =
+            |value: serde_json::Value| Some(Arc::new(value.as_object().unwrap().clone()));
+        vec![
+            item(),
+            with(&|item| item.status = Some(SpanStatus::Canceled)),
+            with(&|item| item.status = None),
+            with(&|item| {
+                item.status = Some(SpanStatus::Error);
+                item.metadata = metadata(
+                    json!({"error": true, "error_type": "Timeout", "error_message": "took too long"}),
+                );
+            }),
+            with(&|item| {
+                item.status = Some(SpanStatus::Error);
+                item.metadata = None;
+                item.end_timestamp = Some(Timestamp::from_nanos(0));
+                item.start_timestamp = Timestamp::from_nanos(0);
+            }),
+            with(&|item| {
+                item.span_type = SpanType::Completion;
+                item.input = Some(JsonObject::new(&json!({"messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "héllo \"there\""}
+                ]})));
+                item.output = Some(JsonObject::new(&json!({"response": "hi"})));
+                item.metadata = metadata(json!({
+                    "llm.operation": "chat", "llm.model": "gpt-4o", "llm.provider": "openai",
+                    "llm.usage.prompt": 12, "llm.usage.completion": 3, "llm.usage.total": 15,
+                    "llm.finish_reason": "stop", "llm.user": "ana", "llm.session": "s-1",
+                    "span.kind": "server"
+                }));
+            }),
+            with(&|item| {
+                item.input = Some(JsonObject::new(&json!({"prompt": "why?"})));
+                item.metadata = metadata(json!({"llm.operation": "completion"}));
+            }),
+            with(&|item| {
+                item.trace_id = Id::new("my trace").unwrap();
+                item.id = Id::new("ünïcode span").unwrap();
+                item.parent_id = None;
+                item.group_id = None;
+                item.observability = None;
+                item.input = None;
+                item.output = None;
+                item.name = "".into();
+            }),
+            with(&|item| {
+                item.metadata = metadata(json!({
+                    "": "empty key", "neg": -7, "big": u64::MAX, "tiny": -1.5e-300, "null": null,
+                    "list": [1, "two"], "zero": 0, "false": false, "empty": "",
+                    "temporalWorkflowID": "wf-1", "temporalRunID": "run-1", "temporalActivityID": 3,
+                    "long": "x".repeat(300)
+                }));
+                item.end_timestamp = Some(Timestamp::from_nanos(500));
+            }),
+        ]
+    }
+
+    #[test]
+    fn the_wire_writer_writes_the_bytes_prost_writes() {
+        let mut resource = Resource::default();
+        push(&mut resource.attributes, "service.name", "agent");
+        let items = every_shape();
+        let mut writer = RequestWriter::new(&resource, &scope());
+        for item in &items {
+            let one = std::slice::from_ref(item);
+            let expected = (map_span(item).is_some()).then(|| prost_request(one, &resource));
+            assert_eq!(writer.request(one), expected, "{:?}", item.name);
+        }
+        // A whole batch, twice: the writer's buffers are reused.
+        for _ in 0..2 {
+            assert_eq!(
+                writer.request(&items),
+                Some(prost_request(&items, &resource))
+            );
+        }
+        // Spans large enough for multi-byte lengths at every level.
+        let large: Vec<SpanItem> = (0..300).map(|_| items[5].clone()).collect();
+        assert_eq!(
+            writer.request(&large),
+            Some(prost_request(&large, &resource))
+        );
     }
 }
