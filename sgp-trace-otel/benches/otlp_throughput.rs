@@ -13,8 +13,6 @@
 //! and `OTLP_BENCH_BATCHES` change the run's length.
 
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -214,52 +212,44 @@ fn to_span_data(item: &SpanItem) -> SpanData {
     }
 }
 
-/// An OTLP/HTTP receiver that reads each request and answers 200 without decoding it.
+/// An OTLP/HTTP receiver (hyper) that reads each request's body and answers 200 without
+/// decoding it. Like the gRPC receiver, one thread serves every connection, so both
+/// exporters wait on the same thread for their answers.
 fn discarding_http_receiver() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || discard_http(stream));
-        }
+        receiver_runtime().block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(async move {
+                    let answer = hyper::service::service_fn(|request| async move {
+                        let body = http_body_util::BodyExt::collect(request.into_body()).await?;
+                        drop(body);
+                        let answer = hyper::Response::builder()
+                            .header("content-type", "application/x-protobuf")
+                            .body(http_body_util::Empty::<bytes::Bytes>::new());
+                        Ok::<_, hyper::Error>(answer.unwrap())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), answer)
+                        .await;
+                });
+            }
+        });
     });
     url
 }
 
-fn discard_http(stream: TcpStream) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
-    let mut body = Vec::new();
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        let mut first = true;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let trimmed = line.trim_end();
-            if trimmed.is_empty() && !first {
-                break;
-            }
-            first = false;
-            if let Some((name, value)) = trimmed.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        body.resize(length, 0);
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let answer =
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-        if writer.write_all(answer).is_err() {
-            return;
-        }
-    }
+fn receiver_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[derive(Default)]
@@ -281,12 +271,7 @@ fn discarding_grpc_receiver() -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
+        receiver_runtime().block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             // Answers go out at once (no Nagle delay waiting on the client's delayed ACK).
             let incoming = tokio_stream::StreamExt::map(
