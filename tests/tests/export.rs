@@ -31,7 +31,11 @@ fn reaching_flush_at_sends_batches_of_at_most_max_items() {
         .collector
         .wait_for_spans(ACCOUNT, 20, Duration::from_secs(10));
     assert_eq!(spans.len(), 20, "the size trigger sent without a flush");
-    assert_eq!(item_counts(&harness), [10, 10]);
+    // The root's end may come after the trigger took the queue, in a batch of its own.
+    let counts = item_counts(&harness);
+    assert!(counts.len() >= 2, "{counts:?}");
+    assert!(counts.iter().all(|&count| count <= 10), "{counts:?}");
+    assert!(counts.iter().sum::<usize>() >= 20, "{counts:?}");
 }
 
 #[test]
