@@ -213,36 +213,23 @@ mod tests {
             item.metadata = Some(Arc::new(metadata.as_object().unwrap().clone()));
             map_span(&item).unwrap().kind
         };
-        assert_eq!(kind_of(json!({})), SpanKind::Internal as i32);
-        assert_eq!(
-            kind_of(json!({"span.kind": "server"})),
-            SpanKind::Server as i32
-        );
-        assert_eq!(
-            kind_of(json!({"span.kind": "CLIENT"})),
-            SpanKind::Client as i32
-        );
-        assert_eq!(
-            kind_of(json!({"span.kind": "producer"})),
-            SpanKind::Producer as i32
-        );
-        assert_eq!(
-            kind_of(json!({"span.kind": "consumer"})),
-            SpanKind::Consumer as i32
-        );
-        assert_eq!(
-            kind_of(json!({"span.kind": "odd"})),
-            SpanKind::Internal as i32
-        );
-        assert_eq!(
-            kind_of(json!({"llm.operation": "chat"})),
-            SpanKind::Client as i32
-        );
-        assert_eq!(
-            kind_of(json!({"llm.operation": "chat", "span.kind": "server"})),
-            SpanKind::Server as i32,
-            "an explicit kind wins"
-        );
+        let cases = [
+            (json!({}), SpanKind::Internal),
+            (json!({"span.kind": "server"}), SpanKind::Server),
+            (json!({"span.kind": "CLIENT"}), SpanKind::Client),
+            (json!({"span.kind": "producer"}), SpanKind::Producer),
+            (json!({"span.kind": "consumer"}), SpanKind::Consumer),
+            (json!({"span.kind": "odd"}), SpanKind::Internal),
+            (json!({"llm.operation": "chat"}), SpanKind::Client),
+            // An explicit kind wins.
+            (
+                json!({"llm.operation": "chat", "span.kind": "server"}),
+                SpanKind::Server,
+            ),
+        ];
+        for (metadata, kind) in cases {
+            assert_eq!(kind_of(metadata.clone()), kind as i32, "{metadata}");
+        }
     }
 
     #[test]
