@@ -54,6 +54,26 @@ fn check_order(order: &str) -> bool {
     !order.is_empty()
 }
 
+/// A model call made inside an activity, a span of its own: it takes the workflow id as its
+/// LLM session unless it names one, after an await, on whichever thread resumes it.
+#[sgp_trace::traced(name = "chat")]
+async fn chat(prompt: String, own_session: bool) -> usize {
+    tokio::task::yield_now().await;
+    sgp_trace::with_current_span(|span| {
+        if own_session {
+            span.set_llm_session("session-of-the-call");
+        }
+        span.set_llm_model("test-model");
+        span.set_llm_prompt(&prompt);
+    });
+    count_words(&prompt)
+}
+
+#[sgp_trace::traced(name = "count_words")]
+fn count_words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
 struct TestActivities;
 
 #[activities]
@@ -89,6 +109,7 @@ impl TestActivities {
             span.set_llm_usage(TokenUsage::new(11, 4));
         });
         assert!(annotated.is_some(), "the activity's span is current");
+        chat(text, own_session).await;
         Ok(answer)
     }
 }
@@ -565,6 +586,8 @@ fn expected(id: &str) -> String {
         "        write answer [SUCCESS]".into(),
         "          StartActivity:TestActivities::summarize [SUCCESS] <client>".into(),
         "            RunActivity:TestActivities::summarize [SUCCESS] <server> (attempt 1)".into(),
+        "              chat [SUCCESS]".into(),
+        "                count_words [SUCCESS]".into(),
     ]
     .join("\n")
 }
@@ -586,6 +609,8 @@ fn expected_plain(id: &str) -> String {
         "      choose tools [SUCCESS]".into(),
         "      write answer [SUCCESS]".into(),
         "        TestActivities::summarize [SUCCESS] (attempt 1)".into(),
+        "          chat [SUCCESS]".into(),
+        "            count_words [SUCCESS]".into(),
     ]
     .join("\n")
 }
@@ -765,7 +790,31 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
             workflow_id => workflow_id,
         };
         assert_eq!(metadata[keys::SESSION_ID], session, "the session of {id}");
+        // Spans made inside the activity, at any depth, take the workflow id as their
+        // session, unless they set their own.
+        let inside = |name: &str| {
+            spans
+                .iter()
+                .find(|s| s["trace_id"] == *trace_id && s["name"] == name)
+                .unwrap_or_else(|| panic!("the {name} span of {id}"))
+        };
+        let chat_session = match *id {
+            "order-plain" => "session-of-the-call",
+            workflow_id => workflow_id,
+        };
+        let chat = &inside("chat")["metadata"];
+        assert_eq!(chat[keys::SESSION_ID], chat_session, "the chat of {id}");
+        assert_eq!(
+            chat[keys::OPERATION],
+            "chat",
+            "an LLM span: x-session-id in OTLP"
+        );
+        let nested = &inside("count_words")["metadata"];
+        assert_eq!(nested[keys::SESSION_ID], *id, "the nested span of {id}");
     }
+    // No default outside an activity: workflow code's spans have no session.
+    let check_order = spans.iter().find(|s| s["name"] == "check_order").unwrap();
+    assert!(check_order["metadata"][keys::SESSION_ID].is_null());
     let orders = &traces[..3];
     // The buffer's root went out twice: in progress at the first flush, then with its end.
     for (_, trace_id) in orders {
