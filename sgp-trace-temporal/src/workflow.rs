@@ -24,6 +24,7 @@ use temporalio_workflow::{WorkflowContextKey, WorkflowRandomStream, WorkflowTerm
 
 use crate::flush::SpanActivities;
 use crate::header;
+use crate::sent;
 use crate::shape::{Kind, SpanNames};
 
 /// The name of the workflow random stream the span ids come from. A named stream of its own
@@ -76,11 +77,15 @@ impl WorkflowContextKey for CurrentSpan {
 /// Signal and update handlers run in `HandleSignal:<name>` and `HandleUpdate:<name>` spans
 /// (kind server, children of the sender's `SignalWorkflow` / `StartWorkflowUpdate` span from
 /// the message headers, else of the run), deterministic and recorded once when the handler
-/// ends outside replay (except the signal of a signal-with-start on a worker without a
-/// workflow cache: the SDK can deliver it again, not marked as replay, with a later update,
-/// and its end then goes out again with the same id). A query runs in a `HandleQuery:<name>` span whose ids and times come
+/// ends outside replay. A query runs in a `HandleQuery:<name>` span whose ids and times come
 /// from sgp-trace, not from the workflow: a query is read-only and not in history, so its
 /// span draws nothing from the workflow's random streams.
+///
+/// On a worker without a workflow cache the SDK runs a workflow's first activation again,
+/// not marked as replay, when a later update comes in (the signal of a signal-with-start is
+/// handled again, the run's start recorded again). The interceptor remembers the events it
+/// recorded in this process by span id and sends each once; see
+/// [`repeated_events_skipped`](crate::repeated_events_skipped).
 ///
 /// The span context goes into the headers of every activity, local activity, child workflow,
 /// signal and continue-as-new that the workflow issues. While workflow code runs outside
@@ -173,7 +178,7 @@ fn caller_span(
 ) -> SpanContext {
     let (context, item) = deterministic_span(ctx, names, name, parent, Kind::Client);
     if !ctx.is_replaying_history_events() {
-        sgp_trace::record_item(item);
+        sent::record_once(item);
     }
     context
 }
@@ -252,7 +257,7 @@ fn handler_span<'a, T: 'a, E: std::fmt::Display + 'a>(
                 insert_error(metadata, "WorkflowError", &error.to_string());
             }
             item.end_timestamp = Some(timestamp(end_ctx.workflow_time()).max(item.start_timestamp));
-            sgp_trace::record_item(item);
+            sent::record_once(item);
         }
         result
     };
@@ -329,7 +334,7 @@ impl WorkflowInterceptor for WorkflowTracing {
             observability: None,
         };
         if !ctx.is_replaying_history_events() {
-            sgp_trace::record_item(item.clone());
+            sent::record_once(item.clone());
         }
 
         let end_ctx = ctx.clone();
@@ -338,7 +343,7 @@ impl WorkflowInterceptor for WorkflowTracing {
             if !end_ctx.is_replaying_history_events() && finish_item(&mut item, &result) {
                 item.end_timestamp =
                     Some(timestamp(end_ctx.workflow_time()).max(item.start_timestamp));
-                sgp_trace::record_item(item);
+                sent::record_once(item);
             }
             result
         };
