@@ -238,6 +238,20 @@ impl ApprovalWorkflow {
         self.notes += 1;
         self.notes
     }
+
+    // The SDK hands a validator a reference to the update's input type, here `String`.
+    #[allow(clippy::ptr_arg)]
+    #[update_validator(note)]
+    fn validate_note(
+        &self,
+        _ctx: &WorkflowContextView,
+        text: &String,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if text.is_empty() {
+            return Err("an empty note".into());
+        }
+        Ok(())
+    }
 }
 
 /// Signals the approval workflow `target` from workflow code.
@@ -410,6 +424,14 @@ async fn approve(client: &Client, queue: &str, id: &str, start: Start) -> String
             .await
             .expect("the query is answered");
         assert_eq!(status, "waiting");
+        let rejected = handle
+            .execute_update(
+                ApprovalWorkflow::note,
+                String::new(),
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await;
+        assert!(rejected.is_err(), "the validator rejects an empty note");
         let notes = handle
             .execute_update(
                 ApprovalWorkflow::note,
@@ -475,8 +497,11 @@ fn expected_approval(id: &str, start: Start) -> String {
         "    RunWorkflow:NotifierWorkflow [SUCCESS] <server>",
         "      SignalExternalWorkflow:remind [SUCCESS] <client>",
         "        HandleSignal:remind [SUCCESS] <server>",
+        "  StartWorkflowUpdate:note [ERROR] <client>",
+        "    ValidateUpdate:note [ERROR] <server>",
         "  StartWorkflowUpdate:note [SUCCESS] <client>",
         "    HandleUpdate:note [SUCCESS] <server>",
+        "    ValidateUpdate:note [SUCCESS] <server>",
     ]);
     // Children are sorted by their line, so the start's block goes where its name sorts.
     let middle = match start {
@@ -761,6 +786,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
                 "StartWorkflow:",
                 "SignalWithStartWorkflow:",
                 "Handle",
+                "ValidateUpdate:",
             ]
             .iter()
             .any(|prefix| name.starts_with(prefix));
@@ -775,6 +801,30 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
                 "{name}: {metadata}"
             );
         }
+    }
+    // A rejected update: its validator's span carries the validator's message.
+    for (id, trace_id) in &traces[3..] {
+        let rejected = spans
+            .iter()
+            .find(|s| {
+                s["trace_id"] == *trace_id
+                    && s["name"] == "ValidateUpdate:note"
+                    && s["status"] == "ERROR"
+            })
+            .unwrap_or_else(|| panic!("the rejected validation of {id}"));
+        let metadata = &rejected["metadata"];
+        let message = "an empty note";
+        assert_eq!(metadata["error_message"], message, "{metadata}");
+        assert!(metadata["temporalUpdateID"].is_string(), "{metadata}");
+        let sender = spans
+            .iter()
+            .find(|s| s["id"] == rejected["parent_id"])
+            .unwrap();
+        assert_eq!(sender["metadata"]["error_message"], message, "{sender}");
+        assert_eq!(
+            sender["metadata"]["temporalUpdateID"], metadata["temporalUpdateID"],
+            "{sender}"
+        );
     }
     // The LLM call annotated inside the activity is on the activity's own span.
     for (id, trace_id) in &traces[..3] {
