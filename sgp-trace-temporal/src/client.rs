@@ -31,7 +31,9 @@ use crate::shape::{Kind, SpanNames, UPDATE_ID_KEY};
 /// `QueryWorkflow:<query>` and `StartWorkflowUpdate:<update>`, parents of the workflow's
 /// handler spans; an update's span has its id as metadata `temporalUpdateID` and ends ERROR
 /// with the message when the server answers that the update was rejected or failed (known
-/// when the call waits for the update to complete, as `execute_update` does); update-with-start carries the current span without a span of its own. With
+/// when the call waits for the update to complete, as `execute_update` does). Update-with-start
+/// is one span, `StartUpdateWithStartWorkflow:<workflow type>` (the name of Temporal's Python
+/// tracing interceptor), parent of the run, of the update's validator and of its handler. With
 /// [`SpanNames::Plain`] no span is made: the caller's span goes into the headers as it is,
 /// and with no current span nothing is added.
 ///
@@ -227,8 +229,29 @@ impl ClientInterceptor for ClientTracing {
             Fut<'a, UpdateWithStartWorkflowOutput, WorkflowUpdateWithStartError>,
         >,
     ) -> Fut<'a, UpdateWithStartWorkflowOutput, WorkflowUpdateWithStartError> {
-        inject_current(&mut input.options.start_header);
-        inject_current(&mut input.options.update_header);
-        next.run(input)
+        let mut span = self.start_span(
+            "StartUpdateWithStartWorkflow",
+            &input.workflow_type,
+            &input.options.workflow_id,
+        );
+        if let (Some(span), Some(update_id)) = (&mut span, &input.options.update_id) {
+            span.set_metadata(UPDATE_ID_KEY, update_id);
+        }
+        inject_span(span.as_ref(), &mut input.options.start_header);
+        inject_span(span.as_ref(), &mut input.options.update_header);
+        let run_id_key = self.names.run_id_key();
+        let call = next.run(input);
+        finish_call(
+            span,
+            "WorkflowUpdateWithStartError",
+            call,
+            move |span, output| {
+                span.set_metadata(UPDATE_ID_KEY, &output.update_id);
+                if let Some(run_id) = &output.run_id {
+                    span.set_metadata(run_id_key, run_id);
+                }
+                update_failure(output.known_outcome.as_ref())
+            },
+        )
     }
 }

@@ -29,8 +29,9 @@ pub enum SpanNames {
     ///
     /// and signals, queries and updates as `SignalWorkflow:` / `QueryWorkflow:` /
     /// `StartWorkflowUpdate:` (client) over `HandleSignal:` / `HandleQuery:` /
-    /// `ValidateUpdate:` and `HandleUpdate:` (server), a workflow's own signals as
-    /// `SignalExternalWorkflow:`; with
+    /// `ValidateUpdate:` and `HandleUpdate:` (server), update-with-start as
+    /// `StartUpdateWithStartWorkflow:<Type>` over the run and the update's spans, a
+    /// workflow's own signals as `SignalExternalWorkflow:`; with
     /// the ids as metadata `temporalWorkflowID`, `temporalRunID` and `temporalActivityID`,
     /// and the kind as metadata [`SPAN_KIND_KEY`].
     #[default]

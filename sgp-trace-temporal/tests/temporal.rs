@@ -26,7 +26,8 @@ use sgp_trace_temporal::{
 };
 use temporalio_client::{
     Client, ClientOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
-    WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+    WorkflowIdConflictPolicy, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+    WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
@@ -476,6 +477,64 @@ async fn approve(client: &Client, queue: &str, id: &str, start: Start) -> String
     context.trace_id.to_string()
 }
 
+/// Starts an approval workflow on `queue` with a first note sent in the same call
+/// (update-with-start), then approves it; returns its trace id.
+async fn update_with_start(client: &Client, queue: &str, id: &str) -> String {
+    let trace = create_trace(format!("client {id}")).start_detached();
+    let context = trace.context().expect("tracing records");
+    let calls = async {
+        let options =
+            WorkflowUpdateWithStartOptions::new(queue, id, WorkflowIdConflictPolicy::Fail).build();
+        let notes = client
+            .execute_update_with_start_workflow(
+                ApprovalWorkflow::run,
+                (),
+                ApprovalWorkflow::note,
+                "first".to_string(),
+                options,
+            )
+            .await
+            .expect("the workflow starts with its update");
+        assert_eq!(notes, 1);
+        let handle = client.get_workflow_handle::<ApprovalWorkflow>(id);
+        handle
+            .signal(
+                ApprovalWorkflow::approve,
+                "ada".to_string(),
+                WorkflowSignalOptions::default(),
+            )
+            .await
+            .expect("the signal is delivered");
+        handle
+    };
+    let handle = InContext {
+        context: context.clone(),
+        inner: Box::pin(calls),
+    }
+    .await;
+    let result = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .expect("the workflow completes");
+    assert_eq!(result, "approved by ada");
+    drop(trace);
+    context.trace_id.to_string()
+}
+
+/// The tree of `update_with_start`: one client span over the run and the update's spans.
+fn expected_update_with_start(id: &str) -> String {
+    [
+        format!("client {id} [SUCCESS]"),
+        "  SignalWorkflow:approve [SUCCESS] <client>".into(),
+        "    HandleSignal:approve [SUCCESS] <server>".into(),
+        "  StartUpdateWithStartWorkflow:ApprovalWorkflow [SUCCESS] <client>".into(),
+        "    HandleUpdate:note [SUCCESS] <server>".into(),
+        "    RunWorkflow:ApprovalWorkflow [SUCCESS] <server>".into(),
+        "    ValidateUpdate:note [SUCCESS] <server>".into(),
+    ]
+    .join("\n")
+}
+
 /// The tree of `approve`: each client call a span, each handler a span under it.
 fn expected_approval(id: &str, start: Start) -> String {
     let lines = |lines: &[&str]| {
@@ -699,6 +758,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
                 Start::WithSignal,
             )
             .await;
+            let sixth = update_with_start(&client, "cached", "approval-with-update").await;
             stops.iter().for_each(|stop| stop());
             [
                 ("order-cached", first),
@@ -706,6 +766,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
                 ("order-plain", third),
                 ("approval", fourth),
                 ("approval-with-signal", fifth),
+                ("approval-with-update", sixth),
             ]
         };
         let [a, b, c] = &mut workers;
@@ -733,6 +794,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
             "order-plain" => expected_plain(id),
             "approval" => expected_approval(id, Start::Plain),
             "approval-with-signal" => expected_approval(id, Start::WithSignal),
+            "approval-with-update" => expected_update_with_start(id),
             _ => expected(id),
         };
         assert_eq!(tree, expected, "the span tree of {id}:\n{tree}");
@@ -785,6 +847,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
                 "StartChildWorkflow:",
                 "StartWorkflow:",
                 "SignalWithStartWorkflow:",
+                "StartUpdateWithStartWorkflow:",
                 "Handle",
                 "ValidateUpdate:",
             ]
@@ -803,7 +866,7 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
         }
     }
     // A rejected update: its validator's span carries the validator's message.
-    for (id, trace_id) in &traces[3..] {
+    for (id, trace_id) in &traces[3..5] {
         let rejected = spans
             .iter()
             .find(|s| {
@@ -826,6 +889,20 @@ fn workflows_and_activities_form_one_trace_with_and_without_the_workflow_cache()
             "{sender}"
         );
     }
+    // Update-with-start's span names the update and the run it started.
+    let with_update = spans
+        .iter()
+        .find(|s| s["name"] == "StartUpdateWithStartWorkflow:ApprovalWorkflow")
+        .unwrap();
+    let run = spans
+        .iter()
+        .find(|s| {
+            s["parent_id"] == with_update["id"] && s["name"] == "RunWorkflow:ApprovalWorkflow"
+        })
+        .unwrap();
+    let metadata = &with_update["metadata"];
+    assert!(metadata["temporalUpdateID"].is_string(), "{metadata}");
+    assert_eq!(metadata["temporalRunID"], run["metadata"]["temporalRunID"]);
     // The LLM call annotated inside the activity is on the activity's own span.
     for (id, trace_id) in &traces[..3] {
         let summarize = spans
