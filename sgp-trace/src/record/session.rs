@@ -5,7 +5,7 @@
 //! Kept apart from the context stack: most spans never run under a default session, and
 //! the stack's entries are copied on every enter.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -15,6 +15,10 @@ use crate::record::llm::keys::SESSION_ID;
 
 thread_local! {
     static DEFAULT_SESSION: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    /// Whether `DEFAULT_SESSION` holds one, kept beside it for the span path: a `Cell` with
+    /// no destructor is read with one load, where `DEFAULT_SESSION` needs a check of its
+    /// lifecycle and a borrow.
+    static HAS_DEFAULT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Makes `session_id` the LLM session (metadata [`llm.session`](crate::llm::keys::SESSION_ID),
@@ -47,6 +51,7 @@ pub fn default_session(session_id: impl Into<Arc<str>>) -> DefaultSessionGuard {
         .try_with(|default| default.borrow_mut().replace(session))
         .ok()
         .flatten();
+    HAS_DEFAULT.set(true);
     DefaultSessionGuard {
         previous,
         _not_send: PhantomData,
@@ -66,27 +71,38 @@ pub struct DefaultSessionGuard {
 impl Drop for DefaultSessionGuard {
     fn drop(&mut self) {
         let previous = self.previous.take();
+        HAS_DEFAULT.set(previous.is_some());
         let _ = DEFAULT_SESSION.try_with(|default| *default.borrow_mut() = previous);
     }
 }
 
-/// Adds the thread's default session to a starting span's metadata when it has none.
+/// Whether this thread has a default session: the one check on the span path, where most
+/// spans have none.
 #[inline]
+pub(crate) fn has_default() -> bool {
+    HAS_DEFAULT.get()
+}
+
+/// Gives a starting span's metadata the thread's default session when it has none.
+#[cold]
+#[inline(never)]
 pub(crate) fn apply_default(metadata: &mut Option<Arc<Map<String, Value>>>) {
     let _ = DEFAULT_SESSION.try_with(|default| {
-        let default = default.borrow();
-        let Some(session) = default.as_deref() else {
-            return;
-        };
-        if metadata
-            .as_ref()
-            .is_some_and(|m| m.contains_key(SESSION_ID))
-        {
-            return;
+        if let Some(session) = default.borrow().as_deref() {
+            add_session(metadata, session);
         }
-        Arc::make_mut(metadata.get_or_insert_with(Default::default))
-            .insert(SESSION_ID.to_owned(), Value::String(session.to_owned()));
     });
+}
+
+fn add_session(metadata: &mut Option<Arc<Map<String, Value>>>, session: &str) {
+    if metadata
+        .as_ref()
+        .is_some_and(|m| m.contains_key(SESSION_ID))
+    {
+        return;
+    }
+    Arc::make_mut(metadata.get_or_insert_with(Default::default))
+        .insert(SESSION_ID.to_owned(), Value::String(session.to_owned()));
 }
 
 #[cfg(test)]
@@ -98,30 +114,29 @@ mod tests {
     }
 
     #[test]
-    fn the_default_fills_in_only_a_missing_session_and_guards_nest() {
+    fn a_session_is_added_only_where_none_is_and_guards_nest() {
         let mut none = None;
-        apply_default(&mut none);
-        assert_eq!(session_of(&none), None, "no default, nothing added");
+        add_session(&mut none, "s-1");
+        assert_eq!(session_of(&none), Some("s-1"));
+        let mut own = Some(Arc::new(Map::from_iter([(
+            SESSION_ID.to_owned(),
+            Value::String("own".into()),
+        )])));
+        add_session(&mut own, "s-1");
+        assert_eq!(session_of(&own), Some("own"), "a span's own session wins");
+
+        assert!(!has_default());
         {
             let _outer = default_session("outer");
             {
                 let _inner = default_session("inner");
-                let mut empty = None;
-                apply_default(&mut empty);
-                assert_eq!(session_of(&empty), Some("inner"));
+                assert!(has_default());
+                let inner = DEFAULT_SESSION.with(|d| d.borrow().clone());
+                assert_eq!(inner.as_deref(), Some("inner"));
             }
-            let mut own = Some(Arc::new(Map::from_iter([(
-                SESSION_ID.to_owned(),
-                Value::String("own".into()),
-            )])));
-            apply_default(&mut own);
-            assert_eq!(session_of(&own), Some("own"), "a span's own session wins");
-            let mut empty = None;
-            apply_default(&mut empty);
-            assert_eq!(session_of(&empty), Some("outer"), "the outer one is back");
+            let outer = DEFAULT_SESSION.with(|d| d.borrow().clone());
+            assert_eq!(outer.as_deref(), Some("outer"), "the outer one is back");
         }
-        let mut after = None;
-        apply_default(&mut after);
-        assert_eq!(session_of(&after), None, "gone with its guard");
+        assert!(!has_default(), "gone with its guard");
     }
 }

@@ -304,7 +304,9 @@ impl SpanBuilder {
                 (span_id.unwrap_or_else(Id::random), output, metadata)
             }
         };
-        session::apply_default(&mut metadata);
+        if session::has_default() {
+            session::apply_default(&mut metadata);
+        }
         let now = Timestamp::now();
         // Cloned from the placement before it moves into the item: cloned from the item,
         // the ids were read back in wider pieces than they had just been written in, which
