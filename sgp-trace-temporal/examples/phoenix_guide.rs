@@ -30,6 +30,18 @@ use temporalio_sdk::{
 
 const QUEUE: &str = "sgp-trace-phoenix-guide";
 
+/// A second model call inside the activity, a span of its own: it takes the workflow id as
+/// its session (`x-session-id`) without being told.
+#[sgp_trace::traced(name = "moderate")]
+async fn moderate(text: String) -> bool {
+    sgp_trace::with_current_span(|span| {
+        span.set_llm_model("omni-moderation-latest");
+        span.set_llm_prompt(&text);
+        span.set_llm_response("allowed");
+    });
+    true
+}
+
 struct GuideActivities;
 
 #[activities]
@@ -48,6 +60,7 @@ impl GuideActivities {
             span.set_llm_usage(TokenUsage::new(12, 7));
             span.set_llm_user("alice");
         });
+        moderate(response.clone()).await;
         Ok(response)
     }
 }

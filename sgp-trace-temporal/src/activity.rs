@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::FutureExt;
@@ -27,12 +28,12 @@ use crate::shape::{Kind, SpanNames};
 /// runs, so `#[traced]` functions and `create_span` calls inside the activity become its
 /// children, and [`sgp_trace::with_current_span`] reaches it. Each retry is a span of its own.
 ///
-/// The span's LLM session (metadata [`llm::keys::SESSION_ID`], which `sgp-trace-otel` sends
-/// as `x-session-id` on LLM spans) defaults to the workflow id, as in the guide; a session
-/// set on the span (`set_llm_session` through `with_current_span`) replaces it. The default
-/// is on the activity's own span only, where the guide records the model call: it counts in
-/// OTLP only once the span is an LLM span (`llm.operation` set), and spans made inside the
-/// activity (`#[traced]` LLM calls) do not inherit it.
+/// The LLM session (metadata [`llm::keys::SESSION_ID`], which `sgp-trace-otel` sends as
+/// `x-session-id` on LLM spans) defaults to the workflow id, as in the guide: on the
+/// activity's own span and, through [`llm::default_session`] entered while the activity is
+/// polled, on every span started in the activity's task at any depth (`#[traced]` LLM calls,
+/// `create_span`). A span given its own session, or one set later with `set_llm_session`,
+/// keeps that one. Spans made on threads or tasks the activity spawns do not take the default.
 ///
 /// The span-flushing activity of [`SpanActivities`] is not traced.
 ///
@@ -67,6 +68,7 @@ impl ActivityInboundInterceptor for ActivityTracing {
         let span = activity_span(self.names, info, header::extract(input.headers()));
         InSpan {
             span: Some(span),
+            session: info.workflow_id.as_deref().map(Arc::from),
             inner: next.run(input),
         }
         .boxed()
@@ -108,9 +110,11 @@ fn activity_span(
     builder.start_detached()
 }
 
-/// Polls the activity with its span current, and ends the span with the outcome.
+/// Polls the activity with its span current and its workflow's id the default session, and
+/// ends the span with the outcome.
 struct InSpan<F> {
     span: Option<Span>,
+    session: Option<Arc<str>>,
     inner: F,
 }
 
@@ -121,6 +125,7 @@ impl<F: Future<Output = ExecuteActivityResult> + Unpin> Future for InSpan<F> {
         let this = &mut *self;
         let poll = {
             let _entered = this.span.as_ref().map(Span::enter);
+            let _session = this.session.clone().map(llm::default_session);
             Pin::new(&mut this.inner).poll(cx)
         };
         if let Poll::Ready(result) = &poll {

@@ -14,9 +14,10 @@ use temporalio_client::{
     StartWorkflowUpdateOutput, UpdateWithStartWorkflowInput, UpdateWithStartWorkflowOutput,
 };
 use temporalio_common::protos::temporal::api::common::v1::Header;
+use temporalio_common::protos::temporal::api::update::v1::{outcome, Outcome};
 
 use crate::header;
-use crate::shape::{Kind, SpanNames};
+use crate::shape::{Kind, SpanNames, UPDATE_ID_KEY};
 
 /// A client interceptor that puts the caller's trace into the Temporal headers of workflow
 /// starts, signals, queries and updates, so the workflow (and through the worker
@@ -28,7 +29,11 @@ use crate::shape::{Kind, SpanNames};
 /// `temporalRunID`; it ends ERROR with the message when the start fails, and the workflow run
 /// is its child. Signals, queries and updates sent are spans too, `SignalWorkflow:<signal>`,
 /// `QueryWorkflow:<query>` and `StartWorkflowUpdate:<update>`, parents of the workflow's
-/// handler spans; update-with-start carries the current span without a span of its own. With
+/// handler spans; an update's span has its id as metadata `temporalUpdateID` and ends ERROR
+/// with the message when the server answers that the update was rejected or failed (known
+/// when the call waits for the update to complete, as `execute_update` does). Update-with-start
+/// is one span, `StartUpdateWithStartWorkflow:<workflow type>` (the name of Temporal's Python
+/// tracing interceptor), parent of the run, of the update's validator and of its handler. With
 /// [`SpanNames::Plain`] no span is made: the caller's span goes into the headers as it is,
 /// and with no current span nothing is added.
 ///
@@ -88,15 +93,18 @@ fn finish_start<'a, E: std::fmt::Display + Send + 'a>(
 ) -> Fut<'a, StartWorkflowOutput, E> {
     finish_call(span, "WorkflowStartError", start, move |span, output| {
         span.set_metadata(names.run_id_key(), &output.run_id);
+        None
     })
 }
 
-/// Runs a client call, ending its span SUCCESS (after `on_ok`) or ERROR with the message.
+/// Runs a client call, ending its span SUCCESS, or ERROR with the message when the call
+/// fails or `on_ok` (which annotates the span with the answer) returns the failure the
+/// server answered with (an update its validator rejected or its handler failed).
 fn finish_call<'a, T: Send + 'a, E: std::fmt::Display + Send + 'a>(
     span: Option<Span>,
     error_type: &'static str,
     call: Fut<'a, T, E>,
-    on_ok: impl FnOnce(&mut Span, &T) + Send + 'a,
+    on_ok: impl FnOnce(&mut Span, &T) -> Option<String> + Send + 'a,
 ) -> Fut<'a, T, E> {
     let Some(mut span) = span else {
         return call;
@@ -104,15 +112,23 @@ fn finish_call<'a, T: Send + 'a, E: std::fmt::Display + Send + 'a>(
     async move {
         let result = call.await;
         match &result {
-            Ok(output) => {
-                on_ok(&mut span, output);
-                span.set_status(SpanStatus::Success);
-            }
+            Ok(output) => match on_ok(&mut span, output) {
+                None => span.set_status(SpanStatus::Success),
+                Some(failure) => span.set_error("WorkflowUpdateFailed", &failure, "application"),
+            },
             Err(error) => span.set_error(error_type, &error.to_string(), "unknown"),
         }
         result
     }
     .boxed()
+}
+
+/// The message of an update's outcome when the update failed (or its validator rejected it).
+fn update_failure(outcome: Option<&Outcome>) -> Option<String> {
+    match outcome?.value.as_ref()? {
+        outcome::Value::Failure(failure) => Some(failure.message.clone()),
+        outcome::Value::Success(_) => None,
+    }
 }
 
 fn inject_current(header: &mut Option<Header>) {
@@ -163,7 +179,9 @@ impl ClientInterceptor for ClientTracing {
     ) -> Fut<'a, (), WorkflowInteractionError> {
         let span = self.start_span("SignalWorkflow", &input.signal_name, &input.workflow_id);
         inject_span(span.as_ref(), &mut input.options.header);
-        finish_call(span, "WorkflowInteractionError", next.run(input), |_, _| {})
+        finish_call(span, "WorkflowInteractionError", next.run(input), |_, _| {
+            None
+        })
     }
 
     fn query_workflow<'a>(
@@ -173,7 +191,7 @@ impl ClientInterceptor for ClientTracing {
     ) -> Fut<'a, QueryWorkflowOutput, WorkflowQueryError> {
         let span = self.start_span("QueryWorkflow", &input.query_name, &input.workflow_id);
         inject_span(span.as_ref(), &mut input.options.header);
-        finish_call(span, "WorkflowQueryError", next.run(input), |_, _| {})
+        finish_call(span, "WorkflowQueryError", next.run(input), |_, _| None)
     }
 
     fn start_workflow_update<'a>(
@@ -191,7 +209,15 @@ impl ClientInterceptor for ClientTracing {
             &input.workflow_id,
         );
         inject_span(span.as_ref(), &mut input.options.header);
-        finish_call(span, "WorkflowUpdateError", next.run(input), |_, _| {})
+        finish_call(
+            span,
+            "WorkflowUpdateError",
+            next.run(input),
+            |span, output| {
+                span.set_metadata(UPDATE_ID_KEY, &output.update_id);
+                update_failure(output.known_outcome.as_ref())
+            },
+        )
     }
 
     fn update_with_start_workflow<'a>(
@@ -203,8 +229,29 @@ impl ClientInterceptor for ClientTracing {
             Fut<'a, UpdateWithStartWorkflowOutput, WorkflowUpdateWithStartError>,
         >,
     ) -> Fut<'a, UpdateWithStartWorkflowOutput, WorkflowUpdateWithStartError> {
-        inject_current(&mut input.options.start_header);
-        inject_current(&mut input.options.update_header);
-        next.run(input)
+        let mut span = self.start_span(
+            "StartUpdateWithStartWorkflow",
+            &input.workflow_type,
+            &input.options.workflow_id,
+        );
+        if let (Some(span), Some(update_id)) = (&mut span, &input.options.update_id) {
+            span.set_metadata(UPDATE_ID_KEY, update_id);
+        }
+        inject_span(span.as_ref(), &mut input.options.start_header);
+        inject_span(span.as_ref(), &mut input.options.update_header);
+        let run_id_key = self.names.run_id_key();
+        let call = next.run(input);
+        finish_call(
+            span,
+            "WorkflowUpdateWithStartError",
+            call,
+            move |span, output| {
+                span.set_metadata(UPDATE_ID_KEY, &output.update_id);
+                if let Some(run_id) = &output.run_id {
+                    span.set_metadata(run_id_key, run_id);
+                }
+                update_failure(output.known_outcome.as_ref())
+            },
+        )
     }
 }

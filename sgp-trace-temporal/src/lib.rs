@@ -53,6 +53,7 @@ mod buffer;
 mod client;
 mod flush;
 mod header;
+mod sent;
 mod shape;
 mod workflow;
 
@@ -61,6 +62,7 @@ pub use buffer::{BufferedSpanId, FlushError, FlushPolicy, SpanBuffer, WorkflowCl
 pub use client::ClientTracing;
 pub use flush::{failure, BufferedSpan, SpanActivities, UpsertSpans, MAX_SPANS_PER_REQUEST};
 pub use header::{extract, inject, HEADER_KEY};
+pub use sent::repeated_events_skipped;
 pub use shape::{SpanNames, SPAN_KIND_KEY};
 pub use workflow::{workflow_interceptor, workflow_interceptor_with, CurrentSpan, WorkflowSpan};
 

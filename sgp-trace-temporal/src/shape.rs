@@ -5,6 +5,10 @@
 /// exporter of `sgp-trace-otel` turns it into the OTLP span kind.
 pub const SPAN_KIND_KEY: &str = "span.kind";
 
+/// The metadata key of an update's id on update spans, as Temporal's tracing interceptor
+/// names the attribute.
+pub(crate) const UPDATE_ID_KEY: &str = "temporalUpdateID";
+
 /// How the Temporal spans are named and annotated. Give it to
 /// [`workflow_interceptor_with`](crate::workflow_interceptor_with),
 /// [`ActivityTracing::with_names`](crate::ActivityTracing::with_names) and
@@ -25,7 +29,9 @@ pub enum SpanNames {
     ///
     /// and signals, queries and updates as `SignalWorkflow:` / `QueryWorkflow:` /
     /// `StartWorkflowUpdate:` (client) over `HandleSignal:` / `HandleQuery:` /
-    /// `HandleUpdate:` (server), a workflow's own signals as `SignalExternalWorkflow:`; with
+    /// `ValidateUpdate:` and `HandleUpdate:` (server), update-with-start as
+    /// `StartUpdateWithStartWorkflow:<Type>` over the run and the update's spans, a
+    /// workflow's own signals as `SignalExternalWorkflow:`; with
     /// the ids as metadata `temporalWorkflowID`, `temporalRunID` and `temporalActivityID`,
     /// and the kind as metadata [`SPAN_KIND_KEY`].
     #[default]

@@ -17,14 +17,17 @@ use temporalio_workflow::workflow_interceptors::{
     HandleSignalInput, HandleSignalResult, HandleUpdateInput, HandleUpdateResult,
     ScheduleActivityInput, ScheduleActivityResult, ScheduleLocalActivityInput, SignalWorkflowInput,
     SignalWorkflowResult, StartChildWorkflowInput, StartChildWorkflowResult,
-    SyncWorkflowInterceptorContext, WorkflowInterceptor, WorkflowInterceptorConstructor,
-    WorkflowInterceptorContext, WorkflowInterceptorFuture, WorkflowNext,
+    SyncWorkflowInterceptorContext, ValidateUpdateInput, ValidateUpdateResult, WorkflowInterceptor,
+    WorkflowInterceptorConstructor, WorkflowInterceptorContext, WorkflowInterceptorFuture,
+    WorkflowNext,
 };
+use temporalio_workflow::workflows::WorkflowError;
 use temporalio_workflow::{WorkflowContextKey, WorkflowRandomStream, WorkflowTermination};
 
 use crate::flush::SpanActivities;
 use crate::header;
-use crate::shape::{Kind, SpanNames};
+use crate::sent;
+use crate::shape::{Kind, SpanNames, UPDATE_ID_KEY};
 
 /// The name of the workflow random stream the span ids come from. A named stream of its own
 /// keeps the workflow's own `random()` and `uuid4()` sequences untouched.
@@ -76,11 +79,18 @@ impl WorkflowContextKey for CurrentSpan {
 /// Signal and update handlers run in `HandleSignal:<name>` and `HandleUpdate:<name>` spans
 /// (kind server, children of the sender's `SignalWorkflow` / `StartWorkflowUpdate` span from
 /// the message headers, else of the run), deterministic and recorded once when the handler
-/// ends outside replay (except the signal of a signal-with-start on a worker without a
-/// workflow cache: the SDK can deliver it again, not marked as replay, with a later update,
-/// and its end then goes out again with the same id). A query runs in a `HandleQuery:<name>` span whose ids and times come
+/// ends outside replay. A query runs in a `HandleQuery:<name>` span whose ids and times come
 /// from sgp-trace, not from the workflow: a query is read-only and not in history, so its
-/// span draws nothing from the workflow's random streams.
+/// span draws nothing from the workflow's random streams. So does an update's validator, in
+/// a `ValidateUpdate:<name>` span beside the `HandleUpdate:<name>` one (recorded outside
+/// replay, ERROR with the validator's message when it rejects the update, and with the
+/// update's id as metadata `temporalUpdateID`).
+///
+/// On a worker without a workflow cache the SDK runs a workflow's first activation again,
+/// not marked as replay, when a later update comes in (the signal of a signal-with-start is
+/// handled again, the run's start recorded again). The interceptor remembers the events it
+/// recorded in this process by span id and sends each once; see
+/// [`repeated_events_skipped`](crate::repeated_events_skipped).
 ///
 /// The span context goes into the headers of every activity, local activity, child workflow,
 /// signal and continue-as-new that the workflow issues. While workflow code runs outside
@@ -173,7 +183,7 @@ fn caller_span(
 ) -> SpanContext {
     let (context, item) = deterministic_span(ctx, names, name, parent, Kind::Client);
     if !ctx.is_replaying_history_events() {
-        sgp_trace::record_item(item);
+        sent::record_once(item);
     }
     context
 }
@@ -252,7 +262,7 @@ fn handler_span<'a, T: 'a, E: std::fmt::Display + 'a>(
                 insert_error(metadata, "WorkflowError", &error.to_string());
             }
             item.end_timestamp = Some(timestamp(end_ctx.workflow_time()).max(item.start_timestamp));
-            sgp_trace::record_item(item);
+            sent::record_once(item);
         }
         result
     };
@@ -329,7 +339,7 @@ impl WorkflowInterceptor for WorkflowTracing {
             observability: None,
         };
         if !ctx.is_replaying_history_events() {
-            sgp_trace::record_item(item.clone());
+            sent::record_once(item.clone());
         }
 
         let end_ctx = ctx.clone();
@@ -338,7 +348,7 @@ impl WorkflowInterceptor for WorkflowTracing {
             if !end_ctx.is_replaying_history_events() && finish_item(&mut item, &result) {
                 item.end_timestamp =
                     Some(timestamp(end_ctx.workflow_time()).max(item.start_timestamp));
-                sgp_trace::record_item(item);
+                sent::record_once(item);
             }
             result
         };
@@ -403,22 +413,34 @@ impl WorkflowInterceptor for WorkflowTracing {
         let name = self.names.name("HandleQuery", input.name());
         let parent =
             header::extract(input.headers()).or_else(|| self.workflow_span.borrow().clone());
-        let builder = match parent {
-            Some(parent) => sgp_trace::create_span(name).parent(parent),
-            None => sgp_trace::create_trace(name),
-        };
-        let mut builder = builder
-            .metadata(self.names.workflow_id_key(), ctx.workflow_id())
-            .metadata(self.names.run_id_key(), ctx.run_id());
-        if let Some((key, kind)) = self.names.kind(Kind::Server) {
-            builder = builder.metadata(key, kind);
-        }
-        let mut span = builder.start_detached();
+        let mut span = read_only_span(&ctx, self.names, name, parent).start_detached();
         let result = next.run(input);
-        match &result {
-            Ok(_) => span.set_status(SpanStatus::Success),
-            Err(error) => span.set_error("WorkflowError", &error.to_string(), "application"),
+        end_read_only(&mut span, "WorkflowError", &result);
+        result
+    }
+
+    /// An update's validator runs in a `ValidateUpdate:<name>` span, child of the sender's
+    /// `StartWorkflowUpdate` span from the update's headers (else of the run), ERROR with the
+    /// message when it rejects the update. A validator may not touch workflow state, so,
+    /// like a query's, its span takes its ids and times from sgp-trace; it is recorded
+    /// outside replay only.
+    fn validate_update(
+        &self,
+        ctx: SyncWorkflowInterceptorContext,
+        input: ValidateUpdateInput,
+        next: WorkflowNext<'_, ValidateUpdateInput, ValidateUpdateResult>,
+    ) -> ValidateUpdateResult {
+        if !self.names.caller_spans() || ctx.is_replaying_history_events() {
+            return next.run(input);
         }
+        let name = self.names.name("ValidateUpdate", input.name());
+        let parent =
+            header::extract(input.headers()).or_else(|| self.workflow_span.borrow().clone());
+        let mut span = read_only_span(&ctx, self.names, name, parent)
+            .metadata(UPDATE_ID_KEY, input.id())
+            .start_detached();
+        let result = next.run(input);
+        end_read_only(&mut span, "UpdateRejected", &result);
         result
     }
 
@@ -506,6 +528,48 @@ impl WorkflowInterceptor for WorkflowTracing {
             header::inject(&context, input.headers_mut());
         }
         next.run(input)
+    }
+}
+
+/// The span of a read-only handler (a query, an update's validator), which may draw nothing
+/// from the workflow: ids and times from sgp-trace, under `parent` or in a trace of its own.
+fn read_only_span(
+    ctx: &SyncWorkflowInterceptorContext,
+    names: SpanNames,
+    name: String,
+    parent: Option<SpanContext>,
+) -> sgp_trace::SpanBuilder {
+    let builder = match parent {
+        Some(parent) => sgp_trace::create_span(name).parent(parent),
+        None => sgp_trace::create_trace(name),
+    };
+    let mut builder = builder
+        .metadata(names.workflow_id_key(), ctx.workflow_id())
+        .metadata(names.run_id_key(), ctx.run_id());
+    if let Some((key, kind)) = names.kind(Kind::Server) {
+        builder = builder.metadata(key, kind);
+    }
+    builder
+}
+
+/// Ends a read-only handler's span SUCCESS, or ERROR with the message the caller gets.
+fn end_read_only<T>(
+    span: &mut sgp_trace::Span,
+    error_type: &str,
+    result: &Result<T, WorkflowError>,
+) {
+    match result {
+        Ok(_) => span.set_status(SpanStatus::Success),
+        Err(error) => span.set_error(error_type, &failure_message(error), "application"),
+    }
+}
+
+/// The message of the failure the SDK sends for `error`: a handler's own error as it is,
+/// without the `Display` prefix of its wrapper.
+fn failure_message(error: &WorkflowError) -> String {
+    match error {
+        WorkflowError::Execution(source) => source.to_string(),
+        other => other.to_string(),
     }
 }
 

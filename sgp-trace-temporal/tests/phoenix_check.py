@@ -26,6 +26,7 @@ PARENTS = {
     "RunWorkflow:YourSubWorkflow": "StartChildWorkflow:YourSubWorkflow",
     "StartActivity:your_llm_activity": "RunWorkflow:YourMainWorkflow",
     "RunActivity:your_llm_activity": "StartActivity:your_llm_activity",
+    "moderate": "RunActivity:your_llm_activity",
     "QueryWorkflow:status": None,
     "HandleQuery:status": "QueryWorkflow:status",
     "SignalWorkflow:approve": None,
@@ -34,6 +35,8 @@ PARENTS = {
 KINDS = {name: "client" for name in PARENTS}
 KINDS.update({name: "server" for name in PARENTS
               if name.startswith(("Run", "Handle"))})
+# An LLM span made inside the activity: kind client, set by the OTLP mapping, not metadata.
+KINDS["moderate"] = None
 
 spans = wait_for_spans(base, project, len(PARENTS))
 check = Checks()
@@ -83,6 +86,11 @@ llm = {
 }
 for key, value in llm.items():
     check(f"RunActivity: {key}", activity.get(key) == value, activity.get(key))
+moderate = by_name["moderate"]["attributes"]
+check("moderate (inside the activity): x-session-id = the workflow id",
+      moderate.get("x-session-id") == workflow_id, moderate.get("x-session-id"))
+check("moderate: chat.model", moderate.get("chat.model") == "omni-moderation-latest",
+      moderate.get("chat.model"))
 check("RunWorkflow: no LLM attributes",
       "chat.model" not in by_name["RunWorkflow:YourMainWorkflow"]["attributes"])
 

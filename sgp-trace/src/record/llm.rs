@@ -23,11 +23,15 @@
 //! (`token`, `session_id`, `key`, ...): values under such keys are replaced with
 //! `[REDACTED:credential]` before they leave the process, so `llm.prompt_tokens` or
 //! `llm.session_id` would arrive blank. Give the span the type `COMPLETION`.
+//!
+//! [`default_session`] gives every span a thread starts a session until its guard drops,
+//! for integrations that run a conversation's work (the Temporal activity interceptor).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::record::annotate::Annotate;
+pub use crate::record::session::{default_session, DefaultSessionGuard};
 
 /// The metadata keys (and payload keys) the helpers write.
 pub mod keys {

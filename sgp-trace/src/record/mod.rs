@@ -5,7 +5,8 @@
 //! [`propagate`] carries it into threads, tasks and child processes; [`macro_support`] is
 //! what `#[traced]` expands to; [`external`] records items built elsewhere; [`current`]
 //! reaches the span a thread or task is in, and [`annotate`] holds the setters every
-//! handle on a span shares, which the [`llm`] helpers build on.
+//! handle on a span shares, which the [`llm`] helpers build on; [`session`] is a thread's
+//! default LLM session, which spans starting there take.
 //!
 //! May use every other stage: it asks the `runtime` whether to record (reading the
 //! environment at the first span) and puts events on the `queue`.
@@ -18,4 +19,5 @@ pub mod llm;
 pub mod macro_support;
 pub mod propagate;
 pub(crate) mod scope;
+pub(crate) mod session;
 pub(crate) mod span;
