@@ -1,19 +1,23 @@
 //! The layer: each `tracing` span it sees becomes an SGP span, made, entered, annotated and
 //! ended through the runtime's public API.
 
+use std::sync::Arc;
+
 use serde_json::Value;
-use sgp_trace::{create_span, create_trace, ErrorCategory, Span, SpanBuilder, SpanType};
+use sgp_trace::{
+    create_span, create_trace, ErrorCategory, JsonObject, Span, SpanBuilder, SpanType,
+};
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::callsite::{self, Callsite};
 use crate::entered;
 use crate::events::Events;
-use crate::fields::{self, Fields, InputFields, SPAN_TYPE_FIELD};
+use crate::fields::{self, Fields, SPAN_TYPE_FIELD};
 use crate::gen_ai;
-use crate::source;
 
 /// How many events a span keeps in its metadata by default.
 pub const DEFAULT_MAX_EVENTS: usize = 32;
@@ -74,18 +78,19 @@ impl SgpLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let metadata = attrs.metadata();
+        let callsite = callsite::of(metadata);
         // Most callsites declare only plain fields: their input is written straight from
         // the attributes, with nothing sorted out or copied first.
-        let plain = !fields::declares_sgp_fields(metadata);
-        let mut fields = Fields::default();
-        if !plain {
+        let mut sorted = callsite.declares_sgp_fields.then(|| {
+            let mut fields = Fields::default();
             attrs.record(&mut fields);
-        }
+            fields
+        });
         // An explicit parent is entered in the runtime while the span starts, so the span
         // goes under it whoever is current (and stays a no-op if its trace was sampled out).
         let mut _parent_entered = None;
         let under_parent = if attrs.is_contextual() {
-            sgp_trace::current_span().is_some()
+            sgp_trace::has_current_span()
         } else if let Some(parent) = attrs.parent() {
             _parent_entered = enter_recorded_ancestor(parent, ctx);
             _parent_entered.is_some()
@@ -99,24 +104,26 @@ impl SgpLayer {
         } else {
             return None;
         };
-        let llm = (!plain && gen_ai::declares_gen_ai(metadata)).then(|| {
-            gen_ai::LlmFields::new(
-                std::mem::take(&mut fields.values).into_map(),
-                std::mem::take(&mut fields.gen_ai),
-            )
-        });
-        let plain_input =
-            (plain && fields::any_value(attrs.values())).then(|| InputFields(attrs.values()));
-        let builder = describe(
-            builder,
-            metadata,
-            Input {
-                fields,
-                plain: plain_input,
-            },
-            llm.as_ref(),
-            self.source_metadata,
-        );
+        let llm = sorted
+            .as_mut()
+            .filter(|_| gen_ai::declares_gen_ai(metadata))
+            .map(|fields| {
+                gen_ai::LlmFields::new(
+                    std::mem::take(&mut fields.values).into_map(),
+                    std::mem::take(&mut fields.gen_ai),
+                )
+            });
+        let input = match sorted {
+            Some(fields) => Input::Sorted(fields),
+            // Not written for a span that will not be recorded.
+            None => Input::Plain(
+                builder
+                    .can_record()
+                    .then(|| fields::plain_input(attrs.values(), callsite))
+                    .flatten(),
+            ),
+        };
+        let builder = describe(builder, callsite, input, llm.as_ref(), self.source_metadata);
         let mut span = builder.start_detached();
         if let Some(llm) = &llm {
             llm.record_on(&mut span);
@@ -163,24 +170,33 @@ impl Recorded {
     }
 }
 
-/// A new span's fields: sorted out, or for a plain callsite to be written as they are.
-struct Input<'a> {
-    fields: Fields,
-    plain: Option<InputFields<'a>>,
+/// A new span's fields: sorted out, or for a plain callsite already written as its input.
+enum Input {
+    Sorted(Fields),
+    Plain(Option<JsonObject>),
 }
 
 /// The builder with the span's type, input and (when `source`) where it was made.
 fn describe(
     mut builder: SpanBuilder,
-    metadata: &'static Metadata<'static>,
-    Input { fields, plain }: Input<'_>,
+    callsite: &Callsite,
+    input: Input,
     llm: Option<&gen_ai::LlmFields>,
     source: bool,
 ) -> SpanBuilder {
     // First: the shared entries are copied when given after others.
     if source {
-        builder = builder.metadata_shared(source::entries(metadata));
+        builder = builder.metadata_shared(Arc::clone(&callsite.source));
     }
+    let fields = match input {
+        Input::Plain(plain) => {
+            if let Some(plain) = plain {
+                builder = builder.input_object(plain);
+            }
+            return builder;
+        }
+        Input::Sorted(fields) => fields,
+    };
     match fields.span_type.map(|text| text.parse::<SpanType>()) {
         Some(Ok(span_type)) => builder = builder.span_type(span_type),
         Some(Err(error)) => {
@@ -191,11 +207,8 @@ fn describe(
     }
     match llm {
         Some(llm) => builder = builder.input(&llm.input()),
-        None => match plain {
-            Some(plain) => builder = builder.input(&plain),
-            None if !fields.values.is_empty() => builder = builder.input(&fields.values),
-            None => {}
-        },
+        None if !fields.values.is_empty() => builder = builder.input(&fields.values),
+        None => {}
     }
     builder
 }
