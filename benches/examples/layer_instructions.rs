@@ -12,7 +12,9 @@
 //!     target-bench/release/examples/layer_instructions layer 2>&1 | grep 'Collected'
 //! ```
 //!
-//! The collected count covers the spans' thread only; divide it by [`SPANS`].
+//! The collected count covers the spans' thread only; divide it by [`SPANS`]. A count
+//! after the mode (`layer 2000000`) makes that many spans instead, paced as the benches
+//! pace them, for `perf record`.
 
 use std::hint::black_box;
 
@@ -56,8 +58,23 @@ fn measured_spans() {
     spans(SPANS);
 }
 
+/// `count` spans, the export thread caught up every 8,192 as in the benches: for a
+/// sampling profiler (`perf record`), which needs far more spans than callgrind.
+fn paced_spans(count: u64) {
+    let mut left = count;
+    while left > 0 {
+        let round = left.min(8192);
+        spans(round);
+        if let Err(error) = sgp_trace::flush_queue() {
+            eprintln!("flush between rounds: {error}");
+        }
+        left -= round;
+    }
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "layer".into());
+    let profiled: Option<u64> = std::env::args().nth(2).and_then(|count| count.parse().ok());
     // As in `span_instructions`: a queue that holds every span, so that the export
     // thread's turns under callgrind do not send spans down the pressure path.
     let config = sgp_trace_benches::discarding()
@@ -95,7 +112,10 @@ fn main() {
         let root = tracing::info_span!("instructions");
         let _entered = root.enter();
         spans(WARM_UP);
-        measured_spans();
+        match profiled {
+            Some(count) => paced_spans(count),
+            None => measured_spans(),
+        }
     });
     drop(guard);
     if let Some(provider) = provider {

@@ -73,7 +73,7 @@ impl SgpLayer {
     }
 
     /// The SGP span for a new `tracing` span, or `None` when it is left out.
-    fn start_span<S>(&self, attrs: &Attributes<'_>, ctx: &Context<'_, S>) -> Option<Recorded>
+    fn start_span<S>(&self, attrs: &Attributes<'_>, ctx: &Context<'_, S>) -> Option<Boxed>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -128,13 +128,13 @@ impl SgpLayer {
         if let Some(llm) = &llm {
             llm.record_on(&mut span);
         }
-        Some(Recorded {
+        Some(Box::new(Recorded {
             span,
             llm,
             events: Events::default(),
             failed: false,
             panicked: false,
-        })
+        }))
     }
 }
 
@@ -144,7 +144,13 @@ pub fn layer() -> SgpLayer {
     SgpLayer::default()
 }
 
-/// What the layer keeps in a `tracing` span's extensions.
+/// What the layer keeps in a `tracing` span's extensions: boxed, although the registry
+/// boxes each extension too, so that the registry's insert and remove, and the layer's
+/// calls, move a pointer rather than the whole span. Moved whole it was copied five times
+/// per span, and those copies cost more than the second small allocation.
+type Boxed = Box<Recorded>;
+
+/// A recorded span and what the layer gathers for it until it closes.
 struct Recorded {
     span: Span,
     /// The span's `gen_ai.*` fields so far, when it is an LLM call.
@@ -157,7 +163,8 @@ struct Recorded {
 }
 
 impl Recorded {
-    fn end(mut self) {
+    /// Ends the span where it lies in its box, which is not copied out first.
+    fn end(mut self: Boxed) {
         if self.panicked && !self.failed {
             self.span.set_error(
                 "panic",
@@ -165,7 +172,7 @@ impl Recorded {
                 ErrorCategory::Application.as_str(),
             );
         }
-        self.events.write_to(&mut self.span);
+        std::mem::take(&mut self.events).write_to(&mut self.span);
         // Dropping the span ends it.
     }
 }
@@ -221,7 +228,7 @@ where
     ctx.span(parent)?.scope().find_map(|ancestor| {
         let extensions = ancestor.extensions();
         extensions
-            .get::<Recorded>()
+            .get::<Boxed>()
             .map(|recorded| recorded.span.enter())
     })
 }
@@ -276,7 +283,7 @@ where
         let mut fields = Fields::default();
         values.record(&mut fields);
         let mut extensions = span.extensions_mut();
-        let Some(recorded) = extensions.get_mut::<Recorded>() else {
+        let Some(recorded) = extensions.get_mut::<Boxed>() else {
             return;
         };
         if fields.span_type.is_some() {
@@ -304,7 +311,7 @@ where
         let mut fields = Fields::default();
         event.record(&mut fields);
         let mut extensions = span.extensions_mut();
-        let Some(recorded) = extensions.get_mut::<Recorded>() else {
+        let Some(recorded) = extensions.get_mut::<Boxed>() else {
             return;
         };
         match kind_of(event, &mut fields) {
@@ -327,7 +334,7 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let context = match span.extensions().get::<Recorded>() {
+        let context = match span.extensions().get::<Boxed>() {
             Some(recorded) => recorded.span.enter(),
             None => return,
         };
@@ -339,7 +346,7 @@ where
             return;
         }
         if let Some(span) = ctx.span(id) {
-            if let Some(recorded) = span.extensions_mut().get_mut::<Recorded>() {
+            if let Some(recorded) = span.extensions_mut().get_mut::<Boxed>() {
                 recorded.panicked = true;
             }
         }
@@ -349,7 +356,7 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let recorded = span.extensions_mut().remove::<Recorded>();
+        let recorded = span.extensions_mut().remove::<Boxed>();
         if let Some(recorded) = recorded {
             recorded.end();
         }
