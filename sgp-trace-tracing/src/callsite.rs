@@ -9,12 +9,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use serde_json::{Map, Value};
-use sgp_trace::ObjectKey;
-use tracing_core::callsite::Identifier;
-use tracing_core::field::Field;
 use tracing_core::Metadata;
 
-use crate::fields;
+use crate::fields::{self, InputKeys};
 
 /// The source entries of one callsite.
 pub(crate) type SourceEntries = Arc<Map<String, Value>>;
@@ -25,21 +22,8 @@ pub(crate) struct Callsite {
     pub(crate) source: SourceEntries,
     /// Whether it declares `sgp.type` or a `gen_ai.*` field.
     pub(crate) declares_sgp_fields: bool,
-    /// Which callsite its fields belong to.
-    id: Identifier,
-    /// Its field names as input keys, by field index.
-    keys: Box<[ObjectKey]>,
-}
-
-impl Callsite {
-    /// The input key of `field`; made afresh for a field of another callsite, which a
-    /// span's own values never hold.
-    pub(crate) fn with_key<R>(&self, field: &Field, write: impl FnOnce(&ObjectKey) -> R) -> R {
-        match self.keys.get(field.index()) {
-            Some(key) if field.callsite() == self.id => write(key),
-            _ => write(&ObjectKey::new(field.name())),
-        }
-    }
+    /// Its field names as input keys.
+    pub(crate) keys: InputKeys,
 }
 
 /// A callsite, by the address of its `'static` metadata: one per callsite, for good.
@@ -90,12 +74,7 @@ fn shared(key: CallsiteKey, metadata: &'static Metadata<'static>) -> &'static Ca
             Box::leak(Box::new(Callsite {
                 source: Arc::new(source_entries(metadata)),
                 declares_sgp_fields: fields::declares_sgp_fields(metadata),
-                id: metadata.callsite(),
-                keys: metadata
-                    .fields()
-                    .iter()
-                    .map(|field| ObjectKey::new(field.name()))
-                    .collect(),
+                keys: InputKeys::of(metadata),
             }))
         })
 }

@@ -7,11 +7,10 @@ use std::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Number, Value};
-use sgp_trace::{JsonObject, ObjectWriter};
+use sgp_trace::{JsonObject, ObjectKey, ObjectWriter};
+use tracing_core::callsite::Identifier;
 use tracing_core::field::{Field, ValueSet, Visit};
 use tracing_core::Metadata;
-
-use crate::callsite::Callsite;
 
 /// The field that sets a span's type, one of SGP's span types such as `"COMPLETION"`.
 pub(crate) const SPAN_TYPE_FIELD: &str = "sgp.type";
@@ -130,27 +129,56 @@ impl Serialize for FieldValues {
 /// something else to SGP (`sgp.type`, `gen_ai.*`), so no key or value is copied on the way.
 /// Values become what [`Fields`] makes of them. `None` when no field has a value (a field
 /// left `Empty` has none).
-pub(crate) fn plain_input(values: &ValueSet<'_>, callsite: &Callsite) -> Option<JsonObject> {
+pub(crate) fn plain_input(values: &ValueSet<'_>, keys: &InputKeys) -> Option<JsonObject> {
     let mut writer = InputWriter {
         object: ObjectWriter::new(),
-        callsite,
+        keys,
     };
     values.record(&mut writer);
     (!writer.object.is_empty()).then(|| writer.object.finish())
 }
 
+/// A callsite's field names as input keys, made once (see [`ObjectKey`]).
+pub(crate) struct InputKeys {
+    /// Which callsite the fields belong to.
+    callsite: Identifier,
+    /// By field index.
+    keys: Box<[ObjectKey]>,
+}
+
+impl InputKeys {
+    pub(crate) fn of(metadata: &Metadata<'_>) -> InputKeys {
+        InputKeys {
+            callsite: metadata.callsite(),
+            keys: metadata
+                .fields()
+                .iter()
+                .map(|field| ObjectKey::new(field.name()))
+                .collect(),
+        }
+    }
+
+    /// Calls `write` with the key of `field`; made afresh for a field of another callsite,
+    /// which a span's own values never hold.
+    fn with_key<R>(&self, field: &Field, write: impl FnOnce(&ObjectKey) -> R) -> R {
+        match self.keys.get(field.index()) {
+            Some(key) if field.callsite() == self.callsite => write(key),
+            _ => write(&ObjectKey::new(field.name())),
+        }
+    }
+}
+
 /// Writes each field visited as an entry of `object`.
 struct InputWriter<'a> {
     object: ObjectWriter,
-    callsite: &'a Callsite,
+    keys: &'a InputKeys,
 }
 
 impl InputWriter<'_> {
     #[inline]
     fn entry<V: Serialize + ?Sized>(&mut self, field: &Field, value: &V) {
         let object = &mut self.object;
-        self.callsite
-            .with_key(field, |key| object.entry(key, value));
+        self.keys.with_key(field, |key| object.entry(key, value));
     }
 }
 

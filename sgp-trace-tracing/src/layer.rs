@@ -119,7 +119,7 @@ impl SgpLayer {
             None => Input::Plain(
                 builder
                     .can_record()
-                    .then(|| fields::plain_input(attrs.values(), callsite))
+                    .then(|| fields::plain_input(attrs.values(), &callsite.keys))
                     .flatten(),
             ),
         };
