@@ -37,6 +37,10 @@ pub(crate) fn exit(id: &Id) -> bool {
     let left = ENTERED
         .try_with(|stack| {
             let mut stack = stack.borrow_mut();
+            // Spans are usually exited in the reverse order of entering.
+            if stack.last().is_some_and(|entered| entered.id == *id) {
+                return stack.pop();
+            }
             let index = stack.iter().rposition(|entered| entered.id == *id)?;
             Some(stack.remove(index))
         })

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Number, Value};
+use sgp_trace::{JsonObject, ObjectKey, ObjectWriter};
+use tracing_core::callsite::Identifier;
 use tracing_core::field::{Field, ValueSet, Visit};
 use tracing_core::Metadata;
 
@@ -122,42 +124,65 @@ impl Serialize for FieldValues {
     }
 }
 
-/// The fields given at a span's creation, written straight to JSON as its input: for a
-/// callsite with no field that means something else to SGP (`sgp.type`, `gen_ai.*`), so
-/// no key or value is copied on the way. Values become what [`Fields`] makes of them.
-pub(crate) struct InputFields<'a>(pub(crate) &'a ValueSet<'a>);
+/// The fields given at a span's creation as its input, written straight into one JSON
+/// object under the callsite's keys, made once: for a callsite with no field that means
+/// something else to SGP (`sgp.type`, `gen_ai.*`), so no key or value is copied on the way.
+/// Values become what [`Fields`] makes of them. `None` when no field has a value (a field
+/// left `Empty` has none).
+pub(crate) fn plain_input(values: &ValueSet<'_>, keys: &InputKeys) -> Option<JsonObject> {
+    let mut writer = InputWriter {
+        object: ObjectWriter::new(),
+        keys,
+    };
+    values.record(&mut writer);
+    (!writer.object.is_empty()).then(|| writer.object.finish())
+}
 
-impl Serialize for InputFields<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut writer = EntryWriter {
-            map: serializer.serialize_map(None)?,
-            error: None,
-        };
-        self.0.record(&mut writer);
-        match writer.error {
-            Some(error) => Err(error),
-            None => writer.map.end(),
+/// A callsite's field names as input keys, made once (see [`ObjectKey`]).
+pub(crate) struct InputKeys {
+    /// Which callsite the fields belong to.
+    callsite: Identifier,
+    /// By field index.
+    keys: Box<[ObjectKey]>,
+}
+
+impl InputKeys {
+    pub(crate) fn of(metadata: &Metadata<'_>) -> InputKeys {
+        InputKeys {
+            callsite: metadata.callsite(),
+            keys: metadata
+                .fields()
+                .iter()
+                .map(|field| ObjectKey::new(field.name()))
+                .collect(),
+        }
+    }
+
+    /// Calls `write` with the key of `field`; made afresh for a field of another callsite,
+    /// which a span's own values never hold.
+    fn with_key<R>(&self, field: &Field, write: impl FnOnce(&ObjectKey) -> R) -> R {
+        match self.keys.get(field.index()) {
+            Some(key) if field.callsite() == self.callsite => write(key),
+            _ => write(&ObjectKey::new(field.name())),
         }
     }
 }
 
-/// Writes each field visited as an entry of `map`; the first error stops it.
-struct EntryWriter<M: SerializeMap> {
-    map: M,
-    error: Option<M::Error>,
+/// Writes each field visited as an entry of `object`.
+struct InputWriter<'a> {
+    object: ObjectWriter,
+    keys: &'a InputKeys,
 }
 
-impl<M: SerializeMap> EntryWriter<M> {
+impl InputWriter<'_> {
+    #[inline]
     fn entry<V: Serialize + ?Sized>(&mut self, field: &Field, value: &V) {
-        if self.error.is_none() {
-            if let Err(error) = self.map.serialize_entry(field.name(), value) {
-                self.error = Some(error);
-            }
-        }
+        let object = &mut self.object;
+        self.keys.with_key(field, |key| object.entry(key, value));
     }
 }
 
-impl<M: SerializeMap> Visit for EntryWriter<M> {
+impl Visit for InputWriter<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         // As in `Fields`: the text of a NaN or an infinity.
         if value.is_finite() {
@@ -200,22 +225,6 @@ impl Serialize for Text<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&self.0)
     }
-}
-
-/// Whether any field has a value (a field left `Empty` has none).
-pub(crate) fn any_value(values: &ValueSet<'_>) -> bool {
-    struct AnyValue(bool);
-    impl Visit for AnyValue {
-        fn record_debug(&mut self, _field: &Field, _value: &dyn fmt::Debug) {
-            self.0 = true;
-        }
-    }
-    if values.is_empty() {
-        return false;
-    }
-    let mut any = AnyValue(false);
-    values.record(&mut any);
-    any.0
 }
 
 /// Whether a callsite declares a field that is not plain input to SGP: `sgp.type`, or a

@@ -1,19 +1,23 @@
 //! The layer: each `tracing` span it sees becomes an SGP span, made, entered, annotated and
 //! ended through the runtime's public API.
 
+use std::sync::Arc;
+
 use serde_json::Value;
-use sgp_trace::{create_span, create_trace, ErrorCategory, Span, SpanBuilder, SpanType};
+use sgp_trace::{
+    create_span, create_trace, ErrorCategory, JsonObject, Span, SpanBuilder, SpanType,
+};
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::callsite::{self, Callsite};
 use crate::entered;
 use crate::events::Events;
-use crate::fields::{self, Fields, InputFields, SPAN_TYPE_FIELD};
+use crate::fields::{self, Fields, SPAN_TYPE_FIELD};
 use crate::gen_ai;
-use crate::source;
 
 /// How many events a span keeps in its metadata by default.
 pub const DEFAULT_MAX_EVENTS: usize = 32;
@@ -69,23 +73,24 @@ impl SgpLayer {
     }
 
     /// The SGP span for a new `tracing` span, or `None` when it is left out.
-    fn start_span<S>(&self, attrs: &Attributes<'_>, ctx: &Context<'_, S>) -> Option<Recorded>
+    fn start_span<S>(&self, attrs: &Attributes<'_>, ctx: &Context<'_, S>) -> Option<Boxed>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let metadata = attrs.metadata();
+        let callsite = callsite::of(metadata);
         // Most callsites declare only plain fields: their input is written straight from
         // the attributes, with nothing sorted out or copied first.
-        let plain = !fields::declares_sgp_fields(metadata);
-        let mut fields = Fields::default();
-        if !plain {
+        let mut sorted = callsite.declares_sgp_fields.then(|| {
+            let mut fields = Fields::default();
             attrs.record(&mut fields);
-        }
+            fields
+        });
         // An explicit parent is entered in the runtime while the span starts, so the span
         // goes under it whoever is current (and stays a no-op if its trace was sampled out).
         let mut _parent_entered = None;
         let under_parent = if attrs.is_contextual() {
-            sgp_trace::current_span().is_some()
+            sgp_trace::has_current_span()
         } else if let Some(parent) = attrs.parent() {
             _parent_entered = enter_recorded_ancestor(parent, ctx);
             _parent_entered.is_some()
@@ -99,35 +104,37 @@ impl SgpLayer {
         } else {
             return None;
         };
-        let llm = (!plain && gen_ai::declares_gen_ai(metadata)).then(|| {
-            gen_ai::LlmFields::new(
-                std::mem::take(&mut fields.values).into_map(),
-                std::mem::take(&mut fields.gen_ai),
-            )
-        });
-        let plain_input =
-            (plain && fields::any_value(attrs.values())).then(|| InputFields(attrs.values()));
-        let builder = describe(
-            builder,
-            metadata,
-            Input {
-                fields,
-                plain: plain_input,
-            },
-            llm.as_ref(),
-            self.source_metadata,
-        );
+        let llm = sorted
+            .as_mut()
+            .filter(|_| gen_ai::declares_gen_ai(metadata))
+            .map(|fields| {
+                gen_ai::LlmFields::new(
+                    std::mem::take(&mut fields.values).into_map(),
+                    std::mem::take(&mut fields.gen_ai),
+                )
+            });
+        let input = match sorted {
+            Some(fields) => Input::Sorted(fields),
+            // Not written for a span that will not be recorded.
+            None => Input::Plain(
+                builder
+                    .can_record()
+                    .then(|| fields::plain_input(attrs.values(), &callsite.keys))
+                    .flatten(),
+            ),
+        };
+        let builder = describe(builder, callsite, input, llm.as_ref(), self.source_metadata);
         let mut span = builder.start_detached();
         if let Some(llm) = &llm {
             llm.record_on(&mut span);
         }
-        Some(Recorded {
+        Some(Box::new(Recorded {
             span,
             llm,
             events: Events::default(),
             failed: false,
             panicked: false,
-        })
+        }))
     }
 }
 
@@ -137,7 +144,13 @@ pub fn layer() -> SgpLayer {
     SgpLayer::default()
 }
 
-/// What the layer keeps in a `tracing` span's extensions.
+/// What the layer keeps in a `tracing` span's extensions: boxed, although the registry
+/// boxes each extension too, so that the registry's insert and remove, and the layer's
+/// calls, move a pointer rather than the whole span. Moved whole it was copied five times
+/// per span, and those copies cost more than the second small allocation.
+type Boxed = Box<Recorded>;
+
+/// A recorded span and what the layer gathers for it until it closes.
 struct Recorded {
     span: Span,
     /// The span's `gen_ai.*` fields so far, when it is an LLM call.
@@ -150,7 +163,8 @@ struct Recorded {
 }
 
 impl Recorded {
-    fn end(mut self) {
+    /// Ends the span where it lies in its box, which is not copied out first.
+    fn end(mut self: Boxed) {
         if self.panicked && !self.failed {
             self.span.set_error(
                 "panic",
@@ -158,29 +172,38 @@ impl Recorded {
                 ErrorCategory::Application.as_str(),
             );
         }
-        self.events.write_to(&mut self.span);
+        std::mem::take(&mut self.events).write_to(&mut self.span);
         // Dropping the span ends it.
     }
 }
 
-/// A new span's fields: sorted out, or for a plain callsite to be written as they are.
-struct Input<'a> {
-    fields: Fields,
-    plain: Option<InputFields<'a>>,
+/// A new span's fields: sorted out, or for a plain callsite already written as its input.
+enum Input {
+    Sorted(Fields),
+    Plain(Option<JsonObject>),
 }
 
 /// The builder with the span's type, input and (when `source`) where it was made.
 fn describe(
     mut builder: SpanBuilder,
-    metadata: &'static Metadata<'static>,
-    Input { fields, plain }: Input<'_>,
+    callsite: &Callsite,
+    input: Input,
     llm: Option<&gen_ai::LlmFields>,
     source: bool,
 ) -> SpanBuilder {
     // First: the shared entries are copied when given after others.
     if source {
-        builder = builder.metadata_shared(source::entries(metadata));
+        builder = builder.metadata_shared(Arc::clone(&callsite.source));
     }
+    let fields = match input {
+        Input::Plain(plain) => {
+            if let Some(plain) = plain {
+                builder = builder.input_object(plain);
+            }
+            return builder;
+        }
+        Input::Sorted(fields) => fields,
+    };
     match fields.span_type.map(|text| text.parse::<SpanType>()) {
         Some(Ok(span_type)) => builder = builder.span_type(span_type),
         Some(Err(error)) => {
@@ -191,11 +214,8 @@ fn describe(
     }
     match llm {
         Some(llm) => builder = builder.input(&llm.input()),
-        None => match plain {
-            Some(plain) => builder = builder.input(&plain),
-            None if !fields.values.is_empty() => builder = builder.input(&fields.values),
-            None => {}
-        },
+        None if !fields.values.is_empty() => builder = builder.input(&fields.values),
+        None => {}
     }
     builder
 }
@@ -208,7 +228,7 @@ where
     ctx.span(parent)?.scope().find_map(|ancestor| {
         let extensions = ancestor.extensions();
         extensions
-            .get::<Recorded>()
+            .get::<Boxed>()
             .map(|recorded| recorded.span.enter())
     })
 }
@@ -263,7 +283,7 @@ where
         let mut fields = Fields::default();
         values.record(&mut fields);
         let mut extensions = span.extensions_mut();
-        let Some(recorded) = extensions.get_mut::<Recorded>() else {
+        let Some(recorded) = extensions.get_mut::<Boxed>() else {
             return;
         };
         if fields.span_type.is_some() {
@@ -291,7 +311,7 @@ where
         let mut fields = Fields::default();
         event.record(&mut fields);
         let mut extensions = span.extensions_mut();
-        let Some(recorded) = extensions.get_mut::<Recorded>() else {
+        let Some(recorded) = extensions.get_mut::<Boxed>() else {
             return;
         };
         match kind_of(event, &mut fields) {
@@ -314,7 +334,7 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let context = match span.extensions().get::<Recorded>() {
+        let context = match span.extensions().get::<Boxed>() {
             Some(recorded) => recorded.span.enter(),
             None => return,
         };
@@ -326,7 +346,7 @@ where
             return;
         }
         if let Some(span) = ctx.span(id) {
-            if let Some(recorded) = span.extensions_mut().get_mut::<Recorded>() {
+            if let Some(recorded) = span.extensions_mut().get_mut::<Boxed>() {
                 recorded.panicked = true;
             }
         }
@@ -336,7 +356,7 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let recorded = span.extensions_mut().remove::<Recorded>();
+        let recorded = span.extensions_mut().remove::<Boxed>();
         if let Some(recorded) = recorded {
             recorded.end();
         }

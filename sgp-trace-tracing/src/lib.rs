@@ -43,11 +43,11 @@
 #![doc = include_str!("gen_ai_table.md")]
 #![warn(missing_docs)]
 
+mod callsite;
 mod entered;
 mod events;
 mod fields;
 mod gen_ai;
 mod layer;
-mod source;
 
 pub use layer::{layer, SgpLayer, DEFAULT_MAX_EVENTS, FIELD_ERROR_KEY};

@@ -92,7 +92,7 @@ pub use config::{
 pub use export::{
     Batch, ExportError, Exporter, Field, HttpExporter, Mask, DEFAULT_MAX_FIELD_BYTES, REDACTED,
 };
-pub use json::JsonObject;
+pub use json::{JsonObject, ObjectKey, ObjectWriter};
 pub use model::{
     set_observability_provider, CategorizeError, ErrorCategory, Id, InvalidId, ObservabilityIds,
     ObservabilityProvider, SpanItem, SpanStatus, SpanType, Timestamp, UnknownSpanType,
@@ -100,8 +100,8 @@ pub use model::{
 };
 pub use record::annotate::Annotate;
 pub use record::context::{
-    current_span, current_trace, ContextGuard, InvalidSpanContext, SpanContext, PARENT_ENV_VAR,
-    PARENT_SAMPLED_ENV_VAR,
+    current_span, current_trace, has_current_span, ContextGuard, InvalidSpanContext, SpanContext,
+    PARENT_ENV_VAR, PARENT_SAMPLED_ENV_VAR,
 };
 pub use record::current::{with_current_span, CurrentSpan};
 pub use record::external::record_item;

@@ -5,6 +5,8 @@
 //! - [`serializer`]: our serde `Serializer`, which writes what serde_json would;
 //! - [`escape`]: the one scan for the bytes a JSON string escapes, many at a time;
 //! - [`object`]: [`JsonObject`], the written payload;
+//! - [`object_writer`]: [`ObjectWriter`], an object written entry by entry under keys made
+//!   once;
 //! - [`plain`]: the one rule for which payloads may skip the export thread's credential
 //!   scan (fail-closed: only those their writer proved plain);
 //! - [`digits`]: decimal digits written in place.
@@ -14,9 +16,11 @@
 pub(crate) mod digits;
 pub(crate) mod escape;
 pub(crate) mod object;
+pub(crate) mod object_writer;
 pub(crate) mod plain;
 pub(crate) mod serializer;
 pub(crate) mod writer;
 
 pub use object::JsonObject;
+pub use object_writer::{ObjectKey, ObjectWriter};
 pub(crate) use writer::JsonWriter;

@@ -295,6 +295,20 @@ pub fn current_span() -> Option<SpanContext> {
     with_current(|entry| entry.map(|entry| entry.context.clone()))
 }
 
+/// Whether a span is current on this thread (or inherited from the parent process):
+/// `current_span().is_some()`, without copying the context.
+///
+/// ```
+/// use sgp_trace::{has_current_span, Id, SpanContext};
+/// assert!(!has_current_span());
+/// let remote = SpanContext { trace_id: Id::random(), span_id: Id::random(), group_id: None };
+/// let _attached = remote.attach();
+/// assert!(has_current_span());
+/// ```
+pub fn has_current_span() -> bool {
+    with_current(|entry| entry.is_some())
+}
+
 /// The context of the current trace's outermost span on this thread: its root span when
 /// the trace began in this process, else the span it was continued from.
 pub fn current_trace() -> Option<SpanContext> {
@@ -461,8 +475,10 @@ mod tests {
         assert_eq!(current_span(), Some(inner.clone()));
         drop(outer_guard);
         assert_eq!(current_span(), Some(inner));
+        assert!(has_current_span());
         drop(inner_guard);
         assert_eq!(current_span(), None);
+        assert!(!has_current_span());
     }
 
     #[test]

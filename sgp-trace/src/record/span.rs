@@ -137,12 +137,26 @@ impl SpanBuilder {
         self.input_object(JsonObject::new(input))
     }
 
-    /// The span's input, already a JSON object (what `#[traced]` records).
-    #[doc(hidden)]
+    /// The span's input, already a JSON object (what `#[traced]` records; see also
+    /// [`ObjectWriter`](crate::ObjectWriter)). Made before the call whether or not the span
+    /// can be recorded: check [`can_record`](SpanBuilder::can_record) first when it is
+    /// costly.
     #[inline]
     pub fn input_object(mut self, input: JsonObject) -> Self {
         self.input = Some(input);
         self
+    }
+
+    /// Whether the span can be recorded (see above), so that a payload the builder would
+    /// drop need not be made.
+    ///
+    /// ```
+    /// // No span is current: a plain span would be a no-op.
+    /// assert!(!sgp_trace::create_span("child").can_record());
+    /// ```
+    #[inline]
+    pub fn can_record(&self) -> bool {
+        self.recordable
     }
 
     /// The span's output, when known before it starts.

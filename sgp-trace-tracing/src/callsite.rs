@@ -1,6 +1,7 @@
-//! Where a span was made (`tracing.target`, `tracing.level`, `tracing.module_path`,
-//! `tracing.file`, `tracing.line`): the same for every span of a callsite, so built once per
-//! callsite and shared by its spans, instead of five keys and values made on every span.
+//! What the layer knows of a callsite, the same for every span made there, so built once
+//! per callsite and shared by its spans: where it is (`tracing.target`, `tracing.level`,
+//! `tracing.module_path`, `tracing.file`, `tracing.line`), whether it declares fields that
+//! mean something to SGP, and its field names as JSON keys.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,15 +11,29 @@ use std::sync::{Arc, PoisonError, RwLock};
 use serde_json::{Map, Value};
 use tracing_core::Metadata;
 
+use crate::fields::{self, InputKeys};
+
 /// The source entries of one callsite.
 pub(crate) type SourceEntries = Arc<Map<String, Value>>;
+
+/// What is known of one callsite.
+pub(crate) struct Callsite {
+    /// Where it is, as the five `tracing.*` metadata entries.
+    pub(crate) source: SourceEntries,
+    /// Whether it declares `sgp.type` or a `gen_ai.*` field.
+    pub(crate) declares_sgp_fields: bool,
+    /// Its field names as input keys.
+    pub(crate) keys: InputKeys,
+}
 
 /// A callsite, by the address of its `'static` metadata: one per callsite, for good.
 type CallsiteKey = usize;
 
-type ByCallsite = HashMap<CallsiteKey, SourceEntries, BuildHasherDefault<AddressHasher>>;
+/// Each callsite's entry is made once and kept for good, as its `'static` metadata is, so
+/// it is handed out by reference, with no count to keep.
+type ByCallsite = HashMap<CallsiteKey, &'static Callsite, BuildHasherDefault<AddressHasher>>;
 
-/// Every callsite's entries, shared by all threads; written once per callsite.
+/// Every callsite's entry, shared by all threads; written once per callsite.
 static ALL: RwLock<Option<ByCallsite>> = RwLock::new(None);
 
 thread_local! {
@@ -26,41 +41,45 @@ thread_local! {
     static SEEN: RefCell<ByCallsite> = RefCell::default();
 }
 
-/// The source entries of spans made at `metadata`'s callsite.
-pub(crate) fn entries(metadata: &'static Metadata<'static>) -> SourceEntries {
+/// What is known of `metadata`'s callsite.
+pub(crate) fn of(metadata: &'static Metadata<'static>) -> &'static Callsite {
     let key = metadata as *const Metadata<'static> as CallsiteKey;
     SEEN.try_with(|seen| {
-        if let Some(entries) = seen.borrow().get(&key) {
-            return Arc::clone(entries);
+        if let Some(callsite) = seen.borrow().get(&key) {
+            return *callsite;
         }
-        let entries = shared(key, metadata);
-        seen.borrow_mut().insert(key, Arc::clone(&entries));
-        entries
+        let callsite = shared(key, metadata);
+        seen.borrow_mut().insert(key, callsite);
+        callsite
     })
     // During thread teardown the cache may be gone: the shared map still serves.
     .unwrap_or_else(|_| shared(key, metadata))
 }
 
-/// The callsite's entries from the shared map, built on the callsite's first span.
+/// The callsite's entry from the shared map, built on the callsite's first span.
 #[cold]
-fn shared(key: CallsiteKey, metadata: &'static Metadata<'static>) -> SourceEntries {
+fn shared(key: CallsiteKey, metadata: &'static Metadata<'static>) -> &'static Callsite {
     let known = ALL
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .as_ref()
-        .and_then(|all| all.get(&key).cloned());
-    if let Some(entries) = known {
-        return entries;
+        .and_then(|all| all.get(&key).copied());
+    if let Some(callsite) = known {
+        return callsite;
     }
     let mut all = ALL.write().unwrap_or_else(PoisonError::into_inner);
-    Arc::clone(
-        all.get_or_insert_with(ByCallsite::default)
-            .entry(key)
-            .or_insert_with(|| Arc::new(build(metadata))),
-    )
+    all.get_or_insert_with(ByCallsite::default)
+        .entry(key)
+        .or_insert_with(|| {
+            Box::leak(Box::new(Callsite {
+                source: Arc::new(source_entries(metadata)),
+                declares_sgp_fields: fields::declares_sgp_fields(metadata),
+                keys: InputKeys::of(metadata),
+            }))
+        })
 }
 
-fn build(metadata: &Metadata<'_>) -> Map<String, Value> {
+fn source_entries(metadata: &Metadata<'_>) -> Map<String, Value> {
     let mut entries = Map::new();
     entries.insert("tracing.target".into(), metadata.target().into());
     entries.insert("tracing.level".into(), metadata.level().as_str().into());
