@@ -31,9 +31,10 @@ use crate::shape::{Kind, SpanNames};
 /// The LLM session (metadata [`llm::keys::SESSION_ID`], which `sgp-trace-otel` sends as
 /// `x-session-id` on LLM spans) defaults to the workflow id, as in the guide: on the
 /// activity's own span and, through [`llm::default_session`] entered while the activity is
-/// polled, on every span started in the activity's task at any depth (`#[traced]` LLM calls,
-/// `create_span`). A span given its own session, or one set later with `set_llm_session`,
-/// keeps that one. Spans made on threads or tasks the activity spawns do not take the default.
+/// polled, on every LLM call recorded in the activity's task at any depth (a span an LLM
+/// helper is called on, `#[traced]` or `create_span`). A span given its own session, before
+/// or after, keeps that one. Calls recorded on threads or tasks the activity spawns do not
+/// take the default.
 ///
 /// The span-flushing activity of [`SpanActivities`] is not traced.
 ///

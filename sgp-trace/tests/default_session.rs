@@ -1,5 +1,6 @@
 //! A thread's default LLM session (`llm::default_session`), as it arrives on the server: the
-//! spans started under it take it at any depth, sync and async, unless they name their own.
+//! LLM calls recorded under it take it at any depth, sync and async, unless they name their
+//! own; spans that record no LLM call are left alone.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,6 +18,7 @@ fn retrieve() -> usize {
 
 #[traced(name = "rank")]
 fn rank() -> usize {
+    sgp_trace::with_current_span(|span| span.set_llm_model("ranker-1"));
     3
 }
 
@@ -41,21 +43,25 @@ impl<F: Future> Future for InSession<F> {
 }
 
 #[test]
-fn spans_started_under_a_default_session_take_it_unless_they_name_their_own() {
+fn llm_calls_under_a_default_session_take_it_unless_they_name_their_own() {
     let harness = Harness::start(|config| config);
     {
         let _trace = create_trace("conversation").start();
         {
             let _session = default_session("session-7");
             retrieve();
-            let _own = create_span("own")
+            let mut own = create_span("own")
                 .metadata(keys::SESSION_ID, "session-of-its-own")
                 .start();
+            own.set_llm_model("echo-1");
+            drop(own);
+            let mut later = create_span("set later").start();
+            later.set_llm_model("echo-1");
+            later.set_llm_session("set-on-the-span");
         }
-        let mut later = create_span("set later").start();
-        later.set_llm_session("set-on-the-span");
-        drop(later);
-        let _after = create_span("after").start();
+        let mut after = create_span("after").start();
+        after.set_llm_model("echo-1");
+        drop(after);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -72,7 +78,7 @@ fn spans_started_under_a_default_session_take_it_unless_they_name_their_own() {
     }
     let spans = harness.flushed_spans();
     let session = |name: &str| spans[name]["metadata"][keys::SESSION_ID].clone();
-    assert_eq!(session("retrieve"), "session-7");
+    assert!(session("retrieve").is_null(), "not an LLM call");
     assert_eq!(session("rank"), "session-7", "at any depth");
     assert_eq!(session("own"), "session-of-its-own");
     assert_eq!(session("set later"), "set-on-the-span");

@@ -161,6 +161,34 @@ fn annotations_reach_a_span_whose_start_was_already_sent() {
 }
 
 #[test]
+fn a_future_moved_to_another_task_with_propagate_annotates_the_span_it_left() {
+    let harness = Harness::start(|config| config);
+    let runtime = two_workers();
+    {
+        let _trace = create_trace("request").start();
+        let _guard = create_span("plan").start();
+        let moved = async {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            with_current_span(|span| {
+                span.set_metadata("step", &"planned on another task");
+                span.set_llm_model("planner-1");
+            })
+        }
+        .propagate();
+        let annotated = runtime.block_on(async { tokio::spawn(moved).await.unwrap() });
+        assert_eq!(annotated, Some(()), "the span is still running");
+    }
+    let spans = harness.flushed_spans();
+    let metadata = &spans["plan"]["metadata"];
+    assert_eq!(metadata["step"], "planned on another task");
+    assert_eq!(metadata["llm.model"], "planner-1");
+    assert!(
+        spans["request"]["metadata"].get("step").is_none(),
+        "the innermost only"
+    );
+}
+
+#[test]
 fn no_recording_span_gives_none_and_calls_nothing() {
     let harness = Harness::start(|config| config);
     let mut called = false;

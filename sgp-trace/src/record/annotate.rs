@@ -37,6 +37,9 @@ pub trait Annotate {
     fn set_output<T: Serialize + ?Sized>(&mut self, output: &T);
     /// Adds or replaces one metadata entry.
     fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T);
+    /// Adds one metadata entry unless the span has one under `key`: a default that what is
+    /// set under `key`, before or after, overrides.
+    fn set_metadata_default<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T);
     /// Sets how the span ended; without it a span ends as `SUCCESS`.
     fn set_status(&mut self, status: SpanStatus);
     /// Marks the span failed, as [`Span::set_error`] does.
@@ -57,6 +60,9 @@ impl<S: BorrowMut<Span>> Annotate for S {
     }
     fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
         self.borrow_mut().set_metadata(key, value);
+    }
+    fn set_metadata_default<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
+        self.borrow_mut().set_metadata_default(key, value);
     }
     fn set_status(&mut self, status: SpanStatus) {
         self.borrow_mut().set_status(status);
@@ -83,6 +89,21 @@ pub(crate) fn set_metadata<T: Serialize + ?Sized>(slot: &SpanSlot, key: String, 
     let value = metadata_value(value);
     lane::with_open(slot, |item| {
         Arc::make_mut(item.metadata.get_or_insert_with(Default::default)).insert(key, value);
+    })
+    .is_some()
+}
+
+/// Adds one metadata entry to the span at `slot` unless it has one under `key`.
+pub(crate) fn set_metadata_default<T: Serialize + ?Sized>(
+    slot: &SpanSlot,
+    key: String,
+    value: &T,
+) -> bool {
+    let value = metadata_value(value);
+    lane::with_open(slot, |item| {
+        Arc::make_mut(item.metadata.get_or_insert_with(Default::default))
+            .entry(key)
+            .or_insert(value);
     })
     .is_some()
 }

@@ -110,6 +110,15 @@ impl CurrentSpan {
         annotate::set_metadata(&self.slot, key.into(), value);
     }
 
+    /// Adds one metadata entry unless the span has one under `key`.
+    pub fn set_metadata_default<T: Serialize + ?Sized>(
+        &mut self,
+        key: impl Into<String>,
+        value: &T,
+    ) {
+        annotate::set_metadata_default(&self.slot, key.into(), value);
+    }
+
     /// Sets how the span ends; without it a span ends as `SUCCESS`.
     pub fn set_status(&mut self, status: SpanStatus) {
         annotate::set_status(&self.slot, status);
@@ -133,6 +142,9 @@ impl Annotate for CurrentSpan {
     }
     fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
         CurrentSpan::set_metadata(self, key, value);
+    }
+    fn set_metadata_default<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
+        CurrentSpan::set_metadata_default(self, key, value);
     }
     fn set_status(&mut self, status: SpanStatus) {
         CurrentSpan::set_status(self, status);

@@ -24,13 +24,16 @@
 //! `[REDACTED:credential]` before they leave the process, so `llm.prompt_tokens` or
 //! `llm.session_id` would arrive blank. Give the span the type `COMPLETION`.
 //!
-//! [`default_session`] gives every span a thread starts a session until its guard drops,
-//! for integrations that run a conversation's work (the Temporal activity interceptor).
+//! [`default_session`] gives the LLM calls recorded on a thread a session until its guard
+//! drops, for integrations that run a conversation's work (the Temporal activity
+//! interceptor): every helper marks its span as a call and gives it that session, unless
+//! the span has one of its own.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::record::annotate::Annotate;
+use crate::record::session;
 pub use crate::record::session::{default_session, DefaultSessionGuard};
 
 /// The metadata keys (and payload keys) the helpers write.
@@ -198,8 +201,12 @@ pub trait LlmSpanExt: Annotate {
 
 impl<S: Annotate + ?Sized> LlmSpanExt for S {}
 
+/// Marks the span as an LLM call, in the thread's default session unless it has its own.
 fn mark<S: Annotate + ?Sized>(span: &mut S) {
     if span.is_recording() {
         span.set_metadata(keys::OPERATION, "chat");
+        if let Some(session) = session::current_default() {
+            span.set_metadata_default(keys::SESSION_ID, &*session);
+        }
     }
 }

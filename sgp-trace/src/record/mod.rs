@@ -6,7 +6,7 @@
 //! what `#[traced]` expands to; [`external`] records items built elsewhere; [`current`]
 //! reaches the span a thread or task is in, and [`annotate`] holds the setters every
 //! handle on a span shares, which the [`llm`] helpers build on; [`session`] is a thread's
-//! default LLM session, which spans starting there take.
+//! default LLM session, which the LLM calls recorded there take.
 //!
 //! May use every other stage: it asks the `runtime` whether to record (reading the
 //! environment at the first span) and puts events on the `queue`.

@@ -17,7 +17,6 @@ use crate::queue::lane::{ItemToMove, SpanSlot};
 use crate::queue::Pipeline;
 use crate::record::annotate;
 use crate::record::context::{self, ContextGuard, Entry, SpanContext};
-use crate::record::session;
 use crate::runtime;
 
 /// Starts a new trace: its root span, of type `TRACER` unless set otherwise.
@@ -306,7 +305,7 @@ impl SpanBuilder {
         });
         // Taken apart only when given: a default `Extras` made and dropped for every span
         // costs more than this whole match.
-        let (span_id, output, mut metadata) = match self.extras.take() {
+        let (span_id, output, metadata) = match self.extras.take() {
             None => (Id::random(), None, None),
             Some(extras) => {
                 let Extras {
@@ -318,9 +317,6 @@ impl SpanBuilder {
                 (span_id.unwrap_or_else(Id::random), output, metadata)
             }
         };
-        if session::has_default() {
-            session::apply_default(&mut metadata);
-        }
         let now = Timestamp::now();
         // Cloned from the placement before it moves into the item: cloned from the item,
         // the ids were read back in wider pieces than they had just been written in, which
@@ -547,6 +543,18 @@ impl Span {
     pub fn set_metadata<T: Serialize + ?Sized>(&mut self, key: impl Into<String>, value: &T) {
         if let Some(slot) = self.slot() {
             annotate::set_metadata(slot, key.into(), value);
+        }
+    }
+
+    /// Adds one metadata entry unless the span has one under `key`: a default that what is
+    /// set under `key`, before or after, overrides.
+    pub fn set_metadata_default<T: Serialize + ?Sized>(
+        &mut self,
+        key: impl Into<String>,
+        value: &T,
+    ) {
+        if let Some(slot) = self.slot() {
+            annotate::set_metadata_default(slot, key.into(), value);
         }
     }
 
