@@ -1,9 +1,9 @@
 //! An in-memory index from (account, span id) to table rows.
 //!
 //! Span ids are random (UUIDs), so a SQLite index on them takes a random page
-//! for every insert, and writing those pages back was half the cost of a
-//! write. This map costs about 32 bytes per span instead; it is rebuilt from the
-//! table at open and updated after each commit. It keys on a 64-bit hash, so a
+//! for every insert, and writing those pages back made up much of the cost of a
+//! write. This map holds a hash and a row number per span instead; it is rebuilt
+//! from the table at open and updated after each commit. It keys on a 64-bit hash, so a
 //! lookup returns candidate rows that the caller checks in SQL.
 
 use std::collections::HashMap;

