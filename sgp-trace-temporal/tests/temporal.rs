@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sgp_trace::llm::{keys, LlmSpanExt, TokenUsage};
 use sgp_trace::{
-    create_trace, Batch, ExportError, Exporter, HttpExporter, SpanContext, SpanStatus,
+    create_trace, Batch, ExportError, Exporter, HttpExporter, Span, SpanContext, SpanStatus,
 };
 use sgp_trace_collector::{Collector, CollectorConfig};
 use sgp_trace_temporal::SPAN_KIND_KEY;
@@ -25,7 +25,7 @@ use sgp_trace_temporal::{
     SpanNames,
 };
 use temporalio_client::{
-    Client, ClientOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
+    Client, ClientOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowHandle,
     WorkflowIdConflictPolicy, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
     WorkflowUpdateWithStartOptions,
 };
@@ -394,7 +394,6 @@ enum Start {
 /// and sends the approving signal; returns its trace id.
 async fn approve(client: &Client, queue: &str, id: &str, start: Start) -> String {
     let trace = create_trace(format!("client {id}")).start_detached();
-    let context = trace.context().expect("tracing records");
     let calls = async {
         let options = WorkflowStartOptions::new(queue, id).build();
         let started = match start {
@@ -453,16 +452,30 @@ async fn approve(client: &Client, queue: &str, id: &str, start: Start) -> String
             .get_result(WorkflowGetResultOptions::default())
             .await
             .expect("the notifier signals");
-        handle
-            .signal(
-                ApprovalWorkflow::approve,
-                "ada".to_string(),
-                WorkflowSignalOptions::default(),
-            )
-            .await
-            .expect("the signal is delivered");
+        send_approval(&handle).await;
         handle
     };
+    finish_in_trace(trace, calls).await
+}
+
+type ApprovalHandle = WorkflowHandle<Client, approval_workflow::Run>;
+
+/// Approves the workflow, as its client would once it has looked at it.
+async fn send_approval(handle: &ApprovalHandle) {
+    handle
+        .signal(
+            ApprovalWorkflow::approve,
+            "ada".to_string(),
+            WorkflowSignalOptions::default(),
+        )
+        .await
+        .expect("the signal is delivered");
+}
+
+/// Makes the client `calls` in `trace`'s context, then waits for the approved workflow they
+/// hand back to complete; returns the trace id.
+async fn finish_in_trace(trace: Span, calls: impl Future<Output = ApprovalHandle>) -> String {
+    let context = trace.context().expect("tracing records");
     let handle = InContext {
         context: context.clone(),
         inner: Box::pin(calls),
@@ -481,7 +494,6 @@ async fn approve(client: &Client, queue: &str, id: &str, start: Start) -> String
 /// (update-with-start), then approves it; returns its trace id.
 async fn update_with_start(client: &Client, queue: &str, id: &str) -> String {
     let trace = create_trace(format!("client {id}")).start_detached();
-    let context = trace.context().expect("tracing records");
     let calls = async {
         let options =
             WorkflowUpdateWithStartOptions::new(queue, id, WorkflowIdConflictPolicy::Fail).build();
@@ -496,29 +508,11 @@ async fn update_with_start(client: &Client, queue: &str, id: &str) -> String {
             .await
             .expect("the workflow starts with its update");
         assert_eq!(notes, 1);
-        let handle = client.get_workflow_handle::<ApprovalWorkflow>(id);
-        handle
-            .signal(
-                ApprovalWorkflow::approve,
-                "ada".to_string(),
-                WorkflowSignalOptions::default(),
-            )
-            .await
-            .expect("the signal is delivered");
+        let handle = client.get_workflow_handle::<approval_workflow::Run>(id);
+        send_approval(&handle).await;
         handle
     };
-    let handle = InContext {
-        context: context.clone(),
-        inner: Box::pin(calls),
-    }
-    .await;
-    let result = handle
-        .get_result(WorkflowGetResultOptions::default())
-        .await
-        .expect("the workflow completes");
-    assert_eq!(result, "approved by ada");
-    drop(trace);
-    context.trace_id.to_string()
+    finish_in_trace(trace, calls).await
 }
 
 /// The tree of `update_with_start`: one client span over the run and the update's spans.
