@@ -273,6 +273,15 @@ fn intersects(a: Rect, b: Rect) -> bool {
     a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
 }
 
+/// Whether `inner` lies within `outer`, give or take the half pixel that
+/// layout rounds to.
+fn within(inner: Rect, outer: Rect) -> bool {
+    inner[0] >= outer[0] - 0.5
+        && inner[1] >= outer[1] - 0.5
+        && inner[2] <= outer[2] + 0.5
+        && inner[3] <= outer[3] + 0.5
+}
+
 /// The bar and duration label boxes of every visible waterfall row.
 const WATERFALL_BOXES: &str = "[...document.querySelectorAll('#tree .span-row:not(.hidden)')].map((r) => {
   const box = (e) => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
@@ -346,10 +355,17 @@ fn waterfall_labels_overlap_no_bar_and_no_other_label() {
         .collect();
     for (i, &(id, bar, track, label, place)) in boxes.iter().enumerate() {
         assert!(
-            label[0] >= track[0] - 0.5 && label[2] <= track[2] + 0.5,
+            within(label, track),
             "the label of {id} leaves its track: {label:?} outside {track:?}"
         );
-        if place != "inside" {
+        // A label inside its bar must lie wholly in the bar's box: then the
+        // checks below show it covers no other bar and no other label.
+        if place == "inside" {
+            assert!(
+                within(label, bar),
+                "the label of {id}, inside its bar, leaves it: {label:?} outside {bar:?}"
+            );
+        } else {
             assert!(
                 !intersects(label, bar),
                 "the label of {id} ({place}) overlaps its own bar"
