@@ -85,29 +85,37 @@ function renderTrace() {
 }
 
 // Where a duration label goes so that it overlaps no bar: right of its bar,
-// else left of it, else inside it; a label that fits nowhere is hidden (the
-// track's title still gives the duration). Computed from the bar's place
-// and the text's width, so no row is laid out to place its label.
-function placeLabel(track, barLeft, barWidth, w) {
+// else left of it, else inside it if it fits in the bar's box (where it
+// covers nothing else); a label that fits nowhere is hidden (the track's
+// title still gives the duration). Computed from the bar's place and the
+// text's widths beside and inside a bar, so no row is laid out to place
+// its label.
+function placeLabel(track, barLeft, barWidth, width) {
   const GAP = 4;
   const barRight = barLeft + barWidth;
-  if (barRight + GAP + w <= track) return { place: "right", x: barRight + GAP };
-  if (barLeft - GAP - w >= 0) return { place: "left", x: barLeft - GAP - w };
-  if (barWidth >= w + 2 * GAP) return { place: "inside", x: barRight - GAP - w };
+  if (barRight + GAP + width.beside <= track) return { place: "right", x: barRight + GAP };
+  if (barLeft - GAP - width.beside >= 0) return { place: "left", x: barLeft - GAP - width.beside };
+  if (barWidth >= width.inside + 2 * GAP) return { place: "inside", x: barRight - GAP - width.inside };
   return { place: "none", x: 0 };
 }
 
-// The width of a duration label's text, in the labels' font (rounded up
-// with a pixel to spare), cached by text.
+// The widths of a duration label's text in the font of a label beside its
+// bar and in that of one inside it (rounded up with a pixel to spare),
+// cached by text.
 function labelMeasurer() {
-  const probe = el("span", { class: "dur", style: "visibility:hidden" });
-  $("#tree").append(probe);
-  const ctx = document.createElement("canvas").getContext("2d");
-  ctx.font = getComputedStyle(probe).font;
-  probe.remove();
+  const context = (place) => {
+    const probe = el("span", { class: "dur", "data-place": place, style: "visibility:hidden" });
+    $("#tree").append(probe);
+    const ctx = document.createElement("canvas").getContext("2d");
+    ctx.font = getComputedStyle(probe).font;
+    probe.remove();
+    return ctx;
+  };
+  const beside = context("right"), inside = context("inside");
+  const widthIn = (ctx, text) => Math.ceil(ctx.measureText(text).width) + 1;
   const cache = new Map();
   return (text) => {
-    if (!cache.has(text)) cache.set(text, Math.ceil(ctx.measureText(text).width) + 1);
+    if (!cache.has(text)) cache.set(text, { beside: widthIn(beside, text), inside: widthIn(inside, text) });
     return cache.get(text);
   };
 }

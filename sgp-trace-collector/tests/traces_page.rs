@@ -273,6 +273,15 @@ fn intersects(a: Rect, b: Rect) -> bool {
     a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
 }
 
+/// Whether `inner` lies within `outer`, give or take the half pixel that
+/// layout rounds to.
+fn within(inner: Rect, outer: Rect) -> bool {
+    inner[0] >= outer[0] - 0.5
+        && inner[1] >= outer[1] - 0.5
+        && inner[2] <= outer[2] + 0.5
+        && inner[3] <= outer[3] + 0.5
+}
+
 /// The bar and duration label boxes of every visible waterfall row.
 const WATERFALL_BOXES: &str = "[...document.querySelectorAll('#tree .span-row:not(.hidden)')].map((r) => {
   const box = (e) => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
@@ -346,10 +355,17 @@ fn waterfall_labels_overlap_no_bar_and_no_other_label() {
         .collect();
     for (i, &(id, bar, track, label, place)) in boxes.iter().enumerate() {
         assert!(
-            label[0] >= track[0] - 0.5 && label[2] <= track[2] + 0.5,
+            within(label, track),
             "the label of {id} leaves its track: {label:?} outside {track:?}"
         );
-        if place != "inside" {
+        // A label inside its bar must lie wholly in the bar's box: then the
+        // checks below show it covers no other bar and no other label.
+        if place == "inside" {
+            assert!(
+                within(label, bar),
+                "the label of {id}, inside its bar, leaves it: {label:?} outside {bar:?}"
+            );
+        } else {
             assert!(
                 !intersects(label, bar),
                 "the label of {id} ({place}) overlaps its own bar"
@@ -389,6 +405,15 @@ const LISTED: &str =
 
 fn listed(browser: &mut Browser) -> Vec<String> {
     serde_json::from_value(browser.eval(LISTED)).unwrap()
+}
+
+/// Sets controls of the list's filter form, by name, as a user would.
+fn set_filters(browser: &mut Browser, controls: &[(&str, &str)]) {
+    for (name, value) in controls {
+        browser.eval(&format!(
+            "document.querySelector('#filters').elements[{name:?}].value = {value:?}"
+        ));
+    }
 }
 
 /// Clicks what `selector` finds and waits for the page to load `view` again.
@@ -443,6 +468,34 @@ fn the_traces_list_filters_pages_sorts_and_keeps_its_state_in_the_url() {
         json!({"trace_id": "in5m", "id": "in5m-child", "parent_id": "in5m-root",
         "name": "child", "start_timestamp": ts(ago(299))}),
     );
+    // For the type, status and text filters, which match any span of a
+    // trace: model calls under two old traces, one failed, and a span under a
+    // third whose input holds a word no other span has.
+    let child = |i: i64, name: &str, fields: Value| {
+        let at = old + chrono::Duration::seconds(i);
+        let mut span = json!({"trace_id": format!("old{i:03}"), "id": format!("old{i:03}-{name}"),
+            "parent_id": format!("old{i:03}-root"), "name": name, "start_timestamp": ts(at),
+            "end_timestamp": ts(at + chrono::Duration::milliseconds(50)), "status": "SUCCESS"});
+        span.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        span
+    };
+    items.push(child(40, "llm", json!({"type": "COMPLETION"})));
+    items.push(child(
+        41,
+        "llm",
+        json!({"type": "COMPLETION", "status": "ERROR"}),
+    ));
+    items.push(child(
+        60,
+        "lookup",
+        json!({"input": {"query": "where does the Kraken sleep?"}}),
+    ));
+    // The group id filter matches the root's (the old traces come first).
+    for i in [50, 51] {
+        items[i]["group_id"] = json!("batch-7");
+    }
     put(&collector, "list-account", items);
 
     let mut browser = Browser::launch(1400, 900);
@@ -486,6 +539,47 @@ fn the_traces_list_filters_pages_sorts_and_keeps_its_state_in_the_url() {
         "list",
     );
     assert_eq!(listed(&mut browser), ["old004", "old003", "old002"]);
+
+    // Each filter set in the form lists what it matches, and the URL keeps it.
+    let olds = |ids: &[u32]| -> Vec<String> { ids.iter().map(|i| format!("old{i:03}")).collect() };
+    for (controls, hash, want) in [
+        (
+            &[("name", "OLD22")][..],
+            "#/?name=OLD22",
+            olds(&[229, 228, 227, 226, 225, 224, 223, 222, 221, 220]),
+        ),
+        (
+            &[("type", "COMPLETION")],
+            "#/?type=COMPLETION",
+            olds(&[41, 40]),
+        ),
+        (&[("status", "ERROR")], "#/?status=ERROR", olds(&[41])),
+        (
+            &[("group_id", "batch-7")],
+            "#/?group_id=batch-7",
+            olds(&[51, 50]),
+        ),
+        (&[("text", "kraken")], "#/?text=kraken", olds(&[60])),
+        (
+            &[("order", "asc")],
+            "#/?order=asc",
+            olds(&(0..200).collect::<Vec<_>>()),
+        ),
+        // By duration, shortest first: the equal ones oldest first, then
+        // the two long ones.
+        (
+            &[("name", "old01"), ("sort", "duration"), ("order", "asc")],
+            "#/?name=old01&sort=duration&order=asc",
+            olds(&[10, 11, 13, 14, 15, 16, 18, 19, 12, 17]),
+        ),
+    ] {
+        browser.open(&format!("{base}#/"), "list");
+        set_filters(&mut browser, controls);
+        click(&mut browser, "#filters [type=submit]", "list");
+        assert_eq!(listed(&mut browser), want, "{controls:?}");
+        assert_eq!(browser.eval("location.hash"), hash, "{controls:?}");
+    }
+    browser.screenshot("traces-page-list-filtered.png");
 
     // Two metadata filters from the form: both must match, and the URL keeps them.
     browser.open(&format!("{base}#/"), "list");

@@ -10,6 +10,7 @@ import sys
 import uuid
 
 from scale_gp_beta import SGPClient, APIStatusError
+from scale_gp_beta.pagination import SyncCursorPage
 from scale_gp_beta.types import Span
 from scale_gp_beta.types.api_list_span import APIListSpan
 from scale_gp_beta.types.span_create_param import SpanCreateParam
@@ -55,6 +56,26 @@ def check_span_fields(span, sent, what):
         check(got == want, f"{what}: {field} is {want!r} (got {got!r})")
 
 
+def as_stored(item):
+    """What the collector stores of an item: the fields it was sent, a type
+    when it was sent none (TRACER for a root, STANDALONE below one), the other
+    fields of SpanCreateParam unset."""
+    unset = dict.fromkeys(SpanCreateParam.__annotations__)
+    unset["type"] = "STANDALONE" if item.get("parent_id") else "TRACER"
+    return {**unset, **item}
+
+
+def check_search_page(page, sent, what):
+    """Checks that a search answer is the client's cursor page of Span and
+    every field of each span it lists against what was sent (by id)."""
+    check(type(page) is SyncCursorPage[Span],
+          f"{what}: the answer parses as SyncCursorPage[Span] ({type(page).__name__})")
+    by_id = {item["id"]: item for item in sent}
+    for span in page.items:
+        check(isinstance(span, Span), f"{what}: {span.id} parses as Span")
+        check_span_fields(span, as_stored(by_id[span.id]), f"{what}: {span.id}")
+
+
 def full_item(t0, **over):
     """A span item with every field of the client's SpanCreateParam."""
     item = {
@@ -79,6 +100,9 @@ def check_create_and_batch(client, t0):
     check(isinstance(created, Span), "create answer parses as Span")
     check_span_fields(created, item, "create")
     check_span_fields(client.spans.retrieve(item["id"]), item, "retrieve after create")
+    found = client.spans.search(span_ids=[item["id"]])
+    check([s.id for s in found.items] == [item["id"]], "search finds the created span")
+    check_search_page(found, [item], "search after create")
     check(status_of(lambda: client.spans.create(**item)) == (409, "id"), "create of an existing span is a 409")
 
     items = [full_item(t0, name=f"batch {i}") for i in range(2)]
@@ -123,7 +147,7 @@ def check_every_search_filter(client):
     trace_a, trace_b = str(uuid.uuid4()), str(uuid.uuid4())
     root, llm, kb, other = (str(uuid.uuid4()) for _ in range(4))
     obs_trace, obs_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    client.spans.upsert_batch(items=[
+    sent = [
         {"name": "search root", "trace_id": trace_a, "id": root, "start_timestamp": at(0), "end_timestamp": at(5),
          "status": "SUCCESS", "type": "TRACER", "group_id": "search-group", "input": {"q": "hello world"},
          "metadata": {"env": "prod", "tags": ["a", "b"]}, "application_variant_id": "variant-search",
@@ -134,8 +158,14 @@ def check_every_search_filter(client):
          "type": "KB_RETRIEVAL"},
         {"name": "other root", "trace_id": trace_b, "id": other, "start_timestamp": at(10),
          "end_timestamp": at(10.1), "status": "SUCCESS", "metadata": {"env": "dev"}},
-    ])
+    ]
+    client.spans.upsert_batch(items=sent)
     both = [trace_a, trace_b]
+    # Spans sent with some fields only: search still answers every field of
+    # the client's Span, on a page past a cursor too (below).
+    listed = client.spans.search(trace_ids=both)
+    check({s.id for s in listed.items} == {item["id"] for item in sent}, "search lists the spans sent in part")
+    check_search_page(listed, sent, "search of spans sent in part")
     everything = {root, llm, kb, other}
 
     def ids(**params):
@@ -147,6 +177,7 @@ def check_every_search_filter(client):
 
     page1 = client.spans.search(trace_ids=both, sort_order="asc", limit=2)
     page2 = client.spans.search(trace_ids=both, sort_order="asc", limit=2, starting_after=page1.items[-1].id)
+    check_search_page(page2, sent, "search past a cursor")
     unsupported = lambda field: status_of(lambda: client.spans.search(trace_ids=both, **{field: ["x"]})) == (422, field)
     checks = {
         "allow_partial_results": lambda: same(allow_partial_results=True) == everything,
@@ -214,18 +245,17 @@ def main():
     )
     check(isinstance(started, APIListSpan) and len(started.items) == 2, "upsert_batch answer parses as APIListSpan")
     check(started.items[0].end_timestamp is None, "a started span has no end")
-    ended = client.spans.upsert_batch(
-        items=[
-            {"name": "retrieve", "trace_id": trace_id, "id": child_id, "parent_id": root_id,
-             "start_timestamp": t0 + datetime.timedelta(seconds=1),
-             "end_timestamp": t0 + datetime.timedelta(seconds=3), "status": "SUCCESS",
-             "type": "KB_RETRIEVAL", "output": {"docs": 3}},
-            {"name": "agent run", "trace_id": trace_id, "id": root_id, "start_timestamp": t0,
-             "end_timestamp": t0 + datetime.timedelta(seconds=5), "status": "SUCCESS", "type": "TRACER",
-             "input": {"question": "capital of France?"}, "output": {"answer": "Paris"},
-             "metadata": {"env": "compat"}},
-        ]
-    )
+    end_events = [
+        {"name": "retrieve", "trace_id": trace_id, "id": child_id, "parent_id": root_id,
+         "start_timestamp": t0 + datetime.timedelta(seconds=1),
+         "end_timestamp": t0 + datetime.timedelta(seconds=3), "status": "SUCCESS",
+         "type": "KB_RETRIEVAL", "output": {"docs": 3}},
+        {"name": "agent run", "trace_id": trace_id, "id": root_id, "start_timestamp": t0,
+         "end_timestamp": t0 + datetime.timedelta(seconds=5), "status": "SUCCESS", "type": "TRACER",
+         "input": {"question": "capital of France?"}, "output": {"answer": "Paris"},
+         "metadata": {"env": "compat"}},
+    ]
+    ended = client.spans.upsert_batch(items=end_events)
     check(all(s.status == "SUCCESS" for s in ended.items), "end events stored")
 
     # retrieve: the client's own Span model.
@@ -240,6 +270,7 @@ def main():
     page = client.spans.search(trace_ids=[trace_id], sort_order="asc")
     ids = [s.id for s in page.items]
     check(ids == [root_id, child_id], f"search by trace ({ids})")
+    check_search_page(page, end_events, "search by trace")
     roots = client.spans.search(trace_ids=[trace_id], parents_only=True)
     check([s.id for s in roots.items] == [root_id], "search parents_only")
     found = client.spans.search(extra_metadata={"env": "compat"}, search_texts=["paris"])
