@@ -24,11 +24,9 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use sgp_trace::Config;
+use sgp_trace_benches::peers::{discarding_otel_provider, tracing_two_args, DiscardReporter};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// The small input: a short string, as a question or a tool name.
@@ -65,11 +63,6 @@ fn fastrace_two_args(count: u64, label: &str) -> u64 {
 /// formatted into a property (the return value still is not recorded).
 #[fastrace::trace(properties = { "count": "{count}", "label": "{label}" })]
 fn fastrace_two_args_recorded(count: u64, label: &str) -> u64 {
-    black_box(count) + label.len() as u64
-}
-
-#[tracing::instrument]
-fn tracing_two_args(count: u64, label: &str) -> u64 {
     black_box(count) + label.len() as u64
 }
 
@@ -122,30 +115,6 @@ fn sgp_mode(mode: SgpMode) {
 // ---------------------------------------------------------------------------------------
 // The peers, set up once.
 
-#[derive(Debug)]
-struct DiscardSpans;
-
-impl SpanExporter for DiscardSpans {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
-}
-
-struct DiscardReporter;
-
-impl fastrace::collector::Reporter for DiscardReporter {
-    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
-        black_box(spans);
-    }
-}
-
-fn otel_provider() -> SdkTracerProvider {
-    SdkTracerProvider::builder()
-        .with_span_processor(BatchSpanProcessor::builder(DiscardSpans).build())
-        .build()
-}
-
 /// The OpenTelemetry providers: the one behind `tracing-opentelemetry` and a plain one.
 struct Peers {
     for_tracing: SdkTracerProvider,
@@ -154,11 +123,11 @@ struct Peers {
 
 fn peers() -> Peers {
     fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
-    let for_tracing = otel_provider();
+    let for_tracing = discarding_otel_provider();
     let layer = tracing_opentelemetry::layer().with_tracer(for_tracing.tracer("tracing"));
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
         .expect("no other subscriber");
-    let plain = otel_provider();
+    let plain = discarding_otel_provider();
     Peers { for_tracing, plain }
 }
 

@@ -23,8 +23,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
 use opentelemetry::trace::TracerProvider;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use sgp_trace_benches::peers::{discarding_otel_provider, tracing_two_args};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -40,24 +39,9 @@ const REGISTRY_ONLY: &str = "tracing_registry_only_instrument_2args";
 const BOOKKEEPING_ONLY: &str = "tracing_bookkeeping_layer_instrument_2args";
 const TRACED: &str = "sgp_traced_2args_beside_layer";
 
-#[tracing::instrument]
-fn tracing_two_args(count: u64, label: &str) -> u64 {
-    black_box(count) + label.len() as u64
-}
-
 #[sgp_trace::traced]
 fn sgp_two_args(count: u64, label: &str) -> u64 {
     black_box(count) + label.len() as u64
-}
-
-#[derive(Debug)]
-struct DiscardSpans;
-
-impl SpanExporter for DiscardSpans {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
 }
 
 /// A layer that records nothing but does the per-span bookkeeping any layer with state
@@ -155,9 +139,7 @@ fn bench(c: &mut Criterion) {
     );
     let registry_only = Dispatch::new(tracing_subscriber::registry());
     let bookkeeping_only = Dispatch::new(tracing_subscriber::registry().with(BookkeepingLayer));
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(BatchSpanProcessor::builder(DiscardSpans).build())
-        .build();
+    let provider = discarding_otel_provider();
     let otel = Dispatch::new(
         tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),

@@ -19,29 +19,13 @@
 use std::hint::black_box;
 
 use opentelemetry::trace::TracerProvider;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use sgp_trace_benches::peers::{discarding_otel_provider, tracing_two_args};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Spans measured; the first [`WARM_UP`] before them fill the lane and the allocator.
 const SPANS: u64 = 20_000;
 const WARM_UP: u64 = 5_000;
-
-#[tracing::instrument]
-fn tracing_two_args(count: u64, label: &str) -> u64 {
-    black_box(count) + label.len() as u64
-}
-
-#[derive(Debug)]
-struct DiscardSpans;
-
-impl SpanExporter for DiscardSpans {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
-}
 
 #[inline(never)]
 fn spans(count: u64) {
@@ -90,9 +74,7 @@ fn main() {
         ),
         "registry" => Dispatch::new(tracing_subscriber::registry()),
         "otel" => {
-            let made = SdkTracerProvider::builder()
-                .with_span_processor(BatchSpanProcessor::builder(DiscardSpans).build())
-                .build();
+            let made = discarding_otel_provider();
             let tracer = made.tracer("instructions");
             provider = Some(made);
             Dispatch::new(

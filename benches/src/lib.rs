@@ -2,6 +2,7 @@
 //! whole-process export, memory and outage figures (`src/bin/export_bench.rs`). Results are
 //! in `README.md`.
 
+pub mod peers;
 pub mod summary;
 
 use sgp_trace::{Batch, Config, ConfigBuilder, ExportError};

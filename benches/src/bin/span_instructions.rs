@@ -86,14 +86,6 @@ fn measured_spans(tracer: Tracer) {
     spans(tracer, SPANS);
 }
 
-struct Discard;
-
-impl fastrace::collector::Reporter for Discard {
-    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
-        black_box(spans);
-    }
-}
-
 fn main() {
     let tracer = match std::env::args().nth(1).as_deref() {
         None | Some("sgp") => Tracer::Sgp,
@@ -117,7 +109,10 @@ fn main() {
         .build()
         .expect("valid config");
     let guard = sgp_trace::init(config);
-    fastrace::set_reporter(Discard, fastrace::collector::Config::default());
+    fastrace::set_reporter(
+        sgp_trace_benches::peers::DiscardReporter,
+        fastrace::collector::Config::default(),
+    );
     {
         // The no-op spans have no trace in scope.
         let _trace = (!matches!(tracer, Tracer::SgpNoop))
