@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use grpc_sink::{free_port, Failure, GrpcSink};
+use grpc_sink::{free_port, Failure, GrpcSink, ReservedPort};
 use sgp_trace::{create_span, create_trace, Batch, Config, ExportError, Exporter, SpanType};
 use sgp_trace_otel::{map_span, Compression, OtlpExporter, OtlpExporterBuilder, Protocol};
 use tonic::Code;
@@ -203,10 +203,13 @@ fn a_slow_receiver_times_out_as_transient() {
 #[test]
 fn a_backend_down_then_up_loses_nothing_within_the_queue_bound() {
     const SPANS: usize = 60;
-    let port = free_port();
-    let exporter = exporter(&format!("http://127.0.0.1:{port}"), Compression::Gzip)
-        .build()
-        .unwrap();
+    let reserved = ReservedPort::new();
+    let exporter = exporter(
+        &format!("http://127.0.0.1:{}", reserved.port),
+        Compression::Gzip,
+    )
+    .build()
+    .unwrap();
     let guard = sgp_trace::init(
         Config::builder()
             .exporter(exporter)
@@ -230,7 +233,7 @@ fn a_backend_down_then_up_loses_nothing_within_the_queue_bound() {
         "nothing can be delivered yet"
     );
 
-    let sink = GrpcSink::start_on(port);
+    let sink = GrpcSink::start_on(reserved.release());
     sgp_trace::flush_queue_within(WAIT).unwrap();
     let spans = sink.wait_for_spans(SPANS, WAIT);
     assert_eq!(spans.len(), SPANS, "every span, once");

@@ -231,6 +231,32 @@ impl Drop for GrpcSink {
     }
 }
 
+/// A loopback port held without listening on it, until [`ReservedPort::release`]: a
+/// connection to it is refused, as to a closed port, and no other test's server can take it
+/// meanwhile (a port closed at once was free for any of them while the test waited).
+pub struct ReservedPort {
+    socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl ReservedPort {
+    /// A port of its own, bound and not listening.
+    pub fn new() -> ReservedPort {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let any_port: SocketAddr = ([127, 0, 0, 1], 0).into();
+        socket.bind(&any_port.into()).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        ReservedPort { socket, port }
+    }
+
+    /// Lets the port go, for a server to listen on it now.
+    pub fn release(self) -> u16 {
+        drop(self.socket);
+        self.port
+    }
+}
+
 /// A loopback port nothing listens on (bound, then closed).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
