@@ -258,7 +258,7 @@ fn handler_span<'a, T: 'a, E: std::fmt::Display + 'a>(
         if !end_ctx.is_replaying_history_events() {
             if let Err(error) = &result {
                 item.status = Some(SpanStatus::Error);
-                let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+                let metadata = item.metadata_mut();
                 insert_error(metadata, "WorkflowError", &error.to_string());
             }
             item.end_timestamp = Some(timestamp(end_ctx.workflow_time()).max(item.start_timestamp));
@@ -576,7 +576,7 @@ fn failure_message(error: &WorkflowError) -> String {
 /// Sets the final status of the workflow span; `false` when no end must be sent (the run
 /// was evicted from the cache and will be resumed elsewhere).
 fn finish_item(item: &mut SpanItem, result: &ExecuteWorkflowResult) -> bool {
-    let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+    let metadata = item.metadata_mut();
     item.status = Some(match result {
         Ok(_) => SpanStatus::Success,
         Err(WorkflowTermination::Evicted) => return false,

@@ -127,7 +127,7 @@ impl Controls {
             }
         }
         if let Some(original_sizes) = original_sizes {
-            let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+            let metadata = item.metadata_mut();
             metadata.insert("truncated_fields".into(), Value::Object(original_sizes));
         }
         applied

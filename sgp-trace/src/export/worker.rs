@@ -698,7 +698,7 @@ impl Worker {
         for (_, mut item) in self.open.drain() {
             item.end_timestamp = Some(ended.max(item.start_timestamp));
             item.status = Some(SpanStatus::Canceled);
-            let metadata = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+            let metadata = item.metadata_mut();
             metadata.insert("open_at_shutdown".into(), Value::Bool(true));
             // Counted as enqueued: it stands in for the end event the span never sent (that
             // end, if it comes, is counted as made while stopped), and follows its start.

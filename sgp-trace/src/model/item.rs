@@ -60,6 +60,13 @@ impl SpanItem {
     pub fn is_complete(&self) -> bool {
         self.end_timestamp.is_some()
     }
+
+    /// The metadata to change, made when the item has none and copied first when it is
+    /// shared with another item.
+    #[inline]
+    pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        Arc::make_mut(self.metadata.get_or_insert_with(Default::default))
+    }
 }
 
 #[cfg(test)]

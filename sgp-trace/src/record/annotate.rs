@@ -5,7 +5,6 @@
 //! what it sets reaches the server as if set through any other handle.
 
 use std::borrow::BorrowMut;
-use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -88,7 +87,7 @@ pub(crate) fn set_output<T: Serialize + ?Sized>(slot: &SpanSlot, output: &T) -> 
 pub(crate) fn set_metadata<T: Serialize + ?Sized>(slot: &SpanSlot, key: String, value: &T) -> bool {
     let value = metadata_value(value);
     lane::with_open(slot, |item| {
-        Arc::make_mut(item.metadata.get_or_insert_with(Default::default)).insert(key, value);
+        item.metadata_mut().insert(key, value);
     })
     .is_some()
 }
@@ -101,9 +100,7 @@ pub(crate) fn set_metadata_default<T: Serialize + ?Sized>(
 ) -> bool {
     let value = metadata_value(value);
     lane::with_open(slot, |item| {
-        Arc::make_mut(item.metadata.get_or_insert_with(Default::default))
-            .entry(key)
-            .or_insert(value);
+        item.metadata_mut().entry(key).or_insert(value);
     })
     .is_some()
 }
@@ -124,7 +121,7 @@ pub(crate) fn set_error(slot: &SpanSlot, error_type: &str, message: &str, catego
 /// Marks an item failed: status `ERROR` and the error metadata of the Python SDK.
 pub(crate) fn record_error(item: &mut SpanItem, error_type: &str, message: &str, category: &str) {
     item.status = Some(SpanStatus::Error);
-    let map = Arc::make_mut(item.metadata.get_or_insert_with(Default::default));
+    let map = item.metadata_mut();
     map.insert("error".into(), Value::Bool(true));
     map.insert("error_type".into(), Value::String(error_type.to_owned()));
     map.insert("error_message".into(), Value::String(message.to_owned()));
